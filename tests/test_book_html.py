@@ -1,0 +1,126 @@
+"""The built book in headless Chromium: charts draw, sliders move them, nothing leaves the machine."""
+
+import re
+import shutil
+import time
+
+import pytest
+from conftest import IN_CI, ROOT
+
+from widgets import book, report
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+pytestmark = pytest.mark.book
+
+
+@pytest.fixture(scope="module")
+def html(executed):
+    executed.all()
+    t0 = time.perf_counter()
+    out = book.build_html(ROOT)
+    print(f"\n[html] built in {time.perf_counter() - t0:.1f} s", flush=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        if IN_CI:
+            pytest.fail("chromium is not installed; .ci/run installs it")
+        pytest.skip("chromium is not installed here (apt-get install chromium); CI runs this test")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def open_page(browser, path):
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    log = {"external": [], "errors": []}
+
+    def route(r):
+        if r.request.url.startswith(("file://", "data:", "blob:")):
+            r.continue_()
+        else:
+            log["external"].append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("console", lambda m: m.type == "error" and log["errors"].append(m.text))
+    page.on("pageerror", lambda e: log["errors"].append(str(e)))
+    t0 = time.perf_counter()
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+    return page, log, t0
+
+
+def pages(html):
+    return sorted((html / "book").glob("*.html"))
+
+
+def test_every_page_loads_offline_without_errors(html, browser):
+    for path in pages(html) + [html / "search.html"]:
+        page, log, _ = open_page(browser, path)
+        page.wait_for_timeout(500)
+        assert log["external"] == [], f"{path.name} requested {log['external']}"
+        assert log["errors"] == [], f"{path.name} logged {log['errors']}"
+        assert page.title().strip()
+        page.close()
+
+
+def test_every_chart_draws_and_every_slider_moves_its_chart(html, browser):
+    n_charts = n_sliders = 0
+    for path in pages(html):
+        page, log, t0 = open_page(browser, path)
+        charts = page.locator(".ibgd-chart")
+        count = charts.count()
+        if count:
+            page.wait_for_selector(".ibgd-chart svg.marks", timeout=15_000)
+            print(f"\n[html] {path.name}: first chart drawn {time.perf_counter() - t0:.2f} s after navigation")
+        for i in range(count):
+            chart = charts.nth(i)
+            chart.locator("svg.marks").wait_for(timeout=15_000)
+            marks = chart.locator("svg.marks path, svg.marks text, svg.marks line")
+            assert marks.count() > 10, f"chart {i} of {path.name} drew almost nothing"
+            n_charts += 1
+            for s in range(chart.locator(".vega-bind input[type=range]").count()):
+                slider = chart.locator(".vega-bind input[type=range]").nth(s)
+                before = chart.locator("svg.marks").inner_html()
+                target = slider.get_attribute("min")
+                slider.evaluate("(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); }",
+                                target)
+                page.wait_for_timeout(300)
+                after = chart.locator("svg.marks").inner_html()
+                assert after != before, f"moving slider {s} of chart {i} on {path.name} did not change the chart"
+                n_sliders += 1
+        assert log["external"] == [] and log["errors"] == [], (path.name, log)
+        page.close()
+    assert n_charts >= 1 and n_sliders >= 1
+
+
+def test_report_lists_every_claim_of_every_chapter(html, browser):
+    page, log, _ = open_page(browser, html / "book" / "reproducibility.html")
+    text = page.locator("main").inner_text()
+    sources = report.chapter_sources(ROOT)
+    assert sources, "no chapter makes claims"
+    for src in sources:
+        assert "No claim records" not in text
+        for name in src["claims"]:
+            row = [r for r in page.locator("main table tr").all_inner_texts() if re.search(rf"\b{name}\b", r)]
+            assert row, f"the report does not list {name} of {src['chapter']}"
+            assert "✓ holds" in row[0], row[0]
+    page.close()
+
+
+def test_no_cdn_in_built_pages(html):
+    for path in pages(html):
+        text = path.read_text(encoding="utf-8")
+        srcs = re.findall(r'<script[^>]+src="([^"]+)"', text) + re.findall(r'<link[^>]+href="([^"]+\.css[^"]*)"', text)
+        external = [s for s in srcs if s.startswith(("http:", "https:", "//"))]
+        assert external == [], f"{path.name} loads {external}"
+        assert "vega-bundle.js" in text

@@ -1,0 +1,16 @@
+"""Every notebook in _toc.yml runs with papermill in quick mode, once per session (the HTML build reuses it)."""
+
+import pytest
+from conftest import ROOT
+
+from widgets import book
+
+CHAPTERS = book.notebooks(ROOT)
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.split("/")[-1] for c in CHAPTERS])
+def test_chapter_executes_in_quick_mode(chapter, executed):
+    seconds = executed(chapter)
+    assert (ROOT / "_build" / "executed" / f"{chapter}.ipynb").exists()
+    assert seconds < 180, f"{chapter} took {seconds:.0f} s in quick mode; the budget is 3 min per chapter"

@@ -1,0 +1,59 @@
+import json
+import re
+
+import altair as alt
+import pytest
+import torch
+
+from widgets import charts
+
+
+@pytest.fixture(autouse=True)
+def enabled():
+    charts.enable()
+
+
+def small_result():
+    return {"x": torch.linspace(0, 0.9, 10), "target": torch.zeros(10), "steps": torch.tensor([0, 5, 50]),
+            "outputs": torch.randn(3, 2, 10), "train_loss": torch.ones(3, 2), "widths": torch.tensor([4, 8])}
+
+
+def test_renderer_emits_vegalite_for_jupyterlab_and_html_for_the_book():
+    bundle = alt.Chart({"values": [{"a": 1}]}).mark_point().encode(x="a:Q").to_dict()
+    out = charts._render(bundle)
+    assert set(out) == {"application/vnd.vegalite.v5+json", "text/html", "text/plain"}
+    html = out["text/html"]
+    assert "vegaEmbed(" in html and "http" not in html.replace("https://vega.github.io/schema", "")
+    spec = json.loads(re.search(r"var spec=(\{.*?\});function", html).group(1))
+    assert spec["mark"]["type"] == "point"
+    assert "</script" not in html.split("<script>", 1)[1].rsplit("</script>", 1)[0]
+
+
+def test_html_escapes_script_end_in_data():
+    out = charts._html({"description": "x", "data": {"values": [{"s": "</script><b>"}]}})
+    body = out.split("<script>", 1)[1].rsplit("</script>", 1)[0]
+    assert "</script" not in body
+
+
+def test_frames_has_a_slider_over_every_frame():
+    chart = charts.sines_fit(small_result())
+    spec = chart.to_dict()
+    params = spec.get("params", []) + [p for layer in spec["layer"] for p in layer.get("params", [])]
+    (param,) = params
+    assert param["bind"]["input"] == "range" and param["bind"]["max"] == 2 and param["value"] == 2
+    assert spec["description"] and spec["title"]
+    (data,) = [d for d in spec["datasets"].values() if "width" in d[0]]
+    assert {r["frame"] for r in data} == {0, 1, 2} and len(data) == 3 * 2 * 10
+
+
+def test_frames_rejects_missing_columns():
+    with pytest.raises(ValueError, match="missing the columns"):
+        charts.frames([{"x": 1, "y": 2}], "x", "y", "frame", frame_label="step", title="t", x_title="x",
+                      y_title="y", description="d")
+
+
+def test_vega_bundle_is_self_contained(tmp_path):
+    path = charts.write_vega_bundle(tmp_path / "vega.js")
+    js = path.read_text()
+    assert js.startswith("(function(){") and "window.vegaEmbed" in js and len(js) > 500_000
+    assert not re.search(r"""(import\s*\(|from\s*["']https?:)""", js)

@@ -1,0 +1,182 @@
+import pytest
+import torch
+
+from widgets import data, models, train
+
+
+def regression(n=40, d=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64)
+    y = torch.sin(x.sum(1))
+    return data.Dataset(x[:30], y[:30], x[30:], y[30:])
+
+
+def classification(n=60, d=4, c=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64)
+    y = torch.randint(0, c, (n,), generator=g)
+    return data.Dataset(x[:40], y[:40], x[40:], y[40:], n_classes=c)
+
+
+CASES = [
+    ("mse", "gd", {}, None),
+    ("mse", "sgd", {"momentum": 0.9}, 8),
+    ("cross_entropy", "adam", {}, None),
+    ("cross_entropy", "sgd", {"momentum": 0.5}, 16),
+    ("logistic", "adam", {}, 10),
+]
+
+
+@pytest.mark.parametrize("loss, opt, extra, batch", CASES)
+def test_each_member_equals_training_it_alone(loss, opt, extra, batch):
+    """Widths, seeds, learning rates and weight decays all differ; the family must match lone runs."""
+    ds = classification() if loss == "cross_entropy" else regression()
+    if loss == "logistic":
+        ds = data.Dataset(ds.x_train, torch.sign(ds.y_train), ds.x_test, torch.sign(ds.y_test))
+    d_out = 3 if loss == "cross_entropy" else 1
+    widths, seeds = [5, 17, 9], [0, 1, 2]
+    lrs, wds = [0.05, 0.02, 0.01], [0.0, 1e-2, 1e-3]
+    if opt == "adam":
+        lrs = [1e-2, 3e-3, 1e-3]
+    fam = models.mlp(ds.x_train.shape[1], d_out, widths=widths, seeds=seeds, depth=3, act="tanh",
+                     dtype=torch.float64)
+    res = train.train(fam, ds, steps=25, lr=lrs, weight_decay=wds, loss=loss, optimizer=opt, batch_size=batch,
+                      records=6, **extra)
+    for k in range(3):
+        lone = models.mlp(ds.x_train.shape[1], d_out, widths=widths[k], seeds=seeds[k], depth=3, act="tanh",
+                          dtype=torch.float64)
+        r1 = train.train(lone, ds, steps=25, lr=lrs[k], weight_decay=wds[k], loss=loss, optimizer=opt,
+                         batch_size=batch, records=6, **extra)
+        assert torch.allclose(res.train_loss[:, k], r1.train_loss[:, 0], rtol=1e-10, atol=1e-12)
+        assert torch.allclose(res.test_loss[:, k], r1.test_loss[:, 0], rtol=1e-10, atol=1e-12)
+        trimmed = fam.member(k)
+        for a, b in zip(trimmed.params, lone.params, strict=True):
+            assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
+    # padded entries never move
+    for p, m in zip(fam.params, fam.masks, strict=True):
+        assert (p.detach()[m == 0] == 0).all()
+
+
+def torch_module_from(member: models.Family) -> torch.nn.Sequential:
+    Ws = member.params[0::2]
+    bs = member.params[1::2]
+    layers = []
+    for i, (W, b) in enumerate(zip(Ws, bs, strict=True)):
+        lin = torch.nn.Linear(W.shape[1], W.shape[2], dtype=torch.float64)
+        with torch.no_grad():
+            lin.weight.copy_(W[0].T)
+            lin.bias.copy_(b[0, 0])
+        layers.append(lin)
+        if i < len(Ws) - 1:
+            layers.append(torch.nn.Tanh())
+    return torch.nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("opt", ["adam", "sgd"])
+def test_optimizers_match_torch_optim(opt):
+    """An independent reference: the same network as an nn.Module under torch.optim (AdamW / SGD)."""
+    ds = regression()
+    fam = models.mlp(3, 1, widths=12, seeds=7, depth=3, act="tanh", dtype=torch.float64)
+    net = torch_module_from(fam)
+    if opt == "adam":
+        o = torch.optim.AdamW(net.parameters(), lr=1e-2, weight_decay=0.1)
+        kw = {"lr": 1e-2, "weight_decay": 0.1, "optimizer": "adam"}
+    else:
+        o = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=0.01)
+        kw = {"lr": 0.05, "weight_decay": 0.01, "optimizer": "sgd", "momentum": 0.9}
+    for _ in range(30):
+        o.zero_grad()
+        torch.nn.functional.mse_loss(net(ds.x_train)[:, 0], ds.y_train).backward()
+        o.step()
+    res = train.train(fam, ds, steps=30, loss="mse", records=3, **kw)
+    final = torch.nn.functional.mse_loss(net(ds.x_train)[:, 0], ds.y_train).item()
+    assert res.train_loss[-1, 0].item() == pytest.approx(final, rel=1e-9)
+    assert torch.allclose(fam.params[0][0], net[0].weight.T, atol=1e-10)
+
+
+def test_same_seed_same_result_on_cpu():
+    def run():
+        ds = classification()
+        fam = models.mlp(4, 3, widths=[8, 16], seeds=[3, 4], depth=2)
+        return train.train(fam, ds, steps=20, lr=0.1, loss="cross_entropy", optimizer="sgd", batch_size=8,
+                           momentum=0.9, records=5)
+
+    a, b = run(), run()
+    assert torch.equal(a.train_loss, b.train_loss)
+    assert all(torch.equal(p, q) for p, q in zip(a.params, b.params, strict=True))
+
+
+def test_records_probes_and_learning():
+    ds = regression()
+    fam = models.mlp(3, 1, widths=32, seeds=[0, 1], depth=2)
+    x_probe = torch.randn(5, 3)
+    res = train.train(fam, ds, steps=200, lr=1e-2, records=8, probes={"f": train.outputs_on(x_probe)})
+    assert res.steps[0] == 0 and res.steps[-1] == 200
+    assert res.train_loss.shape == (len(res.steps), 2)
+    assert res.probes["f"].shape == (len(res.steps), 2, 5, 1)
+    assert (res.train_loss[-1] < 0.5 * res.train_loss[0]).all()
+    assert torch.isnan(res.train_acc).all()  # MSE on one output has no accuracy
+    assert res.params[0].device.type == "cpu" and not res.diverged.any()
+    again = train.TrainResult.from_state(res.to_state())
+    assert torch.equal(again.train_loss, res.train_loss)
+
+
+def test_accuracy_for_classification():
+    ds = classification()
+    fam = models.mlp(4, 3, widths=64, seeds=0, depth=2)
+    res = train.train(fam, ds, steps=300, lr=1e-2, loss="cross_entropy", records=4)
+    assert res.train_acc[-1, 0] > 0.9 and res.train_acc[0, 0] < 0.7
+
+
+def test_divergence_is_flagged_not_silent():
+    ds = regression()
+    fam = models.mlp(3, 1, widths=16, seeds=[0, 1], depth=3)
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        res = train.train(fam, ds, steps=50, lr=[1e-3, 1e4], optimizer="gd", records=4)
+    assert res.diverged.tolist() == [False, True]
+
+
+def test_log_steps_and_sweep():
+    s = train.log_steps(1000, 10)
+    assert s[0] == 0 and s[-1] == 1000 and s == sorted(set(s))
+    assert train.log_steps(0, 5) == [0]
+    assert train.sweep(seed=[0, 1], width=[8, 16]) == {"seed": [0, 0, 1, 1], "width": [8, 16, 8, 16]}
+    with pytest.raises(ValueError, match="empty"):
+        train.sweep(seed=[])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"steps": -1}, "steps"),
+    ({"lr": -0.1}, "lr"),
+    ({"lr": [0.1, 0.2, 0.3]}, "lr must be a number or a list of 2"),
+    ({"lr": float("nan")}, "lr"),
+    ({"weight_decay": -1}, "weight_decay"),
+    ({"loss": "hinge"}, "loss"),
+    ({"optimizer": "lbfgs"}, "optimizer"),
+    ({"optimizer": "gd", "batch_size": 4}, "full-batch"),
+    ({"optimizer": "sgd", "batch_size": 0}, "batch_size"),
+    ({"optimizer": "sgd", "batch_size": 31}, "batch_size"),
+    ({"momentum": 1.0}, "momentum"),
+    ({"records": 1}, "records"),
+    ({"loss": "cross_entropy"}, "int64"),
+    ({"loss": "logistic"}, "logistic"),
+])
+def test_bad_arguments(kwargs, match):
+    ds = regression()
+    fam = models.mlp(3, 1, widths=4, seeds=[0, 1])
+    args = {"steps": 3, "lr": 0.1, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        train.train(fam, ds, **args)
+
+
+def test_nan_inputs_are_rejected():
+    ds = regression()
+    ds.x_train[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="x_train holds NaN"):
+        train.train(models.mlp(3, 1, 4), ds, steps=1, lr=0.1)
+
+
+def test_bad_probe():
+    ds = regression()
+    with pytest.raises(ValueError, match="probe 'p'"):
+        train.train(models.mlp(3, 1, 4, seeds=[0, 1]), ds, steps=1, lr=0.1, probes={"p": lambda f: torch.zeros(3)})

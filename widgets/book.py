@@ -1,0 +1,171 @@
+"""Build the book: execute each chapter once with papermill, then build the HTML from those notebooks.
+
+    python -m widgets.book                 # execute every chapter (mode from $WIDGETS_MODE), build HTML
+    python -m widgets.book --mode quick    # the CI sizes
+    python -m widgets.book --only intro    # execute one chapter (the rest are reused if present)
+
+Chapters are MyST Markdown notebooks. Each is executed by papermill into ``_build/executed/``; the HTML build
+then runs Jupyter Book on a staged copy of the book whose chapters are those executed notebooks, with
+execution switched off, so nothing runs twice. The stage also holds the vendored Vega bundle in
+``_static/``, so the pages draw their charts with no request leaving the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from .claims import project_root
+from .report import is_notebook, toc_files
+
+BUILD = "_build"
+
+
+def notebooks(root: Path) -> list[str]:
+    """The notebooks of the table of contents, in reading order (e.g. ``book/intro``)."""
+    return [f for f in toc_files(root) if is_notebook(root / f"{f}.md")]
+
+
+def execute(chapter: str, root: Path | None = None, mode: str = "quick", timeout: int = 1200) -> float:
+    """Execute one chapter (``book/<name>`` or its stem) with papermill into ``_build/executed/``.
+
+    Returns the wall time in seconds. Raises papermill's PapermillExecutionError if a cell fails, which
+    includes a failing claim.
+    """
+    import jupytext
+    import papermill
+
+    root = project_root(root)
+    chapter = _resolve(chapter, root)
+    src = root / f"{chapter}.md"
+    out = root / BUILD / "executed" / f"{chapter}.ipynb"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nb = jupytext.read(src)
+    os.environ["WIDGETS_BOOK_BUILD"] = "1"  # the kernel inherits it: static-page output, no dead widgets
+    os.environ.setdefault("WIDGETS_CLAIMS_DIR", str(root / BUILD / "claims"))
+    t0 = time.perf_counter()
+    try:
+        papermill.execute_notebook(nb, str(out), parameters={"mode": mode}, cwd=str(src.parent),
+                                   kernel_name="python3", progress_bar=False, execution_timeout=timeout,
+                                   report_mode=False)
+    finally:
+        seconds = time.perf_counter() - t0
+    _hide_injected(out)
+    return seconds
+
+
+def _resolve(chapter: str, root: Path) -> str:
+    names = notebooks(root)
+    for f in names:
+        if chapter in (f, Path(f).stem):
+            return f
+    raise ValueError(f"chapter must be one of {[Path(f).stem for f in names]}, got {chapter!r}")
+
+
+def _hide_injected(path: Path) -> None:
+    """papermill's injected-parameters cell is bookkeeping: keep it in the notebook, hide it on the page."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    nbformat.write(nb, path)
+
+
+def stage(root: Path | None = None) -> Path:
+    """Lay out ``_build/stage``: the config with execution off, the toc, the book's files with each chapter
+    replaced by its executed notebook, and the Vega bundle. Raises if a chapter was not executed."""
+    from .charts import write_vega_bundle
+
+    root = project_root(root)
+    dest = root / BUILD / "stage"
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(root / "book", dest / "book", ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
+    for f in notebooks(root):
+        executed = root / BUILD / "executed" / f"{f}.ipynb"
+        if not executed.exists():
+            raise FileNotFoundError(f"{f} has not been executed ({executed} is missing); run execute() first")
+        (dest / f"{f}.md").unlink()
+        shutil.copy(executed, dest / f"{f}.ipynb")
+    config = yaml.safe_load((root / "_config.yml").read_text())
+    config["execute"]["execute_notebooks"] = "off"
+    (dest / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    shutil.copy(root / "_toc.yml", dest / "_toc.yml")
+    write_vega_bundle(dest / "_static" / "vega-bundle.js")
+    return dest
+
+
+def build_html(root: Path | None = None) -> Path:
+    """Run Jupyter Book on the stage (warnings are errors, references are checked). Returns the HTML folder."""
+    root = project_root(root)
+    dest = stage(root)
+    out = root / BUILD / "site"
+    jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which("jupyter-book")
+    if jb is None:
+        raise FileNotFoundError("the jupyter-book command is not installed (pip install -r requirements.txt)")
+    cmd = [jb, "build", str(dest), "--path-output", str(out), "-W", "-n", "--keep-going"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"jupyter-book build failed ({proc.returncode}):\n"
+                           f"{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
+    html = out / "_build" / "html"
+    _dedupe_thebe_config(html)
+    return html
+
+
+def _dedupe_thebe_config(html: Path) -> None:
+    """sphinx-thebe (as Jupyter Book 1 wires it) adds its config script twice, and the second
+    ``const THEBE_JS_URL`` throws a SyntaxError on every page; keep the first copy only."""
+    for page in html.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        lines = text.split("\n")
+        seen, kept = False, []
+        for line in lines:
+            if "const THEBE_JS_URL" in line:
+                if seen:
+                    continue
+                seen = True
+            kept.append(line)
+        if len(kept) != len(lines):
+            page.write_text("\n".join(kept), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m widgets.book", description=__doc__.split("\n")[0])
+    parser.add_argument("--mode", choices=("quick", "full"), default=None,
+                        help="run mode for every chapter (default: $WIDGETS_MODE, else full with CUDA, else quick)")
+    parser.add_argument("--only", action="append", help="execute only this chapter (repeatable)")
+    parser.add_argument("--no-html", action="store_true", help="execute chapters only")
+    args = parser.parse_args(argv)
+    from .device import check_mode
+
+    mode = check_mode(args.mode)
+    root = project_root()
+    chapters = notebooks(root) if not args.only else [_resolve(c, root) for c in args.only]
+    if not args.only:
+        shutil.rmtree(root / BUILD / "claims", ignore_errors=True)  # no stale records from an earlier run
+    total = 0.0
+    for chapter in chapters:
+        seconds = execute(chapter, root, mode)
+        total += seconds
+        print(f"executed {chapter:<40} {seconds:7.1f} s ({mode})", flush=True)
+    print(f"chapters total: {total:.1f} s", flush=True)
+    if not args.no_html:
+        t0 = time.perf_counter()
+        html = build_html(root)
+        print(f"built HTML in {time.perf_counter() - t0:.1f} s: {html / 'index.html'}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

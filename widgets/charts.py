@@ -1,0 +1,158 @@
+"""Charts: the book's altair theme, its offline renderer, and its standard figures.
+
+Chart functions take plain results (tensors, tidy records or DataFrames) and return altair charts; they never
+train anything.
+
+Rendering works in both places a reader meets a chart, with no manual step. The ``ibgd`` renderer emits
+one output with two MIME types:
+
+* ``application/vnd.vegalite.v5+json``: JupyterLab draws it with its built-in Vega-Lite renderer, offline;
+* ``text/html``: a ``<div>`` and a call to ``vegaEmbed``, which the book build provides from one local,
+  vendored bundle (``_static/vega-bundle.js``, written by :func:`write_vega_bundle`), so the static page
+  draws the chart with no CDN. The book's config tells myst-nb to pick this one.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import uuid
+from pathlib import Path
+
+import altair as alt
+
+VEGA_LITE_VERSION = alt.SCHEMA_VERSION.lstrip("v")  # e.g. "5.20.1"
+PALETTE = ["#1f5aa6", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d6a9f", "#2e4057", "#c06c84"]
+WIDTH, HEIGHT = 520, 260
+
+
+def theme() -> dict:
+    """The book's look: quiet axes, readable labels, one categorical palette."""
+    return {
+        "config": {
+            "view": {"continuousWidth": WIDTH, "continuousHeight": HEIGHT, "stroke": None},
+            "font": "system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif",
+            "axis": {"labelFontSize": 12, "titleFontSize": 13, "titleFontWeight": 500, "grid": True,
+                     "gridColor": "#eeeeee", "domainColor": "#888888", "tickColor": "#888888"},
+            "legend": {"labelFontSize": 12, "titleFontSize": 12},
+            "title": {"fontSize": 15, "fontWeight": 600, "anchor": "start", "offset": 8},
+            "range": {"category": PALETTE},
+            "line": {"strokeWidth": 2},
+            "point": {"filled": True, "size": 40},
+        }
+    }
+
+
+def _html(spec: dict) -> str:
+    div_id = f"ibgd-chart-{uuid.uuid4().hex[:12]}"
+    label = html.escape(str(spec.get("description") or spec.get("title") or "chart"), quote=True)
+    payload = json.dumps(spec, separators=(",", ":")).replace("</", "<\\/")
+    return (
+        f'<div id="{div_id}" class="ibgd-chart" role="img" aria-label="{label}"></div>\n'
+        "<script>(function(){"
+        f"var spec={payload};"
+        f"function draw(){{if(!window.vegaEmbed){{document.getElementById('{div_id}').textContent="
+        "'This chart needs the book\\'s vega bundle (_static/vega-bundle.js).';return;}"
+        f"window.vegaEmbed('#{div_id}',spec,{{mode:'vega-lite',renderer:'svg',actions:false}})"
+        ".catch(function(e){console.error(e);});}"
+        "if(window.vegaEmbed){draw();}else{window.addEventListener('load',draw);}"
+        "})();</script>"
+    )
+
+
+def _render(spec: dict, **metadata) -> dict:
+    return {f"application/vnd.vegalite.v{VEGA_LITE_VERSION.split('.')[0]}+json": spec,
+            "text/html": _html(spec),
+            "text/plain": f"<chart: {spec.get('description') or spec.get('title') or 'altair'}>"}
+
+
+def enable() -> None:
+    """Register and enable the book's theme and renderer (idempotent)."""
+    alt.renderers.register("ibgd", _render)
+    alt.renderers.enable("ibgd")
+    alt.theme.register("ibgd", enable=True)(theme)
+    alt.data_transformers.enable("default", max_rows=100_000)
+
+
+def write_vega_bundle(path: Path | str) -> Path:
+    """Write the Vega, Vega-Lite and vega-embed bundle that :func:`_html` calls (about 0.9 MB), wrapped in
+    a function scope so its top-level names cannot clash with the page's other scripts."""
+    import vl_convert
+
+    js = vl_convert.javascript_bundle(vl_version=".".join(VEGA_LITE_VERSION.split(".")[:2]))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("(function(){\n" + js + "\n})();\n", encoding="utf-8")
+    return path
+
+
+def frames(data, x: str, y: str, frame: str, *, frame_label: str, color: str | None = None,
+           reference=None, title: str, x_title: str, y_title: str, description: str,
+           color_title: str | None = None, height: int = HEIGHT):
+    """The book's standard figure: a slider (a Vega-Lite param, so it works in the static page) that steps
+    through a precomputed sweep.
+
+    ``data``: tidy rows with columns ``x``, ``y``, ``frame`` (0, 1, …: the slider position), ``frame_label``
+    (what the slider position means, e.g. the training step) and optionally ``color``. ``reference``: rows
+    with ``x`` and ``y`` drawn in every frame (e.g. the target function).
+    """
+    import pandas as pd
+
+    df = pd.DataFrame(data)
+    missing = [c for c in (x, y, frame, frame_label, color) if c is not None and c not in df.columns]
+    if missing:
+        raise ValueError(f"data is missing the columns {missing}; it has {list(df.columns)}")
+    n_frames = int(df[frame].max()) + 1
+    param = alt.param(name="frame", value=n_frames - 1,
+                      bind=alt.binding_range(min=0, max=n_frames - 1, step=1, name=f"{frame_label} (slider) "))
+    enc = {"x": alt.X(f"{x}:Q", title=x_title), "y": alt.Y(f"{y}:Q", title=y_title)}
+    if color is not None:
+        enc["color"] = alt.Color(f"{color}:N", title=color_title or color)
+    moving = (alt.Chart(df).mark_line().encode(**enc)
+              .transform_filter(alt.datum[frame] == param).add_params(param))
+    layers = []
+    if reference is not None:
+        ref = pd.DataFrame(reference)
+        layers.append(alt.Chart(ref).mark_line(color="#9a9a9a", strokeDash=[4, 3], strokeWidth=1.5)
+                      .encode(x=f"{x}:Q", y=f"{y}:Q"))
+    layers.append(moving)
+    labels = df.groupby(frame, as_index=False)[frame_label].first()
+    layers.append(alt.Chart(labels).mark_text(align="right", baseline="top", dx=-4, dy=4, fontSize=13)
+                  .encode(x=alt.value(WIDTH), y=alt.value(0), text=alt.Text(f"{frame_label}:N"))
+                  .transform_filter(alt.datum[frame] == param))
+    return alt.layer(*layers).properties(title=title, description=description, width=WIDTH, height=height)
+
+
+def curves(data, x: str, y: str, *, color: str | None = None, title: str, x_title: str, y_title: str,
+           description: str, log_x: bool = False, log_y: bool = False, color_title: str | None = None):
+    """Lines of y against x, one per ``color`` group, with hover tooltips."""
+    import pandas as pd
+
+    df = pd.DataFrame(data)
+    enc = {"x": alt.X(f"{x}:Q", title=x_title, scale=alt.Scale(type="log") if log_x else alt.Undefined),
+           "y": alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(type="log") if log_y else alt.Undefined),
+           "tooltip": [alt.Tooltip(c) for c in (x, y, color) if c is not None]}
+    if color is not None:
+        enc["color"] = alt.Color(f"{color}:N", title=color_title or color)
+    return (alt.Chart(df).mark_line(point=True).encode(**enc)
+            .properties(title=title, description=description, width=WIDTH, height=HEIGHT))
+
+
+def sines_fit(result: dict, decimals: int = 3):
+    """The introduction's figure: each width's fitted function against the target, with a slider over the
+    recorded training steps. ``result``: the dict returned by :func:`widgets.demo.fit_sines`."""
+    x = result["x"].tolist()
+    rows = []
+    for t, step in enumerate(result["steps"].tolist()):
+        for k, width in enumerate(result["widths"].tolist()):
+            out = result["outputs"][t, k].tolist()
+            rows += [{"x": round(xi, 4), "f": round(fi, decimals), "frame": t, "step": f"step {step:,}",
+                      "width": f"width {width}"} for xi, fi in zip(x, out, strict=True)]
+    target = [{"x": round(xi, 4), "f": round(yi, decimals)} for xi, yi in zip(x, result["target"].tolist(),
+                                                                              strict=True)]
+    return frames(rows, "x", "f", "frame", frame_label="step", color="width", reference=target,
+                  title="Networks fitting a sum of sines during training",
+                  x_title="input x (position in [0, 1))", y_title="f(x) (dimensionless)",
+                  color_title="hidden width",
+                  description="Fitted functions of MLPs of several widths (colored lines) against the target "
+                              "(dashed grey), at the training step chosen with the slider.")

@@ -1,0 +1,207 @@
+"""Seeded data generators. Everything here is offline: synthetic, or shipped inside a pip package.
+
+Every generator takes a ``seed`` and returns CPU tensors (float32 inputs; float32 targets for regression,
+int64 class labels for classification). Move them with ``.to(device)``; the trainer does that for you.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .checks import check_float, check_int
+
+
+@dataclass
+class Dataset:
+    """A train/test split. ``x_*``: [n, d] float; ``y_*``: [n] int64 labels or [n, out] float targets."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    n_classes: int | None = None
+
+    def to(self, device) -> Dataset:
+        return Dataset(*(t.to(device) for t in (self.x_train, self.y_train, self.x_test, self.y_test)),
+                       n_classes=self.n_classes)
+
+
+# ---------------------------------------------------------------- 1-D sums of sinusoids
+
+@dataclass
+class Sinusoids:
+    """Samples of f(x) = Σ_i A_i sin(2π k_i x + 2π φ_i) on x ∈ [0, 1).
+
+    ``x``: [n] positions in [0, 1); ``inputs``: [n, 1] the network's input, x rescaled to [-1, 1)
+    (input scale matters for how fast high frequencies are learned); ``y``: [n, 1] target;
+    ``ks``, ``amplitudes``, ``phases``: [m] the components.
+    """
+
+    x: torch.Tensor
+    inputs: torch.Tensor
+    y: torch.Tensor
+    ks: torch.Tensor
+    amplitudes: torch.Tensor
+    phases: torch.Tensor
+
+
+def sinusoids(n: int = 200, ks=tuple(range(5, 55, 5)), amplitudes: str | list = "equal", seed: int = 0,
+              x: torch.Tensor | None = None) -> Sinusoids:
+    """A sum of sinusoids with random phases φ_i ~ U[0, 1) (Rahaman et al. 2019's target).
+
+    ``amplitudes``: ``"equal"`` (A_i = 1), ``"rising"`` (A_i = 0.1·i, i = 1..m) or a list of m numbers.
+    ``x``: positions in [0, 1) to sample at; by default ``n`` evenly spaced points (see :func:`density_grid`
+    for a non-uniform grid).
+    """
+    ks = torch.as_tensor(ks, dtype=torch.float64)
+    if ks.ndim != 1 or len(ks) == 0 or (ks <= 0).any():
+        raise ValueError(f"ks must be a non-empty list of positive frequencies, got {ks.tolist()}")
+    m = len(ks)
+    if isinstance(amplitudes, str):
+        if amplitudes == "equal":
+            amps = torch.ones(m, dtype=torch.float64)
+        elif amplitudes == "rising":
+            amps = 0.1 * torch.arange(1, m + 1, dtype=torch.float64)
+        else:
+            raise ValueError(f"amplitudes must be 'equal', 'rising' or a list of {m} numbers, got {amplitudes!r}")
+    else:
+        amps = torch.as_tensor(amplitudes, dtype=torch.float64)
+        if amps.shape != (m,):
+            raise ValueError(f"amplitudes must have one entry per frequency ({m}), got shape {tuple(amps.shape)}")
+    if x is None:
+        n = check_int("n", n, 2, 10**7)
+        x = torch.arange(n, dtype=torch.float64) / n
+    else:
+        x = torch.as_tensor(x, dtype=torch.float64)
+        if x.ndim != 1 or (x < 0).any() or (x >= 1).any():
+            raise ValueError("x must be a 1-D tensor of positions in [0, 1)")
+    g = torch.Generator().manual_seed(check_int("seed", seed, 0))
+    phases = torch.rand(m, generator=g, dtype=torch.float64)
+    y = (amps * torch.sin(2 * math.pi * (ks * x[:, None] + phases))).sum(1)
+    return Sinusoids(x=x.float(), inputs=(2 * x - 1).float()[:, None], y=y.float()[:, None],
+                     ks=ks.float(), amplitudes=amps.float(), phases=phases.float())
+
+
+def density_grid(n: int, weights=(1, 2, 4), seed: int = 0) -> torch.Tensor:
+    """n sorted positions in [0, 1) drawn from a piecewise-constant density.
+
+    The interval is cut into ``len(weights)`` equal pieces with density ∝ ``weights`` (Basri et al. 2020 use
+    1:2:4). Returns [n] float64.
+    """
+    n = check_int("n", n, 1, 10**7)
+    w = torch.as_tensor(weights, dtype=torch.float64)
+    if w.ndim != 1 or len(w) == 0 or (w <= 0).any() or not torch.isfinite(w).all():
+        raise ValueError(f"weights must be a non-empty list of positive numbers, got {list(weights)}")
+    g = torch.Generator().manual_seed(check_int("seed", seed, 0))
+    piece = torch.multinomial(w / w.sum(), n, replacement=True, generator=g)
+    x = (piece + torch.rand(n, generator=g, dtype=torch.float64)) / len(w)
+    return x.sort().values
+
+
+# ---------------------------------------------------------------- boolean hypercube and 2-D clusters
+
+def hypercube(d: int, n: int | None = None, seed: int = 0) -> torch.Tensor:
+    """Points of {-1, 1}^d: all 2^d in binary order (bit i of the row index ↦ coordinate i) when ``n`` is
+    None, else ``n`` uniform samples. Returns [N, d] float32."""
+    d = check_int("d", d, 1, 24 if n is None else 10**6)
+    if n is None:
+        idx = torch.arange(2**d)
+        bits = (idx[:, None] >> torch.arange(d)) & 1
+    else:
+        n = check_int("n", n, 1, 10**8)
+        g = torch.Generator().manual_seed(check_int("seed", seed, 0))
+        bits = torch.randint(0, 2, (n, d), generator=g)
+    return (1 - 2 * bits).float()
+
+
+def clusters(k: int = 3, n: int = 256, d: int = 2, sigma: float = 0.05, seed: int = 0) -> tuple:
+    """A k×k grid of Gaussian clusters in the plane with random ±1 labels, embedded in d dimensions.
+
+    Cluster centres sit on {-1/2 … 1/2}² (Chizat & Bach 2020's setup); the other d − 2 coordinates are
+    uniform noise on [-1/2, 1/2]. Returns x [n, d] float32 and y [n] float32 in {-1, +1}, and the centre
+    labels [k, k].
+    """
+    k = check_int("k", k, 1, 100)
+    n = check_int("n", n, 1, 10**7)
+    d = check_int("d", d, 2, 10**5)
+    sigma = check_float("sigma", sigma, 0, 10)
+    g = torch.Generator().manual_seed(check_int("seed", seed, 0))
+    labels = torch.where(torch.rand(k, k, generator=g) < 0.5, -1.0, 1.0)
+    centres = torch.linspace(-0.5, 0.5, k) if k > 1 else torch.zeros(1)
+    i, j = torch.randint(0, k, (n,), generator=g), torch.randint(0, k, (n,), generator=g)
+    plane = torch.stack([centres[i], centres[j]], 1) + sigma * torch.randn(n, 2, generator=g)
+    noise = torch.rand(n, d - 2, generator=g) - 0.5
+    return torch.cat([plane, noise], 1), labels[i, j], labels
+
+
+# ---------------------------------------------------------------- splits and label noise
+
+def split(x: torch.Tensor, y: torch.Tensor, n_train: int, n_test: int | None = None, seed: int = 0,
+          n_classes: int | None = None) -> Dataset:
+    """A seeded random split into ``n_train`` training and ``n_test`` (default: all the rest) test rows."""
+    n = len(x)
+    if len(y) != n:
+        raise ValueError(f"x and y must have the same length, got {n} and {len(y)}")
+    n_train = check_int("n_train", n_train, 1, n - 1)
+    n_test = n - n_train if n_test is None else check_int("n_test", n_test, 1, n - n_train)
+    g = torch.Generator().manual_seed(check_int("seed", seed, 0))
+    perm = torch.randperm(n, generator=g)
+    tr, te = perm[:n_train], perm[n_train:n_train + n_test]
+    return Dataset(x[tr], y[tr], x[te], y[te], n_classes=n_classes)
+
+
+def label_noise(y: torch.Tensor, fraction: float, n_classes: int, seed: int = 0) -> torch.Tensor:
+    """Replace a ``fraction`` of labels by uniformly random classes (they may land on the true class, as in
+    Nakkiran et al. 2019). Returns a new [n] int64 tensor."""
+    fraction = check_float("fraction", fraction, 0, 1)
+    n_classes = check_int("n_classes", n_classes, 2)
+    if y.dtype != torch.int64 or y.ndim != 1:
+        raise ValueError("y must be a 1-D int64 tensor of class labels")
+    g = torch.Generator().manual_seed(check_int("seed", seed, 0))
+    y = y.clone()
+    chosen = torch.randperm(len(y), generator=g)[: round(fraction * len(y))]
+    y[chosen] = torch.randint(0, n_classes, (len(chosen),), generator=g)
+    return y
+
+
+# ---------------------------------------------------------------- data shipped inside pip packages
+
+def digits(n_train: int = 400, seed: int = 0, classes=None, n_test: int | None = None) -> Dataset:
+    """scikit-learn's 8×8 digits (1797 images, shipped with the package), pixels scaled to [0, 1].
+
+    ``classes``: keep only these digits, relabelled 0..len(classes)-1. x: [n, 64] float32, y: [n] int64.
+    """
+    from sklearn.datasets import load_digits  # shipped with scikit-learn; no download
+
+    data = load_digits()
+    x = torch.tensor(data.data, dtype=torch.float32) / 16.0
+    y = torch.tensor(data.target, dtype=torch.int64)
+    n_classes = 10
+    if classes is not None:
+        classes = [check_int("classes[i]", c, 0, 9) for c in classes]
+        keep = torch.isin(y, torch.tensor(classes))
+        x, y = x[keep], torch.searchsorted(torch.tensor(sorted(classes)), y[keep])
+        n_classes = len(classes)
+    return split(x, y, n_train, n_test, seed, n_classes=n_classes)
+
+
+def mnist1d(n_train: int = 4000, seed: int = 0, n_test: int | None = None, num_samples: int = 5000) -> Dataset:
+    """MNIST-1D generated procedurally by ``mnist1d.data.make_dataset`` (never its downloading loader).
+
+    ``num_samples`` examples are generated with the package's default arguments (its own fixed seed),
+    then split with ``seed``. x: [n, 40] float32, y: [n] int64 in 0..9.
+    """
+    num_samples = check_int("num_samples", num_samples, 20, 10**6)
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.num_samples = num_samples
+    args.train_split = 1.0 - 1.0 / num_samples  # we split ourselves below; keep all but one row in "x"
+    raw = make_dataset(args)
+    x = np.concatenate([raw["x"], raw["x_test"]]).astype(np.float32)
+    y = np.concatenate([raw["y"], raw["y_test"]]).astype(np.int64)
+    return split(torch.from_numpy(x), torch.from_numpy(y), n_train, n_test, seed, n_classes=10)
