@@ -140,6 +140,7 @@ def test_log_steps_and_sweep():
     s = train.log_steps(1000, 10)
     assert s[0] == 0 and s[-1] == 1000 and s == sorted(set(s))
     assert train.log_steps(0, 5) == [0]
+    assert train.log_steps(50, 2) == [0, 50]
     assert train.sweep(seed=[0, 1], width=[8, 16]) == {"seed": [0, 0, 1, 1], "width": [8, 16, 8, 16]}
     with pytest.raises(ValueError, match="empty"):
         train.sweep(seed=[])

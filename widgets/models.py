@@ -217,9 +217,10 @@ def _mlp_forward(f: Family, x: torch.Tensor) -> torch.Tensor:
     layers = [f.params[i:i + step] for i in range(0, len(f.params), step)]
     h = x.to(f.params[0].dtype)
     for i, layer in enumerate(layers):
-        h = torch.matmul(h, layer[0])  # [n, d] @ [K, d, H] broadcasts to [K, n, H]
-        if f.bias:
-            h = h + layer[1]
+        if h.ndim == 2:  # shared inputs [n, d]: one pass for all members
+            h = h.expand(f.size, *h.shape)
+        # bias folded into the batched GEMM: one pass over the activations instead of two
+        h = torch.baddbmm(layer[1], h, layer[0]) if f.bias else torch.bmm(h, layer[0])
         if i < len(layers) - 1:
             h = act(h)
     return h

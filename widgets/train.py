@@ -9,6 +9,7 @@ data, the loss, the optimizer kind, the batch size and the number of steps.
 from __future__ import annotations
 
 import itertools
+import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -46,7 +47,8 @@ def log_steps(steps: int, n: int) -> list[int]:
     if steps == 0:
         return [0]
     pts = {0, steps}
-    pts.update(round(steps ** (i / (n - 2))) for i in range(n - 1))
+    if n > 2:
+        pts.update(round(steps ** (i / (n - 2))) for i in range(n - 1))
     return sorted(p for p in pts if 0 <= p <= steps)
 
 
@@ -173,6 +175,8 @@ def train(family: Family, data: Dataset, *, steps: int, lr: float | Sequence[flo
     shape = [(K,) + (1,) * (p.ndim - 1) for p in params]
     lr_b = [lrs.view(s) for s in shape]
     wd_b = [wds.view(s) for s in shape]
+    padded = [bool((m == 0).any()) for m in masks]  # members of different widths share one tensor
+    decay = bool((wds > 0).any())
     state1 = [torch.zeros_like(p) for p in params]  # momentum buffer, or Adam's first moment
     state2 = [torch.zeros_like(p) for p in params] if optimizer == "adam" else None
     gens = [torch.Generator().manual_seed(s + 1_000_003) for s in family.seeds]  # per-member batch order
@@ -217,15 +221,21 @@ def train(family: Family, data: Dataset, *, steps: int, lr: float | Sequence[flo
         grads = torch.autograd.grad(total, params)
         with torch.no_grad():
             for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-                g = g * masks[i]
+                if padded[i]:
+                    g = g * masks[i]
                 if optimizer == "adam":
-                    state1[i].mul_(b1).add_(g, alpha=1 - b1)
+                    # AdamW, arranged as torch.optim's: p -= lr/bc1 · m / (√v/√bc2 + eps), with the per-member
+                    # step folded into the denominator so the update is one addcdiv (fewer passes over memory)
+                    bc1, bc2 = 1 - b1**t, math.sqrt(1 - b2**t)
+                    state1[i].lerp_(g, 1 - b1)
                     state2[i].mul_(b2).addcmul_(g, g, value=1 - b2)
-                    denom = (state2[i] / (1 - b2**t)).sqrt_().add_(eps)
-                    p.mul_(1 - lr_b[i] * wd_b[i])
-                    p.sub_(lr_b[i] / (1 - b1**t) * state1[i] / denom)
+                    denom = state2[i].sqrt().add_(eps * bc2).mul_(bc1 / (bc2 * lr_b[i]))
+                    if decay:
+                        p.mul_(1 - lr_b[i] * wd_b[i])
+                    p.addcdiv_(state1[i], denom, value=-1.0)
                 else:
-                    g = g + wd_b[i] * p
+                    if decay:
+                        g = g + wd_b[i] * p
                     if momentum:
                         g = state1[i].mul_(momentum).add_(g)
                     p.sub_(lr_b[i] * g)

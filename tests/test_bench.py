@@ -1,0 +1,9 @@
+from widgets import bench
+
+
+def test_batched_and_loop_train_the_same_models():
+    r = bench.run(members=4, width=16, n=32, steps=5, device="cpu")
+    assert r["max_final_loss_diff"] < 1e-4 * max(1.0, r["final_loss_mean"])
+    assert r["batched_s"] > 0 and r["loop_s"] > 0 and r["bmm_peak_gflops"] > 0
+    text = bench.report(r)
+    assert "speed-up" in text and "4 members" in text

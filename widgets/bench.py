@@ -1,0 +1,125 @@
+"""Benchmark: a family of MLPs trained as one batched computation vs a Python loop over the members.
+
+    python -m widgets.bench                      # 64 members, 1→256→256→1, tanh, Adam, 256 points, 50 steps
+    python -m widgets.bench --members 8 --steps 5 --device cuda
+
+Both sides start from the same weights and train with Adam on the same data; the loop is the naive way
+(one ``nn.Module`` and one ``torch.optim.Adam`` per member, trained one after another). The report gives
+both times, their ratio, the largest difference in final loss, and the achieved GFLOP/s of each side as a
+fraction of this machine's own ``torch.bmm`` peak, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from . import data, models, train
+from .device import get_device
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bmm_peak(dev: torch.device, k: int = 64, n: int = 256, repeats: int = 20) -> float:
+    """GFLOP/s of a [k, n, n] @ [k, n, n] batched matmul in float32, the best of ``repeats``."""
+    a, b = torch.randn(k, n, n, device=dev), torch.randn(k, n, n, device=dev)
+    torch.bmm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        _sync(dev)
+        t0 = time.perf_counter()
+        torch.bmm(a, b)
+        _sync(dev)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * k * n**3 / best / 1e9
+
+
+def _lone_module(family: models.Family, k: int) -> torch.nn.Sequential:
+    member = family.member(k)
+    layers = []
+    Ws, bs = member.params[0::2], member.params[1::2]
+    for i, (W, b) in enumerate(zip(Ws, bs, strict=True)):
+        lin = torch.nn.Linear(W.shape[1], W.shape[2], device=W.device)
+        with torch.no_grad():
+            lin.weight.copy_(W[0].T)
+            lin.bias.copy_(b[0, 0])
+        layers.append(lin)
+        if i < len(Ws) - 1:
+            layers.append(torch.nn.Tanh())
+    return torch.nn.Sequential(*layers)
+
+
+def run(members: int = 64, width: int = 256, n: int = 256, steps: int = 50, lr: float = 1e-3,
+        device=None) -> dict:
+    """Time both ways of training the same family; returns the numbers the report prints."""
+    dev = get_device(device)
+    s = data.sinusoids(n, seed=0)
+    ds = data.Dataset(s.inputs, s.y, s.inputs, s.y).to(dev)
+    family = models.mlp(1, 1, widths=width, seeds=list(range(members)), depth=3, act="tanh", device=dev)
+    nets = [_lone_module(family, k) for k in range(members)]
+
+    _sync(dev)
+    t0 = time.perf_counter()
+    result = train.train(family, ds, steps=steps, lr=lr, optimizer="adam", records=2)
+    _sync(dev)
+    t_batched = time.perf_counter() - t0
+
+    _sync(dev)
+    t0 = time.perf_counter()
+    loop_loss = []
+    for net in nets:
+        opt = torch.optim.Adam(net.parameters(), lr=lr)
+        for _ in range(steps):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(net(ds.x_train), ds.y_train).backward()
+            opt.step()
+        with torch.no_grad():
+            loop_loss.append(torch.nn.functional.mse_loss(net(ds.x_train), ds.y_train).item())
+    _sync(dev)
+    t_loop = time.perf_counter() - t0
+
+    weights = 1 * width + width * width + width * 1
+    flops = 6 * n * weights * members * steps  # forward 2·n·weights, backward twice that
+    peak = bmm_peak(dev)
+    diff = (result.train_loss[-1] - torch.tensor(loop_loss)).abs().max().item()
+    return {"device": str(dev), "members": members, "width": width, "n": n, "steps": steps,
+            "threads": torch.get_num_threads(), "batched_s": t_batched, "loop_s": t_loop,
+            "ratio": t_loop / t_batched, "max_final_loss_diff": diff,
+            "final_loss_mean": float(result.train_loss[-1].mean()),
+            "batched_gflops": flops / t_batched / 1e9, "loop_gflops": flops / t_loop / 1e9, "bmm_peak_gflops": peak}
+
+
+def report(r: dict) -> str:
+    return "\n".join([
+        f"MLP family 1→{r['width']}→{r['width']}→1 (tanh), {r['members']} members, {r['n']} points, "
+        f"{r['steps']} Adam steps, on {r['device']} ({r['threads']} threads)",
+        f"  {'':<22}{'time (s)':>10}{'GFLOP/s':>10}{'of bmm peak':>13}",
+        f"  {'batched (stacked)':<22}{r['batched_s']:>10.2f}{r['batched_gflops']:>10.1f}"
+        f"{r['batched_gflops'] / r['bmm_peak_gflops']:>12.0%}",
+        f"  {'python loop':<22}{r['loop_s']:>10.2f}{r['loop_gflops']:>10.1f}"
+        f"{r['loop_gflops'] / r['bmm_peak_gflops']:>12.0%}",
+        f"  speed-up (loop / batched): {r['ratio']:.2f}x;  torch.bmm peak here: {r['bmm_peak_gflops']:.1f} GFLOP/s",
+        f"  same results: max |final loss difference| = {r['max_final_loss_diff']:.2e} "
+        f"(mean final loss {r['final_loss_mean']:.4f})",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m widgets.bench", description=__doc__.split("\n")[0])
+    p.add_argument("--members", type=int, default=64)
+    p.add_argument("--width", type=int, default=256)
+    p.add_argument("--points", type=int, default=256)
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--device", default=None)
+    a = p.parse_args(argv)
+    print(report(run(a.members, a.width, a.points, a.steps, device=a.device)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
