@@ -102,3 +102,12 @@ def test_forward_rejects_bad_shapes():
     fam = models.mlp(2, 1, 4)
     with pytest.raises(ValueError, match="x must have shape"):
         fam(torch.zeros(2))
+
+
+def test_to_module_computes_the_member():
+    fam = models.mlp(3, 2, widths=[4, 7], seeds=[0, 1], depth=3, act="relu", dtype=torch.float64)
+    x = torch.randn(5, 3, dtype=torch.float64)
+    for k in range(2):
+        assert torch.allclose(models.to_module(fam, k)(x), fam(x)[k], atol=1e-12)
+    with pytest.raises(ValueError, match="MLP family"):
+        models.to_module(models.cnn(4, 1, 2), 0)

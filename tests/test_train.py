@@ -57,27 +57,12 @@ def test_each_member_equals_training_it_alone(loss, opt, extra, batch):
         assert (p.detach()[m == 0] == 0).all()
 
 
-def torch_module_from(member: models.Family) -> torch.nn.Sequential:
-    Ws = member.params[0::2]
-    bs = member.params[1::2]
-    layers = []
-    for i, (W, b) in enumerate(zip(Ws, bs, strict=True)):
-        lin = torch.nn.Linear(W.shape[1], W.shape[2], dtype=torch.float64)
-        with torch.no_grad():
-            lin.weight.copy_(W[0].T)
-            lin.bias.copy_(b[0, 0])
-        layers.append(lin)
-        if i < len(Ws) - 1:
-            layers.append(torch.nn.Tanh())
-    return torch.nn.Sequential(*layers)
-
-
 @pytest.mark.parametrize("opt", ["adam", "sgd"])
 def test_optimizers_match_torch_optim(opt):
     """An independent reference: the same network as an nn.Module under torch.optim (AdamW / SGD)."""
     ds = regression()
     fam = models.mlp(3, 1, widths=12, seeds=7, depth=3, act="tanh", dtype=torch.float64)
-    net = torch_module_from(fam)
+    net = models.to_module(fam, 0)
     if opt == "adam":
         o = torch.optim.AdamW(net.parameters(), lr=1e-2, weight_decay=0.1)
         kw = {"lr": 1e-2, "weight_decay": 0.1, "optimizer": "adam"}

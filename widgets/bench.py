@@ -39,21 +39,6 @@ def bmm_peak(dev: torch.device, k: int = 64, n: int = 256, repeats: int = 20) ->
     return 2 * k * n**3 / best / 1e9
 
 
-def _lone_module(family: models.Family, k: int) -> torch.nn.Sequential:
-    member = family.member(k)
-    layers = []
-    Ws, bs = member.params[0::2], member.params[1::2]
-    for i, (W, b) in enumerate(zip(Ws, bs, strict=True)):
-        lin = torch.nn.Linear(W.shape[1], W.shape[2], device=W.device)
-        with torch.no_grad():
-            lin.weight.copy_(W[0].T)
-            lin.bias.copy_(b[0, 0])
-        layers.append(lin)
-        if i < len(Ws) - 1:
-            layers.append(torch.nn.Tanh())
-    return torch.nn.Sequential(*layers)
-
-
 def run(members: int = 64, width: int = 256, n: int = 256, steps: int = 50, lr: float = 1e-3,
         device=None) -> dict:
     """Time both ways of training the same family; returns the numbers the report prints."""
@@ -61,7 +46,7 @@ def run(members: int = 64, width: int = 256, n: int = 256, steps: int = 50, lr: 
     s = data.sinusoids(n, seed=0)
     ds = data.Dataset(s.inputs, s.y, s.inputs, s.y).to(dev)
     family = models.mlp(1, 1, widths=width, seeds=list(range(members)), depth=3, act="tanh", device=dev)
-    nets = [_lone_module(family, k) for k in range(members)]
+    nets = [models.to_module(family, k) for k in range(members)]
 
     _sync(dev)
     t0 = time.perf_counter()

@@ -82,6 +82,25 @@ class Family:
                 "params": [p.detach().cpu() for p in self.params], "masks": [m.cpu() for m in self.masks]}
 
 
+def to_module(family: Family, k: int) -> torch.nn.Sequential:
+    """Member k of an MLP family (with biases) as a plain ``torch.nn.Sequential`` holding a copy of its
+    weights, e.g. to check it against ``torch.optim`` or to use torch's own tooling on it."""
+    if family.kind != "mlp" or not family.bias:
+        raise ValueError("to_module needs an MLP family with biases")
+    member = family.member(k)
+    Ws, bs = member.params[0::2], member.params[1::2]
+    layers = []
+    for i, (W, b) in enumerate(zip(Ws, bs, strict=True)):
+        lin = torch.nn.Linear(W.shape[1], W.shape[2], device=W.device, dtype=W.dtype)
+        with torch.no_grad():
+            lin.weight.copy_(W[0].T)
+            lin.bias.copy_(b[0, 0])
+        layers.append(lin)
+        if i < len(Ws) - 1:
+            layers.append({"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "identity": torch.nn.Identity}[family.act]())
+    return torch.nn.Sequential(*layers)
+
+
 def family_from_state(state: dict, device=None) -> Family:
     dev = get_device(device)
     params = [p.to(dev).requires_grad_(True) for p in state["params"]]
