@@ -6,8 +6,6 @@ TINY = demo.DemoParams(n=16, ks=(1,), widths=(4,), depth=2, steps=10, records=3)
 
 
 def test_static_book_shows_a_note_not_dead_controls(monkeypatch):
-    from IPython.core.interactiveshell import InteractiveShell  # noqa: F401  (IPython is a test dependency)
-
     monkeypatch.setenv("WIDGETS_BOOK_BUILD", "1")
     shown = []
     monkeypatch.setattr("IPython.display.display", lambda *objs, **kw: shown.extend(objs))
