@@ -111,3 +111,16 @@ def test_to_module_computes_the_member():
         assert torch.allclose(models.to_module(fam, k)(x), fam(x)[k], atol=1e-12)
     with pytest.raises(ValueError, match="MLP family"):
         models.to_module(models.cnn(4, 1, 2), 0)
+
+
+def test_bias_std_draws_biases_without_changing_weights():
+    plain = models.mlp(3, 2, widths=[400, 300], seeds=[0, 1], depth=3, dtype=torch.float64)
+    biased = models.mlp(3, 2, widths=[400, 300], seeds=[0, 1], depth=3, bias_std=2.0, dtype=torch.float64)
+    for W0, W1 in zip(plain.params[::2], biased.params[::2], strict=True):
+        assert torch.equal(W0, W1)
+    b_first, b_hidden = biased.params[1][0, 0], biased.params[3][0, 0, :400]
+    assert b_first.std().item() == pytest.approx(2.0 / 3**0.5, rel=0.15)  # N(0, bias_std²/fan_in)
+    assert b_hidden.std().item() == pytest.approx(2.0 / 400**0.5, rel=0.15)
+    assert (biased.params[1][1, 0, 300:] == 0).all()  # the narrower member's padding stays zero
+    with pytest.raises(ValueError, match="bias_std"):
+        models.mlp(1, 1, widths=4, bias=False, bias_std=1.0)

@@ -166,3 +166,21 @@ def test_bad_probe():
     ds = regression()
     with pytest.raises(ValueError, match="probe 'p'"):
         train.train(models.mlp(3, 1, 4, seeds=[0, 1]), ds, steps=1, lr=0.1, probes={"p": lambda f: torch.zeros(3)})
+
+
+def test_callable_loss_trains_like_the_named_one():
+    x = torch.linspace(-1, 1, 32)[:, None]
+    y = torch.sin(3 * x)
+    ds = data.Dataset(x, y, x, y)
+
+    def my_mse(out, target):
+        return ((out - target) ** 2).mean((1, 2))
+
+    runs = []
+    for loss in ("mse", my_mse):
+        fam = models.mlp(1, 1, widths=16, seeds=[0, 1], depth=2, dtype=torch.float64)
+        runs.append(train.train(fam, ds, steps=20, lr=0.05, optimizer="gd", loss=loss, records=3))
+    assert torch.allclose(runs[0].train_loss, runs[1].train_loss, rtol=1e-12)
+    assert runs[1].config["loss"] == "my_mse" and torch.isnan(runs[1].train_acc).all()
+    with pytest.raises(ValueError, match="batch_size"):
+        train.train(models.mlp(1, 1, widths=4), ds, steps=1, lr=0.1, optimizer="sgd", batch_size=4, loss=my_mse)

@@ -129,17 +129,22 @@ def _members(seeds, widths) -> tuple[list[int], list[int]]:
 
 
 def mlp(d_in: int, d_out: int, widths: int | Sequence[int], seeds: int | Sequence[int] = 0, depth: int = 2,
-        act: str = "relu", init_scale: float | Sequence[float] = 1.0, bias: bool = True,
+        act: str = "relu", init_scale: float | Sequence[float] = 1.0, bias: bool = True, bias_std: float = 0.0,
         device=None, dtype: torch.dtype | None = None) -> Family:
     """A family of MLPs d_in → width → … → width → d_out with ``depth`` weight layers (depth − 1 hidden).
 
     ``seeds`` sets K (one member per seed); ``widths`` and ``init_scale`` are one number or one per member.
+    Biases start at 0, or N(0, bias_std²) (after all weights are drawn, so the weights don't depend on it):
+    with one input, zero biases put every first-layer ReLU kink at x = 0.
     """
     d_in, d_out = check_int("d_in", d_in, 1), check_int("d_out", d_out, 1)
     depth = check_int("depth", depth, 1, 64)
     check_choice("act", act, ACTIVATIONS)
     seeds, widths = _members(seeds, widths)
     scales = [check_float("init_scale", s, 0, 1e6) for s in _per_member("init_scale", init_scale, len(seeds))]
+    bias_std = check_float("bias_std", bias_std, 0, 1e6)
+    if bias_std and not bias:
+        raise ValueError("bias_std > 0 needs bias=True")
     wmax = max(widths)
     dims_max = [d_in] + [wmax] * (depth - 1) + [d_out]
     shapes = [(dims_max[i], dims_max[i + 1]) for i in range(depth)]
@@ -152,6 +157,9 @@ def mlp(d_in: int, d_out: int, widths: int | Sequence[int], seeds: int | Sequenc
             gain = GAINS[act] if i < depth - 1 else 1.0
             W = torch.randn(dims[i], dims[i + 1], generator=g, dtype=torch.float64) * (c * gain / math.sqrt(dims[i]))
             member.append((W, torch.zeros(1, dims[i + 1], dtype=torch.float64)))
+        if bias_std:
+            member = [(W, torch.randn(b.shape, generator=g, dtype=torch.float64) * (bias_std / math.sqrt(W.shape[0])))
+                      for W, b in member]
         layers.append(member)
     params, masks = [], []
     for i, (a, b) in enumerate(shapes):
@@ -165,7 +173,11 @@ def mlp(d_in: int, d_out: int, widths: int | Sequence[int], seeds: int | Sequenc
         masks.append(Wm)
         if bias:
             bm = Wm[:, :1, :].clone()
-            params.append(torch.zeros(len(seeds), 1, b, dtype=torch.float64))
+            B = torch.zeros(len(seeds), 1, b, dtype=torch.float64)
+            for k, member in enumerate(layers):
+                Bk = member[i][1]
+                B[k, :, : Bk.shape[1]] = Bk
+            params.append(B)
             masks.append(bm)
     return _finish("mlp", act, params, masks, widths, seeds, bias, 0, "flatten", device, dtype,
                    {"d_in": d_in, "d_out": d_out, "depth": depth})

@@ -17,6 +17,7 @@ class Context:
     mode: str
     device: torch.device
     seed: int
+    progress: bool = True  # show tqdm bars: live in JupyterLab, never on the static page (they are widgets)
 
 
 def in_book_build() -> bool:
@@ -43,4 +44,4 @@ def setup(chapter: str, mode: str | None = None, *, seed: int = 0, device=None, 
             f"`WIDGETS_MODE={other}` in the environment.</small>"))
     except ImportError:
         pass
-    return Context(chapter=chapter, mode=mode, device=dev, seed=seed)
+    return Context(chapter=chapter, mode=mode, device=dev, seed=seed, progress=not in_book_build())

@@ -82,8 +82,11 @@ class TrainResult:
         return cls(**state)
 
 
-def member_losses(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+def member_losses(out: torch.Tensor, y: torch.Tensor, loss) -> torch.Tensor:
     """Mean loss of each member. out: [K, n, o]; y: [n] or [n, o] shared, or [K, n] / [K, n, o] → [K].
+
+    ``loss`` is a name below or a callable ``(out, y) → [K]`` (e.g. a Sobolev norm of the residual; it sees
+    the whole batch, so use it full batch).
 
     For MSE, targets of one member batch must be [K, n, o] (the trainer makes [n] targets [n, 1] first).
 
@@ -91,6 +94,8 @@ def member_losses(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor
     ``logistic``: log(1 + exp(−y f)) with y ∈ {−1, +1} and a single output.
     """
     K, n, o = out.shape
+    if callable(loss):
+        return loss(out, y)
     if loss == "mse":
         y = y.to(out.dtype)
         if y.ndim == 1:  # [n] targets of a single output
@@ -106,6 +111,8 @@ def member_losses(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor
 def member_accuracy(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
     """Fraction correct per member ([K]); NaN where the loss has no notion of a class."""
     K, n, o = out.shape
+    if callable(loss):
+        return torch.full((K,), float("nan"), dtype=out.dtype, device=out.device)
     if loss == "cross_entropy":
         return (out.argmax(-1) == y).to(out.dtype).mean(1)
     if loss == "logistic":
@@ -115,7 +122,9 @@ def member_accuracy(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tens
     return torch.full((K,), float("nan"), dtype=out.dtype, device=out.device)
 
 
-def _check_targets(data: Dataset, loss: str, family: Family) -> None:
+def _check_targets(data: Dataset, loss, family: Family) -> None:
+    if callable(loss):
+        loss = "mse"
     for name, y in (("y_train", data.y_train), ("y_test", data.y_test)):
         if loss == "cross_entropy" and y.dtype != torch.int64:
             raise ValueError(f"loss='cross_entropy' needs int64 class labels in {name}, got {y.dtype}")
@@ -137,7 +146,7 @@ def _per_member(name: str, value, K: int, lo: float, hi: float, device, dtype) -
     return torch.tensor(vals, device=device, dtype=dtype)
 
 
-def train(family: Family, data: Dataset, *, steps: int, lr: float | Sequence[float], loss: str = "mse",
+def train(family: Family, data: Dataset, *, steps: int, lr: float | Sequence[float], loss: str | Callable = "mse",
           optimizer: str = "adam", weight_decay: float | Sequence[float] = 0.0, momentum: float = 0.0,
           batch_size: int | None = None, records: int = 30,
           probes: dict[str, Callable[[Family], torch.Tensor]] | None = None,
@@ -150,7 +159,8 @@ def train(family: Family, data: Dataset, *, steps: int, lr: float | Sequence[flo
     ``weight_decay · θ`` to the gradient. ``probes``: name → function of the family returning a tensor
     with a leading K axis, evaluated at every record. Returns a :class:`TrainResult` on the CPU.
     """
-    check_choice("loss", loss, LOSSES)
+    if not callable(loss):
+        check_choice("loss", loss, LOSSES)
     check_choice("optimizer", optimizer, OPTIMIZERS)
     steps = check_int("steps", steps, 0, 10**8)
     momentum = check_float("momentum", momentum, 0, 1, hi_open=True)
@@ -161,6 +171,8 @@ def train(family: Family, data: Dataset, *, steps: int, lr: float | Sequence[flo
         if optimizer == "gd":
             raise ValueError("optimizer='gd' is full-batch: leave batch_size=None, or use optimizer='sgd'")
         batch_size = check_int("batch_size", batch_size, 1, n)
+        if callable(loss):
+            raise ValueError("a callable loss sees the whole training set: leave batch_size=None")
     K, dev, dt = family.size, family.device, family.params[0].dtype
     lrs = _per_member("lr", lr, K, 0, 1e6, dev, dt)
     wds = _per_member("weight_decay", weight_decay, K, 0, 1e6, dev, dt)
@@ -252,7 +264,8 @@ def train(family: Family, data: Dataset, *, steps: int, lr: float | Sequence[flo
     if diverged.any():
         warnings.warn(f"{int(diverged.sum())} of {K} members diverged (non-finite loss); "
                       "they are marked in TrainResult.diverged", RuntimeWarning, stacklevel=2)
-    config = {"steps": steps, "lr": lrs.tolist(), "weight_decay": wds.tolist(), "loss": loss,
+    config = {"steps": steps, "lr": lrs.tolist(), "weight_decay": wds.tolist(),
+              "loss": loss if isinstance(loss, str) else getattr(loss, "__name__", "custom"),
               "optimizer": optimizer, "momentum": momentum, "batch_size": batch_size, "widths": family.widths,
               "seeds": family.seeds, "device": str(dev)}
     return TrainResult(

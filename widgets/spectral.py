@@ -1,0 +1,597 @@
+"""Spectral bias: which frequencies a network fits first, and why (compute only; torch and numpy).
+
+Every experiment fits functions sampled on a grid of x ∈ [0, 1) with a family of MLPs that see the input
+rescaled to [-1, 1), and reads the *network's* spectrum off a discrete Fourier transform of its outputs on
+that grid. Results are dicts of CPU tensors (see each function), so they can be cached and charted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+
+import torch
+
+from . import data, models, train
+from .checks import check_choice, check_float, check_int
+
+# ----------------------------------------------------------------------------------------- parameters
+
+
+@dataclass(frozen=True)
+class SpectralParams:
+    """One spectral-bias experiment: a sum of sines at ``ks`` (cycles on [0, 1)) sampled at ``n`` points,
+    fitted by ``seeds`` MLPs (one phase draw each) of ``depth`` layers and ``width`` units.
+
+    ``bias_std``: the biases' initial standard deviation; with a one-dimensional input, zero biases would
+    put every first-layer kink at the same point. ``threshold``: a frequency counts as learned once the
+    network's normalized amplitude 2|f̂(k)|/A_k first exceeds it.
+    """
+
+    n: int = 200
+    ks: tuple = tuple(range(5, 55, 5))
+    seeds: int = 5
+    width: int = 64
+    depth: int = 6
+    act: str = "relu"
+    optimizer: str = "adam"
+    lr: float = 3e-3
+    steps: int = 1500
+    bias_std: float = 1.0
+    records: int = 80
+    threshold: float = 0.5
+
+    @classmethod
+    def quick(cls) -> SpectralParams:
+        return cls()
+
+    @classmethod
+    def full(cls) -> SpectralParams:
+        # Rahaman et al.'s own setup: 6 layers of 256, full-batch Adam at 3e-4 for 60k steps, 20 phase draws
+        return cls(width=256, seeds=20, lr=3e-4, steps=60_000, records=200)
+
+    @classmethod
+    def preset(cls, mode: str) -> SpectralParams:
+        return cls.quick() if mode == "quick" else cls.full()
+
+    def check(self) -> SpectralParams:
+        check_int("n", self.n, 16, 10**6)
+        if not self.ks or max(self.ks) >= self.n / 2:
+            raise ValueError(f"ks must be non-empty and below the Nyquist frequency n/2 = {self.n / 2}, "
+                             f"got {list(self.ks)}")
+        check_int("seeds", self.seeds, 1, 10**4)
+        check_int("width", self.width, 1, 10**5)
+        check_int("depth", self.depth, 2, 64)
+        check_choice("optimizer", self.optimizer, train.OPTIMIZERS)
+        check_float("lr", self.lr, 0, 10, lo_open=True)
+        check_int("steps", self.steps, 1, 10**7)
+        check_float("threshold", self.threshold, 0, 1, lo_open=True, hi_open=True)
+        return self
+
+
+# ----------------------------------------------------------------------------------------- measurements
+
+
+def spectral_ratio(f: torch.Tensor, ks, amplitudes) -> torch.Tensor:
+    """2|f̂(k)|/A_k for functions sampled on the uniform grid x_j = j/n: f [..., n] → [..., m].
+
+    A sine of amplitude A at integer frequency k has |f̂(k)| = A/2 under f̂(k) = (1/n) Σ_j f(x_j) e^{−2πikx_j},
+    so the ratio is 1 when the component is fitted exactly.
+    """
+    n = f.shape[-1]
+    ks = torch.as_tensor(ks).long()
+    amps = torch.as_tensor(amplitudes, dtype=f.dtype)
+    return 2 * (torch.fft.rfft(f, dim=-1) / n)[..., ks].abs() / amps
+
+
+def first_crossing(steps: torch.Tensor, value: torch.Tensor, threshold: float, above: bool = True) -> torch.Tensor:
+    """The first recorded step at which ``value`` crosses ``threshold`` (goes above it, or below it if
+    ``above`` is False). steps: [T]; value: [T, ...] → [...] float, +inf where it never does."""
+    hit = value > threshold if above else value < threshold
+    first = hit.float().argmax(0)
+    out = steps.to(torch.float64)[first]
+    return torch.where(hit.any(0), out, torch.full_like(out, math.inf))
+
+
+def learning_order(steps: torch.Tensor, ratio: torch.Tensor, threshold: float) -> torch.Tensor:
+    """A key that orders components by when they were learned: the first step above ``threshold`` for those
+    learned within the run, and for the rest T·(2 − peak/threshold) ∈ (T, 2T], so they rank after every
+    learned one, in order of how close they came. steps [T]; ratio [T, ...] → [...] float64."""
+    first = first_crossing(steps, ratio, threshold)
+    T = float(steps[-1])
+    late = T * (2 - ratio.max(0).values.double() / threshold)
+    return torch.where(torch.isfinite(first), first, late)
+
+
+def ranks(v: torch.Tensor) -> torch.Tensor:
+    """Ranks 1..n of a 1-D tensor, ties sharing their average rank (+inf ranks last, tied)."""
+    v = v.to(torch.float64)
+    order = v.argsort(stable=True)
+    r = torch.empty_like(v)
+    r[order] = torch.arange(1, len(v) + 1, dtype=torch.float64)
+    for u in v.unique():  # average the ranks of ties (lists are short: one entry per frequency)
+        tie = v == u
+        r[tie] = r[tie].mean()
+    return r
+
+
+def spearman(a, b) -> float:
+    """Spearman's rank correlation of two 1-D sequences (ties get average ranks; inf counts as largest).
+    NaN when either sequence is constant."""
+    a, b = ranks(torch.as_tensor(a)), ranks(torch.as_tensor(b))
+    a, b = a - a.mean(), b - b.mean()
+    den = a.norm() * b.norm()
+    return float((a @ b) / den) if den > 0 else math.nan
+
+
+def loglog_slope(x, y) -> float:
+    """Least-squares slope of log y against log x (finite, positive entries only)."""
+    x, y = torch.as_tensor(x, dtype=torch.float64).flatten(), torch.as_tensor(y, dtype=torch.float64).flatten()
+    ok = torch.isfinite(x) & torch.isfinite(y) & (x > 0) & (y > 0)
+    if ok.sum() < 2:
+        raise ValueError("need at least two finite positive points for a log-log slope")
+    lx, ly = x[ok].log(), y[ok].log()
+    lx = lx - lx.mean()
+    return float(lx @ (ly - ly.mean()) / (lx @ lx))
+
+
+def time_slope(ks, order: torch.Tensor, steps_run: float) -> float:
+    """Log-log slope of learning step against frequency, over the (seed, k) entries learned within the run
+    (0 < order ≤ steps_run). ks [m]; order [S, m] (:func:`learning_order`)."""
+    ks = torch.as_tensor(ks, dtype=torch.float64).expand_as(order)
+    ok = (order > 0) & (order <= steps_run)
+    return loglog_slope(ks[ok], order[ok])
+
+
+# ----------------------------------------------------------------------------------------- 1. low first
+
+
+def _family(p: SpectralParams, d_in: int = 1, seeds=None, device=None) -> models.Family:
+    seeds = list(range(p.seeds)) if seeds is None else list(seeds)
+    return models.mlp(d_in, 1, widths=p.width, seeds=seeds, depth=p.depth, act=p.act, bias_std=p.bias_std,
+                      device=device)
+
+
+def _fit(p: SpectralParams, seeds: list[int], amplitudes: str, loss, inputs, device, progress) -> dict:
+    """Member j fits the phase draw ``seeds[j]`` from initialization ``seeds[j]``."""
+    sines = [data.sinusoids(p.n, ks=p.ks, amplitudes=amplitudes, seed=s) for s in seeds]
+    x = sines[0].inputs if inputs is None else inputs.float()
+    targets = torch.stack([s.y for s in sines])  # [K, n, 1]: each member fits its own phase draw
+    family = _family(p, d_in=x.shape[1], seeds=seeds, device=device)
+    result = train.train(family, data.Dataset(x, targets, x, targets), steps=p.steps, lr=p.lr, loss=loss,
+                         optimizer=p.optimizer, records=p.records, probes={"f": train.outputs_on(x)},
+                         progress=progress)
+    outputs = result.probes["f"][..., 0]
+    amps = sines[0].amplitudes
+    ratio = spectral_ratio(outputs.double(), p.ks, amps)
+    first = first_crossing(result.steps, ratio, p.threshold)
+    ks = torch.tensor(p.ks, dtype=torch.float64)
+    return {"x": sines[0].x, "targets": targets[..., 0], "ks": ks, "amplitudes": amps, "steps": result.steps,
+            "outputs": outputs, "ratio": ratio, "first": first,
+            "rank_corr": torch.tensor([spearman(ks, o) for o in learning_order(result.steps, ratio, p.threshold)]),
+            "train_loss": result.train_loss, "seconds": result.seconds, "params": asdict(p),
+            "amplitude_case": amplitudes}
+
+
+def learn_sines(p: SpectralParams, amplitudes: str = "equal", *, inputs=None, device=None,
+                progress: bool = False) -> dict:
+    """Fit Rahaman et al.'s sum of sines, one phase draw per member, all members in one batched family.
+
+    ``inputs``: [n, d] features of the grid to feed the network instead of x rescaled to [-1, 1) (e.g.
+    :func:`fourier_features`). Returns ``x`` [n], ``targets`` [S, n], ``ks`` [m], ``amplitudes`` [m],
+    ``steps`` [T], ``outputs`` [T, S, n] (the network's function at each record), ``ratio`` [T, S, m]
+    (2|f̂(k)|/A_k), ``first`` [S, m] (first step above the threshold, inf if never), ``rank_corr`` [S]
+    (Spearman between k and :func:`learning_order`), ``train_loss`` [T, S], ``seconds``, ``params``.
+    """
+    p.check()
+    check_choice("amplitudes", amplitudes, ("equal", "rising"))
+    return _fit(p, list(range(p.seeds)), amplitudes, "mse", inputs, device, progress)
+
+
+# ----------------------------------------------------------------------------------------- 2. the NTK
+
+
+def empirical_ntk(family: models.Family, x: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+    """Each member's empirical neural tangent kernel Θ(x_i, x_j) = ∇_θ f(x_i) · ∇_θ f(x_j) on inputs
+    x [n, d] (scalar output). Returns [K, n, n] in float64.
+
+    Members are independent, so the gradient of Σ_k f_k(x_i) with respect to the stacked parameters holds
+    every member's own gradient; one reverse pass per sample (vectorized with ``torch.func``) gives all of them.
+    """
+    x = x.to(family.device, family.params[0].dtype)
+    if family(x[:1]).shape[-1] != 1:
+        raise ValueError("empirical_ntk needs a single-output family")
+    params = [p.detach() for p in family.params]
+
+    def summed(ps, xi):  # Σ_k f_k(xi): [d] → scalar
+        return replace(family, params=ps)(xi[None])[:, 0, 0].sum()
+
+    grads = torch.func.vmap(torch.func.grad(summed), in_dims=(None, 0), chunk_size=chunk)(params, x)
+    # grads: one [n, K, ...] per stacked parameter; padding entries of narrower members are masked out
+    J = torch.cat([(g * m).flatten(2) for g, m in zip(grads, family.masks, strict=True)], dim=2)
+    J = J.transpose(0, 1).double()  # [K, n, P]
+    return J @ J.transpose(1, 2)
+
+
+def fourier_eigs(kernel: torch.Tensor, ks) -> torch.Tensor:
+    """The kernel's eigenvalue at frequency k, read as the mean Rayleigh quotient of the unit cosine and
+    sine vectors at k on the uniform grid: kernel [..., n, n] → [..., m] (units of the kernel matrix)."""
+    n = kernel.shape[-1]
+    x = torch.arange(n, dtype=torch.float64, device=kernel.device) / n
+    ks = torch.as_tensor(ks, dtype=torch.float64, device=kernel.device)
+    basis = torch.cat([torch.cos(2 * math.pi * ks[:, None] * x), torch.sin(2 * math.pi * ks[:, None] * x)])
+    basis = basis / basis.norm(dim=1, keepdim=True)  # [2m, n]
+    q = torch.einsum("an,...nm,am->...a", basis, kernel.double(), basis)
+    m = len(ks)
+    return 0.5 * (q[..., :m] + q[..., m:])
+
+
+
+def circle(x: torch.Tensor) -> torch.Tensor:
+    """Positions x ∈ [0, 1) [n] as points on the unit circle [n, 2]. A network of these inputs has a
+    kernel that depends only on x − x′ (up to finite-width noise), so Fourier modes are its eigenvectors."""
+    x = torch.as_tensor(x, dtype=torch.float64)
+    return torch.stack([torch.cos(2 * math.pi * x), torch.sin(2 * math.pi * x)], dim=1).float()
+
+
+def centered_mse(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of the residual with its mean removed: out, y [K, n, 1] → [K]. The targets here
+    have zero mean, so this only frees the network's constant offset, whose kernel eigenvalue is the
+    largest and would otherwise set the largest stable step size."""
+    r = out - y
+    return ((r - r.mean(1, keepdim=True)) ** 2).mean((1, 2))
+
+
+def gd_learning_time(eig: torch.Tensor, lr, n: int, fraction: float = 0.5) -> torch.Tensor:
+    """Linearized prediction of the step at which gradient descent on mean squared error has fitted
+    ``fraction`` of a component whose kernel eigenvalue is ``eig``: its residual shrinks by 1 − 2·lr·eig/n
+    per step, so t = log(1 − fraction) / log(1 − 2·lr·eig/n) ≈ 1/eig."""
+    rate = (2 * torch.as_tensor(lr, dtype=torch.float64) * eig / n).clamp(max=1 - 1e-12)
+    return math.log(1 - fraction) / torch.log1p(-rate)
+
+
+@dataclass(frozen=True)
+class KernelParams:
+    """The linearized-dynamics experiments: a wide one-hidden-layer ReLU network of inputs on the circle,
+    trained by full-batch gradient descent at ``lr_fraction`` of its stability limit (lazy enough that its
+    tangent kernel at initialization describes its training)."""
+
+    n: int = 200
+    ks: tuple = (1, 2, 3, 4, 5, 6, 7)
+    seeds: int = 3
+    width: int = 512
+    steps: int = 1500
+    lr_fraction: float = 0.9
+    bias_std: float = 1.0
+    records: int = 80
+    threshold: float = 0.5
+    density: tuple = (1, 2, 4)
+    density_k: int = 4
+    density_n: int = 210
+
+    @classmethod
+    def quick(cls) -> KernelParams:
+        return cls()
+
+    @classmethod
+    def full(cls) -> KernelParams:
+        return cls(ks=tuple(range(1, 11)), seeds=10, width=4096, steps=20_000, records=160, density_n=420)
+
+    @classmethod
+    def preset(cls, mode: str) -> KernelParams:
+        return cls.quick() if mode == "quick" else cls.full()
+
+    def check(self) -> KernelParams:
+        check_int("n", self.n, 16, 10**6)
+        check_int("seeds", self.seeds, 1, 10**4)
+        check_int("width", self.width, 1, 10**6)
+        check_int("steps", self.steps, 1, 10**7)
+        check_float("lr_fraction", self.lr_fraction, 0, 1, lo_open=True, hi_open=True)
+        check_float("threshold", self.threshold, 0, 1, lo_open=True, hi_open=True)
+        if not self.ks or max(self.ks) >= self.n / 2:
+            raise ValueError(f"ks must be non-empty and below n/2 = {self.n / 2}, got {list(self.ks)}")
+        return self
+
+
+def _wide(p: KernelParams, device=None) -> models.Family:
+    return models.mlp(2, 1, widths=p.width, seeds=list(range(p.seeds)), depth=2, bias_std=p.bias_std,
+                      device=device)
+
+
+def _stable_lr(theta: torch.Tensor, fraction: float) -> torch.Tensor:
+    """``fraction`` of the largest stable GD step for :func:`centered_mse`: n / λ_max(PΘP), P the centering
+    projector. theta: [K, n, n] → [K]."""
+    n = theta.shape[-1]
+    P = torch.eye(n, dtype=theta.dtype, device=theta.device) - 1.0 / n
+    return (fraction * n / torch.linalg.eigvalsh(P @ theta @ P)[:, -1]).cpu()
+
+
+def deep_ntk_eigs(p: SpectralParams, device=None) -> torch.Tensor:
+    """λ_k of the empirical NTK at initialization of :func:`learn_sines`'s own networks, on its grid
+    (inputs in [-1, 1), so the modes are only approximately eigenvectors). Returns [S, m]."""
+    p.check()
+    x = data.sinusoids(p.n, ks=p.ks).inputs
+    return fourier_eigs(empirical_ntk(_family(p, device=device), x), p.ks).cpu()
+
+
+# ----------------------------------------------------------------------------------------- 3. density
+
+
+def density_times(p: KernelParams, *, device=None, progress: bool = False) -> dict:
+    """Basri et al.'s non-uniform density on the circle: x drawn from a piecewise-constant density with
+    levels ∝ ``p.density`` on equal thirds, target sin(2π k x + 2πφ) at one frequency k, the wide network
+    trained by GD. Tracks the relative residual in each region.
+
+    Returns ``density`` [R] (the density level of each region, integrating to 1 on [0, 1)), ``steps`` [T],
+    ``residual`` [T, S, R] (RMS residual over the region's points / RMS target there), ``time`` [S, R]
+    (first step with residual < 1 − threshold), ``slope`` (log-log slope of mean time vs density),
+    ``x`` [S, n], ``seconds``, ``params``.
+    """
+    p.check()
+    R = len(p.density)
+    dens = torch.tensor(p.density, dtype=torch.float64)
+    dens = dens / dens.mean()  # density on [0, 1) with R equal pieces
+    xs, ys, regions = [], [], []
+    for s in range(p.seeds):
+        x = data.density_grid(p.density_n, weights=p.density, seed=s)
+        xs.append(x)
+        ys.append(data.sinusoids(ks=(p.density_k,), seed=s, x=x).y)
+        regions.append((x * R).long().clamp(max=R - 1))
+    # members see different samples, so each gets its own kernel and step size; inputs are per member
+    family = _wide(p, device)
+    X = torch.stack([circle(x) for x in xs])  # [S, n, 2]
+    thetas = torch.stack([empirical_ntk(family.member(s), X[s])[0] for s in range(p.seeds)])
+    lrs = _stable_lr(thetas, p.lr_fraction)
+    Y = torch.stack(ys)  # [S, n, 1]
+    onehot = torch.nn.functional.one_hot(torch.stack(regions), R).double()  # [S, n, R]
+
+    def residual(fam: models.Family) -> torch.Tensor:
+        with torch.no_grad():
+            r = (fam(X.to(fam.device)) - Y.to(fam.device)).double().cpu()[..., 0]
+        r = r - r.mean(1, keepdim=True)
+        num = torch.einsum("sn,snr->sr", r**2, onehot)
+        den = torch.einsum("sn,snr->sr", Y[..., 0].double() ** 2, onehot)
+        return (num / den).sqrt()
+
+    result = train.train(family, data.Dataset(X, Y, X, Y), steps=p.steps, lr=lrs.tolist(), loss=centered_mse,
+                         optimizer="gd", records=p.records, probes={"residual": residual}, progress=progress)
+    res = result.probes["residual"]
+    time_ = first_crossing(result.steps, res, 1 - p.threshold, above=False)
+    return {"density": dens, "steps": result.steps, "residual": res, "time": time_,
+            "slope": loglog_slope(dens.expand_as(time_), time_), "x": torch.stack(xs),
+            "seconds": result.seconds, "params": asdict(p)}
+
+
+# ----------------------------------------------------------------------------------------- 4. Sobolev loss
+
+
+def sobolev_weights(s, n: int) -> torch.Tensor:
+    """Per-frequency loss weights c_k (1 + k²)^s / n² for k = 0..n//2, with c_k the Parseval factors (1 at
+    k = 0 and n/2, 2 between) and the k = 0 weight set to 0 (the offset is left free, as in
+    :func:`centered_mse`, which s = 0 reproduces exactly). ``s``: one exponent or one per member →
+    [L, n//2 + 1]."""
+    s_list = [s] if isinstance(s, int | float) else list(s)
+    s_t = torch.tensor([check_float("s", v, -4, 4) for v in s_list], dtype=torch.float64)
+    n = check_int("n", n, 2, 10**7)
+    k = torch.arange(n // 2 + 1, dtype=torch.float64)
+    c = torch.full_like(k, 2.0)
+    c[0] = 0.0
+    if n % 2 == 0:
+        c[-1] = 1.0
+    return c * (1 + k**2) ** s_t[:, None] / n**2
+
+
+def sobolev_loss(s, n: int):
+    """The squared H^s norm of the residual on the uniform grid as a loss for :func:`widgets.train.train`:
+    Σ_k w_k |DFT(r)(k)|² with w = :func:`sobolev_weights`. Frequency k's weight grows like k^{2s}: s > 0
+    pushes high frequencies, s < 0 holds them back (Yu, Yang & Townsend 2023). ``s``: one exponent or one
+    per member. Returns a callable (out, y [K, n, 1]) → [K]."""
+    weight = sobolev_weights(s, n)
+
+    def loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        r = (out - y)[..., 0]
+        if r.shape[-1] != n:
+            raise ValueError(f"the Sobolev loss was built for n = {n} grid points, got {r.shape[-1]}")
+        if len(weight) not in (1, len(r)):
+            raise ValueError(f"the Sobolev loss has {len(weight)} exponents for {len(r)} members")
+        return (torch.fft.rfft(r, dim=-1).abs() ** 2 * weight.to(r.device, r.dtype)).sum(-1)
+
+    loss.__name__ = "sobolev"
+    return loss
+
+
+def sobolev_matrix(weights: torch.Tensor, n: int) -> torch.Tensor:
+    """The loss's quadratic form: Σ_k w_k |DFT(r)(k)|² = rᵀ M r. weights [L, n//2 + 1] → M [L, n, n]."""
+    F = torch.fft.rfft(torch.eye(n, dtype=torch.float64), dim=0)  # [n//2 + 1, n]
+    return torch.einsum("kn,lk,km->lnm", F.conj(), weights.to(torch.complex128), F).real
+
+
+def gd_runs(p: KernelParams, s_values=(0.0, -1.0, 1.0), *, device=None,
+                  progress: bool = False) -> dict:
+    """Predict when each frequency is learned from the empirical NTK Θ at initialization, then train and see:
+    the wide network on the circle, by full-batch GD under the H^s loss for each s (s = 0: the mean squared
+    error), all (s, seed) pairs in one batched family with the same phase draws and initializations for
+    every s. Each member's step is ``p.lr_fraction`` of its stability limit 1/λ_max(ΘM), M the loss matrix.
+
+    ``M``'s eigenvalue at k is w_k·n/2 = (1 + k²)^s/n, so the loss multiplies the kernel's spectrum by
+    (1 + k²)^s. Returns ``s`` [L], ``ks`` [m], ``steps`` [T], ``ratio``
+    [L, T, S, m], ``order`` [L, S, m] (:func:`learning_order`), ``predicted`` [L, S, m] (steps),
+    ``rank_corr`` [L, S] (Spearman of k vs order), ``ntk_eigs`` [S, m] (λ_k), ``lr`` [L, S],
+    ``time_corr`` [L, S] (Spearman of predicted vs order), ``seconds``, ``params``.
+    """
+    p.check()
+    if not s_values:
+        raise ValueError("s_values must name at least one exponent")
+    L, S = len(s_values), p.seeds
+    seeds = list(range(S)) * L
+    sines = [data.sinusoids(p.n, ks=p.ks, seed=s) for s in seeds]
+    x = circle(sines[0].x)
+    family = models.mlp(2, 1, widths=p.width, seeds=seeds, depth=2, bias_std=p.bias_std, device=device)
+    # the kernel at initialization depends on the seed only, so it is shared by every s
+    thetas = empirical_ntk(models.mlp(2, 1, widths=p.width, seeds=list(range(S)), depth=2, bias_std=p.bias_std,
+                                      device=device), x).cpu()  # [S, n, n]
+    weights = sobolev_weights(list(s_values), p.n)  # [L, n//2 + 1]
+    M = sobolev_matrix(weights, p.n)  # [L, n, n]
+    # GD moves f by −2·lr·ΘM·r per step, so it is stable while lr < 1/λ_max(ΘM)
+    top = torch.stack([torch.linalg.eigvals(thetas[j] @ M[i]).real.max() for i in range(L) for j in range(S)])
+    lrs = (p.lr_fraction / top).view(L, S)
+    eigs = fourier_eigs(thetas, p.ks)  # [S, m]
+    wk = weights[:, torch.tensor(p.ks)]  # [L, m]
+    rate = 2 * lrs[:, :, None] * eigs[None] * wk[:, None, :] * p.n / 2  # M's eigenvalue at k is w_k·n/2
+    predicted = math.log(1 - p.threshold) / torch.log1p(-rate.clamp(max=1 - 1e-12))
+    targets = torch.stack([s.y for s in sines])
+    loss = sobolev_loss([v for v in s_values for _ in range(S)], p.n)
+    result = train.train(family, data.Dataset(x, targets, x, targets), steps=p.steps, lr=lrs.flatten().tolist(),
+                         loss=loss, optimizer="gd", records=p.records, probes={"f": train.outputs_on(x)},
+                         progress=progress)
+    ratio = spectral_ratio(result.probes["f"][..., 0].double(), p.ks, sines[0].amplitudes)
+    T, m = len(result.steps), len(p.ks)
+    ratio = ratio.view(T, L, S, m).transpose(0, 1)
+    order = torch.stack([learning_order(result.steps, r, p.threshold) for r in ratio])
+    ks = torch.tensor(p.ks, dtype=torch.float64)
+    return {"s": torch.tensor(s_values, dtype=torch.float64), "ks": ks, "steps": result.steps, "ratio": ratio,
+            "order": order, "predicted": predicted, "ntk_eigs": eigs, "lr": lrs,
+            "rank_corr": torch.tensor([[spearman(ks, o) for o in row] for row in order]),
+            "time_corr": torch.tensor([[spearman(a, b) for a, b in zip(pr, o, strict=True)]
+                                       for pr, o in zip(predicted, order, strict=True)]),
+            "seconds": result.seconds, "params": asdict(p)}
+
+
+# ----------------------------------------------------------------------------------------- 6. Fourier features
+
+
+def fourier_features(x: torch.Tensor, m: int = 64, scale: float = 10.0, seed: int = 0) -> torch.Tensor:
+    """Tancik et al.'s random Fourier features of positions x ∈ [0, 1) [n]: [cos 2πbx, sin 2πbx] with m
+    frequencies b ~ N(0, scale²) (cycles per unit), → [n, 2m]."""
+    m = check_int("m", m, 1, 10**5)
+    scale = check_float("scale", scale, 0, 1e4, lo_open=True)
+    g = torch.Generator().manual_seed(check_int("seed", seed, 0))
+    b = torch.randn(m, generator=g, dtype=torch.float64) * scale
+    phase = 2 * math.pi * torch.as_tensor(x, dtype=torch.float64)[:, None] * b
+    return torch.cat([phase.cos(), phase.sin()], dim=1).float()
+
+
+# ----------------------------------------------------------------------------------------- 5. in practice
+
+
+@dataclass(frozen=True)
+class PracticeParams:
+    """Fridovich-Keil et al.'s measurement, offline: MLP classifiers of sklearn's 8×8 digits, and the
+    frequency content of their logits along straight paths between training images.
+
+    ``n_small`` / ``n_large``: training-set sizes; ``short``: the early step that stands for "less
+    training"; ``points``: samples per path; ``pairs``: paths of each kind (same class, different class);
+    ``cutoff``: the lowest frequency (cycles per path) counted as high."""
+
+    n_small: int = 200
+    n_large: int = 1200
+    width: int = 64
+    depth: int = 3
+    lr: float = 2e-3
+    steps: int = 300
+    short: int = 30
+    seeds: int = 3
+    points: int = 64
+    pairs: int = 60
+    cutoff: int = 4
+    records: int = 10
+
+    @classmethod
+    def quick(cls) -> PracticeParams:
+        return cls()
+
+    @classmethod
+    def full(cls) -> PracticeParams:
+        return cls(width=512, steps=4000, short=200, seeds=10, pairs=300, points=128, records=40)
+
+    @classmethod
+    def preset(cls, mode: str) -> PracticeParams:
+        return cls.quick() if mode == "quick" else cls.full()
+
+    def check(self) -> PracticeParams:
+        check_int("n_small", self.n_small, 20, self.n_large)
+        check_int("n_large", self.n_large, self.n_small, 1500)
+        check_int("steps", self.steps, 2, 10**7)
+        check_int("short", self.short, 1, self.steps)
+        check_int("points", self.points, 8, 4096)
+        check_int("cutoff", self.cutoff, 1, self.points // 2)
+        check_int("pairs", self.pairs, 1, 10**5)
+        return self
+
+
+def shift_augment(x: torch.Tensor) -> torch.Tensor:
+    """The images x [n, 64] (8×8) and their four one-pixel shifts (up, down, left, right; zero fill) →
+    [5n, 64], grouped by shift."""
+    img = x.view(-1, 8, 8)
+    out = [img]
+    for dim, step in ((1, 1), (1, -1), (2, 1), (2, -1)):
+        s = torch.roll(img, step, dims=dim)
+        edge = 0 if step == 1 else -1
+        s.select(dim, edge).zero_()
+        out.append(s)
+    return torch.cat(out).reshape(-1, 64)
+
+
+def path_high_frequency(logits: torch.Tensor, cutoff: int) -> torch.Tensor:
+    """The fraction of the logits' energy along each path at frequencies ≥ ``cutoff`` (cycles per path).
+
+    logits: [..., M, C] sampled at M evenly spaced points from one image to the other. Each logit has the
+    straight line between its end values removed first, so the path's endpoints don't alias into high
+    frequencies. Returns [...]: Σ_{f ≥ cutoff} |ĝ(f)|² / Σ_{f ≥ 1} |ĝ(f)|², summed over logits.
+    """
+    M = logits.shape[-2]
+    t = torch.linspace(0, 1, M, dtype=logits.dtype, device=logits.device)[:, None]
+    line = logits[..., :1, :] * (1 - t) + logits[..., -1:, :] * t
+    power = torch.fft.rfft(logits - line, dim=-2).abs() ** 2  # [..., M//2 + 1, C]
+    return power[..., cutoff:, :].sum((-2, -1)) / power[..., 1:, :].sum((-2, -1)).clamp_min(1e-30)
+
+
+def practice(p: PracticeParams, *, device=None, progress: bool = False) -> dict:
+    """Train MLP families (one per intervention, batched over seeds) and measure test accuracy and the
+    high-frequency fraction of their logits along same-class and different-class paths between training
+    images of the small training set (which every intervention's training set contains).
+
+    Returns ``rows``: one dict per (intervention, seed) with ``intervention``, ``seed``, ``test_acc``,
+    ``hf_same``, ``hf_diff``; and ``seconds``, ``params``.
+    """
+    p.check()
+    base = data.digits(n_train=p.n_large, seed=0)  # sklearn's copy, shipped with the package
+    small_x, small_y = base.x_train[: p.n_small], base.y_train[: p.n_small]
+    g = torch.Generator().manual_seed(0)
+    same, diff = [], []
+    while len(same) < p.pairs or len(diff) < p.pairs:
+        i, j = torch.randint(p.n_small, (2,), generator=g).tolist()
+        if i == j:
+            continue
+        bucket = same if small_y[i] == small_y[j] else diff
+        if len(bucket) < p.pairs:
+            bucket.append((i, j))
+    ends = torch.tensor(same + diff)  # [2P, 2]
+    t = torch.linspace(0, 1, p.points)[None, :, None]
+    paths = (small_x[ends[:, 0]][:, None] * (1 - t) + small_x[ends[:, 1]][:, None] * t).reshape(-1, 64)
+
+    def hf(family: models.Family) -> torch.Tensor:  # [K, 2]: mean fraction over same / different pairs
+        with torch.no_grad():
+            logits = family(paths.to(family.device)).double().cpu()
+        frac = path_high_frequency(logits.view(family.size, 2 * p.pairs, p.points, -1), p.cutoff)
+        return torch.stack([frac[:, : p.pairs].mean(1), frac[:, p.pairs:].mean(1)], dim=1)
+
+    sets = {"baseline": (small_x, small_y),
+            "more data": (base.x_train, base.y_train),
+            "augmentation": (shift_augment(small_x), small_y.repeat(5))}
+    rows, seconds = [], 0.0
+    for name, (x, y) in sets.items():
+        family = models.mlp(64, 10, widths=p.width, seeds=list(range(p.seeds)), depth=p.depth, device=device)
+        result = train.train(family, data.Dataset(x, y, base.x_test, base.y_test, 10), steps=p.steps, lr=p.lr,
+                             loss="cross_entropy", records=p.records, probes={"hf": hf}, progress=progress)
+        seconds += result.seconds
+        picks = [(name, len(result.steps) - 1)]
+        if name == "baseline":  # less training: the same run at an early record
+            early = int((result.steps <= p.short).nonzero().max())
+            picks.append((f"shorter training (step {int(result.steps[early])})", early))
+        for label, r in picks:
+            for k in range(p.seeds):
+                rows.append({"intervention": label, "seed": k, "n_train": len(x), "step": int(result.steps[r]),
+                             "test_acc": float(result.test_acc[r, k]), "hf_same": float(result.probes["hf"][r, k, 0]),
+                             "hf_diff": float(result.probes["hf"][r, k, 1])})
+    return {"rows": rows, "seconds": seconds, "params": asdict(p)}
