@@ -7,3 +7,9 @@ def test_batched_and_loop_train_the_same_models():
     assert r["batched_s"] > 0 and r["loop_s"] > 0 and r["bmm_peak_gflops"] > 0
     text = bench.report(r)
     assert "speed-up" in text and "4 members" in text
+
+
+def test_kernel_benchmark_agrees_and_reports():
+    r = bench.run_kernels(d=10, d_dense=7, device="cpu")
+    assert r["max_rel_diff"] < 1e-6 and r["spectrum_s"] > 0 and r["ratio"] > 0
+    assert "speed-up" in bench.report_kernels(r)

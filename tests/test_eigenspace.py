@@ -1,0 +1,100 @@
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from widgets import data, eigenspace, kernels, models, train
+
+SMALL = eigenspace.LearnParams(d=8, spread=(0, 3, 6), ns=(8, 16, 32, 64, 128), seeds=2, n_test=128,
+                               train_ns=(16, 32), steps=3, width=16, channels=4)
+
+
+def test_spectra_claims_hold_at_small_d():
+    p = eigenspace.SpectraParams(d=8, depths=(1, 2), qs=(2, 3))
+    mlp = eigenspace.mlp_spectra(p)
+    assert mlp["spread"].max() < 1e-9 and int(mlp["simplicity_violations"].sum()) == 0
+    assert mlp["zero_max"][0] < 1e-12 and mlp["zero_max"][1] == 0  # depth 1: odd degrees ≥ 3 vanish
+    cnn = eigenspace.cnn_spectra(p)
+    assert cnn["outside_max"].max() < 1e-12
+    assert cnn["local_vs_mlp"] > 1
+    assert cnn["grid"].shape == (2, 2, 9, 9) and torch.equal(cnn["rf"], torch.tensor([[2, 3], [3, 5]]))
+
+
+def test_mode_ranks_match_binomial_counts():
+    # for a depth-2 MLP the eigenvalue falls strictly with the degree, so the degree-3 target's rank is the
+    # number of subsets of size ≤ 3: an independent closed form
+    r = eigenspace.mode_counts(eigenspace.ModeParams(ds=(6, 8, 10, 12)))
+    for j, d in enumerate((6, 8, 10, 12)):
+        assert int(r["rank"][0, j]) == sum(math.comb(d, k) for k in range(4))
+    assert (r["rank"][1] < r["rank"][0]).all()
+
+
+def test_eigenlearning_on_a_flat_spectrum():
+    # M equal eigenvalues, no ridge: κ = λ(M − n)/n, every L = n/M, E = (1 − n/M)²·n/(n − n²/M) = 1 − n/M
+    lam = torch.full((64,), 0.5, dtype=torch.float64)
+    assert eigenspace.eigenlearning(lam, 3, 16) == pytest.approx(1 - 16 / 64, rel=1e-6)
+
+
+def test_first_below_needs_the_curve_to_stay_below():
+    ns = torch.tensor([1.0, 2.0, 4.0, 8.0])
+    curves = torch.tensor([[0.5, 0.05, 0.2, 0.01], [0.5, 0.4, 0.3, 0.2]])
+    assert eigenspace._first_below(ns, curves, 0.1).tolist() == [8.0, math.inf]
+
+
+def test_kernel_learning_small():
+    r = eigenspace.kernel_learning(SMALL)
+    assert r["mse"].shape == (2, 2, 5, 2) and torch.isfinite(r["mse"]).all()
+    assert abs(float(r["lam"][1, 1])) < 1e-12  # the spread target is outside the CNN's receptive field
+    assert r["mse"][1, 1].mean() > 0.5 and math.isinf(float(r["n_star"][1, 1]))
+    assert r["mse"][1, 0, -1].mean() < 0.1  # the CNN learns the local one
+
+
+def test_tiling_leaves_full_batch_training_unchanged():
+    x = data.hypercube(6, n=8, seed=0)
+    y = x[:, :2].prod(1, keepdim=True)
+    runs = []
+    for reps in (1, 4):
+        fam = models.mlp(6, 1, widths=8, seeds=[5], depth=2, bias=False, device="cpu")
+        ds = data.Dataset(x.repeat(reps, 1)[None], y.repeat(reps, 1)[None], x, y[:, 0])
+        runs.append(train.train(fam, ds, steps=10, lr=0.05, optimizer="gd", momentum=0.9, records=2).params)
+    for a, b in zip(*runs, strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_trained_learning_runs_small():
+    r = eigenspace.trained_learning(SMALL)
+    assert r["mse"].shape == (2, 2, 2, 1) and torch.isfinite(r["mse"]).all()
+
+
+def test_bad_parameters():
+    with pytest.raises(ValueError, match="n_test"):
+        eigenspace.kernel_learning(replace(SMALL, n_test=250))
+    with pytest.raises(ValueError, match="train_ns"):
+        eigenspace.trained_learning(replace(SMALL, train_ns=(16, 24)))
+    with pytest.raises(ValueError, match="S\\[i\\]"):
+        eigenspace.kernel_learning(replace(SMALL, local=(0, 1, 9)))
+    with pytest.raises(ValueError, match="qs"):
+        eigenspace.cnn_spectra(eigenspace.SpectraParams(d=4, qs=(5,)))
+    with pytest.raises(ValueError, match="depth"):
+        kernels.spectrum(6, depth=0)
+
+
+def test_presets():
+    for cls in (eigenspace.SpectraParams, eigenspace.LearnParams, eigenspace.ModeParams):
+        assert cls.preset("quick") == cls.quick() and cls.preset("full") == cls.full()
+
+
+def test_figures_build_with_titles_and_sliders():
+    from widgets.figures import eigenspace as fig
+
+    p = eigenspace.SpectraParams(d=6, depths=(1, 2), qs=(2, 3))
+    charts = [fig.mlp_by_degree(eigenspace.mlp_spectra(p)), fig.cnn_heatmap(eigenspace.cnn_spectra(p)),
+              fig.pair_distance(eigenspace.cnn_spectra(p)), fig.learning_curves(eigenspace.kernel_learning(SMALL)),
+              fig.mode_ranks(eigenspace.mode_counts(eigenspace.ModeParams(ds=(6, 8)))),
+              fig.top_modes(kernels.spectrum(6, arch="cnn", depth=2))]
+    for c in charts:
+        spec = c.to_dict()
+        assert spec.get("title") and spec.get("description")
+    params = [q["name"] for q in charts[1].to_dict()["params"]]
+    assert params == ["depth", "filter"]

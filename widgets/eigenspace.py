@@ -1,0 +1,366 @@
+"""Eigenspace restructuring (Xiao 2022): the experiments of the chapter, on the hypercube {-1, 1}^d.
+
+* :func:`mlp_spectra`: MLP NTK eigenvalues by degree |S|, over depths;
+* :func:`cnn_spectra`: CNN NTK eigenvalues over (degree, spatial spread), over depths and filter sizes;
+* :func:`kernel_learning`: kernel regression with the MLP and CNN NTKs on a localized and a spread degree-3
+  target, over n, against the eigenlearning prediction;
+* :func:`trained_learning`: the same with finite MLPs and CNNs trained by gradient descent, every
+  (seed, n) one member of one batched family per architecture;
+* :func:`mode_counts`: how many eigenmodes come before the localized target, as d grows.
+
+``depth`` counts hidden (ReLU) layers, as in :mod:`widgets.kernels`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+
+from . import kernels, models, train
+from .checks import check_float, check_int
+from .data import Dataset
+from .device import get_device
+
+# ---------------------------------------------------------------- spectra
+
+@dataclass(frozen=True)
+class SpectraParams:
+    """``d``: cube dimension; ``depths`` and ``qs``: the grid of the CNN figure; ``depth``, ``q``: the
+    headline architecture (both MLP and CNN)."""
+
+    d: int = 16
+    depths: tuple = (1, 2, 3, 4)
+    qs: tuple = (2, 3, 4, 5)
+    depth: int = 2
+    q: int = 3
+    kind: str = "ntk"
+
+    @classmethod
+    def quick(cls) -> SpectraParams:
+        return cls()
+
+    @classmethod
+    def full(cls) -> SpectraParams:
+        return cls(d=20, depths=(1, 2, 3, 4, 5, 6), qs=(2, 3, 4, 5, 6, 7))
+
+    @classmethod
+    def preset(cls, mode: str) -> SpectraParams:
+        return cls.quick() if mode == "quick" else cls.full()
+
+
+ZERO = 1e-14  # |λ| below ZERO·trace is rounding noise around an exact zero
+
+
+def mlp_spectra(p: SpectraParams, device=None) -> dict:
+    """MLP eigenvalues by degree for each depth.
+
+    Returns ``depths`` [D], ``hi``/``lo`` [D, d + 1] (max and min λ_S over |S| = k), ``spread`` [D] (the
+    largest relative spread (hi − lo)/hi over the degrees whose eigenvalues are not zero), ``zero_max`` [D]
+    (the largest |λ| among degrees that vanish, relative to the trace), ``simplicity_violations`` [D] (how
+    often μ_k < μ_{k+2}, beyond rounding), ``multiplicity`` [d + 1] (C(d, k))."""
+    d = check_int("d", p.d, 2, kernels.MAX_D)
+    his, los, spreads, zeros, viol = [], [], [], [], []
+    for L in p.depths:
+        sp = kernels.spectrum(d, arch="mlp", depth=L, kind=p.kind, device=device)
+        hi, lo = sp.by_degree()
+        trace = float(sp.eigenvalues.sum())
+        live = hi.abs() > ZERO * trace
+        spreads.append(float(((hi - lo) / hi.abs())[live].max()))
+        zeros.append(float(torch.maximum(hi.abs(), lo.abs())[~live].max() / trace) if (~live).any() else 0.0)
+        viol.append(int((hi[:-2] < hi[2:] - ZERO * trace).sum()))
+        his.append(hi.cpu())
+        los.append(lo.cpu())
+    return {"d": d, "depths": torch.tensor(p.depths), "hi": torch.stack(his), "lo": torch.stack(los),
+            "spread": torch.tensor(spreads), "zero_max": torch.tensor(zeros),
+            "simplicity_violations": torch.tensor(viol),
+            "multiplicity": torch.tensor([math.comb(d, k) for k in range(d + 1)])}
+
+
+def cnn_spectra(p: SpectraParams, device=None) -> dict:
+    """CNN (flatten readout) eigenvalues over (degree, spread), for every (depth, q) of the grid.
+
+    Returns ``grid`` [D, Q, d + 1, d + 1]: the largest λ_S in each (degree, spread) cell (NaN: empty cell);
+    ``rf`` [D, Q] receptive fields; ``outside_max`` [D, Q]: the largest |λ_S| over subsets wider than the
+    receptive field; ``pairs`` [D, d // 2 + 1]: λ of the pair {0, r} at distance r = 0…d//2 (r = 0: the
+    singleton) for the headline q; ``reach`` [D]: the farthest r with a nonzero pair eigenvalue;
+    ``mlp_pairs`` [D]: the MLP's degree-2 eigenvalue at each depth;
+    ``local_vs_mlp``: λ_{0,1} of the headline CNN over the same-depth MLP's degree-2 eigenvalue."""
+    d = check_int("d", p.d, 2, kernels.MAX_D)
+    for q in p.qs:
+        check_int("qs[i]", q, 1, d)
+    D, Q = len(p.depths), len(p.qs)
+    grid = torch.full((D, Q, d + 1, d + 1), math.nan, dtype=torch.float64)
+    rf = torch.zeros(D, Q, dtype=torch.int64)
+    outside = torch.zeros(D, Q, dtype=torch.float64)
+    pairs = torch.zeros(D, d // 2 + 1, dtype=torch.float64)
+    mlp_pairs = torch.zeros(D, dtype=torch.float64)
+    local_vs_mlp = math.nan
+    for i, L in enumerate(p.depths):
+        mlp = kernels.spectrum(d, arch="mlp", depth=L, kind=p.kind, device=device)
+        mlp_pairs[i] = mlp.of([0, 1])
+        for j, q in enumerate(p.qs):
+            sp = kernels.spectrum(d, arch="cnn", depth=L, q=q, kind=p.kind, device=device)
+            grid[i, j] = sp.grid().cpu()
+            rf[i, j] = kernels.receptive_field(L, q)
+            wide = sp.spread > rf[i, j]
+            outside[i, j] = float(sp.eigenvalues[wide].abs().max()) if wide.any() else 0.0
+            if q == p.q:
+                pairs[i] = torch.tensor([sp.of({0, r}) for r in range(d // 2 + 1)])
+                if L == p.depth:
+                    local_vs_mlp = sp.of([0, 1]) / mlp.of([0, 1])
+    reach = ((pairs.abs() > ZERO * pairs[:, :1]) * torch.arange(d // 2 + 1)).amax(1)
+    return {"d": d, "depths": torch.tensor(p.depths), "qs": torch.tensor(p.qs), "grid": grid, "rf": rf,
+            "outside_max": outside, "pairs": pairs, "reach": reach, "mlp_pairs": mlp_pairs,
+            "local_vs_mlp": local_vs_mlp, "q": p.q, "depth": p.depth}
+
+
+# ---------------------------------------------------------------- learnability
+
+@dataclass(frozen=True)
+class LearnParams:
+    """Two degree-3 targets χ_S on {-1, 1}^d, a localized and a spread one, learned from n samples.
+
+    Kernel regression: ``ns`` sample sizes, ``seeds`` draws each, a tiny ``ridge`` (relative to K(x, x)),
+    ``n_test`` held-out points. Training: ``train_ns`` (powers of two: every member is trained on its n
+    points tiled up to the largest n, which leaves its full-batch loss unchanged), ``width`` (MLP hidden
+    units), ``channels`` (CNN), ``steps`` of full-batch GD with ``lr`` and heavy-ball ``momentum``.
+    """
+
+    d: int = 12
+    depth: int = 2
+    q: int = 3
+    local: tuple = (0, 1, 2)
+    spread: tuple = (0, 4, 8)
+    ns: tuple = (16, 32, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
+    seeds: int = 2
+    ridge: float = 1e-8
+    n_test: int = 1024
+    threshold: float = 0.1
+    train_ns: tuple = (64, 128, 256, 512)
+    train_seeds: int = 1
+    width: int = 128
+    channels: int = 8
+    steps: int = 400
+    lr: float = 0.005
+    momentum: float = 0.9
+    optimizer: str = "gd"
+    init_scale: float = 1.0
+
+    @classmethod
+    def quick(cls) -> LearnParams:
+        return cls()
+
+    @classmethod
+    def full(cls) -> LearnParams:
+        return cls(d=16, spread=(0, 5, 10), ns=tuple(int(round(8 * 2 ** (i / 2))) for i in range(21)),
+                   seeds=8, n_test=4096, train_ns=(32, 64, 128, 256, 512, 1024, 2048), train_seeds=2,
+                   width=512, channels=32, lr=0.00125, steps=800)  # lr ∝ 1/width keeps the SP dynamics
+
+    @classmethod
+    def preset(cls, mode: str) -> LearnParams:
+        return cls.quick() if mode == "quick" else cls.full()
+
+
+def _check_learn(p: LearnParams) -> int:
+    d = check_int("d", p.d, 4, 20)
+    for name in ("local", "spread"):
+        S = getattr(p, name)
+        kernels.subset_index(S, d)
+        if len(S) < 1:
+            raise ValueError(f"{name} must name at least one coordinate")
+    if p.n_test + max(p.ns + p.train_ns) > 2**d:
+        raise ValueError(f"n_test + max(ns) must be at most 2^d = {2**d}")
+    check_float("threshold", p.threshold, 0, 1, lo_open=True)
+    return d
+
+
+def _draws(d: int, n_train: int, n_test: int, seeds: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Point indices: a shared held-out test set [n_test] and per-seed training sets [seeds, n_train]
+    drawn without replacement from the other points (nested in n: the first n of each row)."""
+    g = torch.Generator().manual_seed(1234)
+    perm = torch.randperm(2**d, generator=g)
+    test, rest = perm[:n_test], perm[n_test:]
+    rows = [rest[torch.randperm(len(rest), generator=torch.Generator().manual_seed(s))[:n_train]]
+            for s in range(seeds)]
+    return test, torch.stack(rows)
+
+
+def _chi(S, idx: torch.Tensor) -> torch.Tensor:
+    """χ_S at the cube points with indices idx: (−1)^popcount(S & idx)."""
+    mask = sum(1 << i for i in S)
+    return 1.0 - 2.0 * (kernels._popcount(idx & mask) % 2).to(torch.float64)
+
+
+def eigenlearning(lam: torch.Tensor, target: int, n: float, ridge: float = 0.0) -> float:
+    """Predicted test MSE of kernel ridge regression on n samples for the single-mode target χ_target
+    (variance 1), from the eigenvalues λ [M] alone (Simon et al. 2021): κ solves Σ λ/(λ+κ) + ridge/κ = n,
+    L_i = λ_i/(λ_i+κ), E = n/(n − Σ L_i²)·(1 − L_target)²."""
+    lam = lam.clamp(min=0)
+    n = float(n)
+    lo, hi = 1e-30, float(lam.sum()) * 10 + ridge * 10 + 1.0
+    for _ in range(200):  # bisection on log κ; the left side falls monotonically in κ
+        mid = math.sqrt(lo * hi)
+        if float((lam / (lam + mid)).sum()) + ridge / mid > n:
+            lo = mid
+        else:
+            hi = mid
+    kappa = math.sqrt(lo * hi)
+    L = lam / (lam + kappa)
+    e0 = n / max(n - float((L * L).sum()), 1e-12)
+    return e0 * (1 - float(L[target])) ** 2
+
+
+def kernel_learning(p: LearnParams, device=None) -> dict:
+    """Kernel regression (ridge ``p.ridge``·K(x,x)) with the MLP and CNN NTKs on both targets.
+
+    Returns ``ns`` [N], ``mse`` [2 arch, 2 target, N, seeds] (test MSE over the target's variance, 1),
+    ``predicted`` [2, 2, N] (eigenlearning), ``n_star`` [2, 2] (smallest n of ``ns`` whose mean MSE is below
+    the threshold; inf if none), ``lam`` [2, 2] (the targets' eigenvalues), ``prediction_log_error`` (median
+    |log(measured/predicted)| where the prediction is above threshold/5), ``archs``, ``targets``."""
+    d = _check_learn(p)
+    dev = get_device(device)
+    test, train_idx = _draws(d, max(p.ns), p.n_test, p.seeds)
+    test, train_idx = test.to(dev), train_idx.to(dev)
+    archs, targets = ("mlp", "cnn"), ("local", "spread")
+    N = len(p.ns)
+    mse = torch.zeros(2, 2, N, p.seeds, dtype=torch.float64)
+    pred = torch.zeros(2, 2, N, dtype=torch.float64)
+    lams = torch.zeros(2, 2, dtype=torch.float64)
+    for a, arch in enumerate(archs):
+        k = kernels.kernel_z(d, arch=arch, depth=p.depth, q=p.q, device=dev)  # K(x, x') = k[i XOR j]
+        lam = kernels.fwht(k) / 2**d
+        ridge = p.ridge * float(k[0])
+        for t, name in enumerate(targets):
+            S = getattr(p, name)
+            mask = sum(1 << i for i in S)
+            lams[a, t] = lam[mask]
+            for j, n in enumerate(p.ns):
+                idx = train_idx[:, :n]  # [seeds, n]
+                K_tr = k[idx[:, :, None] ^ idx[:, None, :]] + ridge * torch.eye(n, dtype=k.dtype, device=dev)
+                K_te = k[test[None, :, None] ^ idx[:, None, :]]  # [seeds, n_test, n]
+                alpha = torch.cholesky_solve(_chi(S, idx)[..., None], torch.linalg.cholesky(K_tr))
+                f = (K_te @ alpha)[..., 0]
+                mse[a, t, j] = ((f - _chi(S, test)[None]) ** 2).mean(1).cpu()
+                pred[a, t, j] = eigenlearning(lam, mask, n, ridge)
+    n_star = _first_below(torch.tensor(p.ns, dtype=torch.float64), mse.mean(-1), p.threshold)
+    live = pred > p.threshold / 5  # compare where both errors are well above zero
+    log_error = float((mse.mean(-1) / pred).log().abs()[live].median())
+    return {"ns": torch.tensor(p.ns), "mse": mse, "predicted": pred, "n_star": n_star, "lam": lams,
+            "prediction_log_error": log_error,
+            "archs": archs, "targets": targets, "params": asdict(p)}
+
+
+def _first_below(ns: torch.Tensor, curves: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Smallest n whose curve value is below ``threshold`` and stays below for all larger n; inf if none.
+    curves: [..., N] → [...]."""
+    below = curves < threshold
+    stays = below.flip(-1).cumprod(-1).flip(-1).bool()  # below from here on
+    first = torch.where(stays, ns, torch.full_like(ns, math.inf))
+    return first.min(-1).values
+
+
+def trained_learning(p: LearnParams, device=None, progress: bool = False) -> dict:
+    """Finite MLPs (``depth`` hidden layers of ``width``) and CNNs (``depth`` circular convolutions of
+    ``channels`` channels, filter q, flatten readout), no biases, trained by full-batch GD with momentum on
+    the MSE. Each architecture is one family whose members are every (target, n, seed); member (t, n, s)
+    sees its own n points, tiled up to max(train_ns) so that all members share one batch shape.
+
+    Returns ``ns`` [N], ``mse`` [2 arch, 2 target, N, seeds] (final test MSE), ``train_mse`` (same shape),
+    ``n_star`` [2, 2] (as in :func:`kernel_learning`), ``seconds``."""
+    d = _check_learn(p)
+    n_max = max(p.train_ns)
+    for n in p.train_ns:
+        if n_max % n:
+            raise ValueError(f"train_ns must divide max(train_ns) = {n_max}, got {n}")
+    dev = get_device(device)
+    test, train_idx = _draws(d, n_max, p.n_test, p.train_seeds)
+    cube = kernels.hypercube_points(d)
+    targets = ("local", "spread")
+    xs, ys, seeds = [], [], []
+    for t, name in enumerate(targets):
+        S = getattr(p, name)
+        for n in p.train_ns:
+            for s in range(p.train_seeds):
+                idx = train_idx[s, :n].repeat(n_max // n)
+                xs.append(cube[idx])
+                ys.append(_chi(S, idx))
+                seeds.append(1000 * t + 10 * s + n)
+    x_tr, y_tr = torch.stack(xs), torch.stack(ys)[..., None]  # [K, n_max, d], [K, n_max, 1]
+    x_te = cube[test]
+    y_te = torch.stack([_chi(getattr(p, name), test) for name in targets])  # [2, n_test]
+    N, R = len(p.train_ns), p.train_seeds
+    mse = torch.zeros(2, 2, N, R, dtype=torch.float64)
+    train_mse = torch.zeros_like(mse)
+    seconds = 0.0
+    for a, arch in enumerate(("mlp", "cnn")):
+        if arch == "mlp":
+            fam = models.mlp(d, 1, widths=p.width, seeds=seeds, depth=p.depth + 1, bias=False,
+                             init_scale=p.init_scale, device=dev)
+        else:
+            fam = models.cnn(d, 1, channels=p.channels, seeds=seeds, depth=p.depth, q=p.q, bias=False,
+                             init_scale=p.init_scale, device=dev)
+        dt = fam.params[0].dtype
+        ds = Dataset(x_tr.to(dev, dt), y_tr.to(dev, dt), x_te.to(dev, dt), torch.zeros(len(test), device=dev))
+        res = train.train(fam, ds, steps=p.steps, lr=p.lr, optimizer=p.optimizer,
+                          momentum=p.momentum if p.optimizer != "adam" else 0.0, records=2,
+                          progress=progress)
+        seconds += res.seconds
+        with torch.no_grad():
+            out = fam(x_te.to(dev, dt))[..., 0].to(torch.float64).cpu()  # [K, n_test]
+        y_member = y_te.repeat_interleave(N * R, 0)  # member order is (target, n, seed)
+        mse[a] = ((out - y_member) ** 2).mean(1).view(2, N, R)
+        train_mse[a] = res.train_loss[-1].to(torch.float64).view(2, N, R)
+    n_star = _first_below(torch.tensor(p.train_ns, dtype=torch.float64), mse.mean(-1), p.threshold)
+    return {"ns": torch.tensor(p.train_ns), "mse": mse, "train_mse": train_mse, "n_star": n_star,
+            "seconds": seconds, "params": asdict(p)}
+
+
+# ---------------------------------------------------------------- the curse of dimensionality
+
+@dataclass(frozen=True)
+class ModeParams:
+    """Cube dimensions ``ds`` at which to count the eigenmodes that come before the localized target
+    χ_{0,1,…,k−1} (k = ``degree``), for the MLP and CNN NTKs of ``depth`` and filter ``q``."""
+
+    ds: tuple = (6, 8, 10, 12, 14, 16)
+    depth: int = 2
+    q: int = 3
+    degree: int = 3
+
+    @classmethod
+    def quick(cls) -> ModeParams:
+        return cls()
+
+    @classmethod
+    def full(cls) -> ModeParams:
+        return cls(ds=(6, 8, 10, 12, 14, 16, 18, 20, 22))
+
+    @classmethod
+    def preset(cls, mode: str) -> ModeParams:
+        return cls.quick() if mode == "quick" else cls.full()
+
+
+def mode_counts(p: ModeParams, device=None) -> dict:
+    """For each d: the number of eigenmodes λ_S ≥ λ_target (the target's rank, which sets how many samples
+    kernel regression needs to reach it), for the MLP and the CNN; and the log-log slope of rank against d.
+
+    Returns ``ds`` [M], ``rank`` [2 arch, M], ``slope`` [2] (least squares on the largest half of ds)."""
+    degree = check_int("degree", p.degree, 1, 8)
+    ranks = torch.zeros(2, len(p.ds))
+    for j, d in enumerate(p.ds):
+        d = check_int("ds[i]", d, max(degree, p.q), kernels.MAX_D)
+        for a, arch in enumerate(("mlp", "cnn")):
+            sp = kernels.spectrum(d, arch=arch, depth=p.depth, q=p.q, device=device)
+            lam = sp.eigenvalues
+            target = lam[2**degree - 1]
+            ranks[a, j] = int((lam >= target * (1 - 1e-9)).sum())
+    ds = torch.tensor(p.ds, dtype=torch.float64)
+    half = len(p.ds) // 2
+    x = ds[half:].log()
+    slopes = []
+    for a in range(2):
+        y = ranks[a, half:].double().log()
+        slopes.append(float(((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum()))
+    return {"ds": torch.tensor(p.ds), "rank": ranks, "slope": torch.tensor(slopes), "params": asdict(p)}
