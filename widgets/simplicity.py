@@ -1,0 +1,585 @@
+"""The pitfalls of simplicity bias (Shah et al. 2020): data with a simple and many complex features, networks
+that use only the simple one, and the measurements that show it.
+
+Data live in an *unrotated* basis z ∈ [−1, 1]^d: coordinate 0 is the simple feature (linear, or a 5-slab for
+MS-(5,7)), coordinates 1..d−1 are k-slab features, each of which alone predicts the label perfectly. The
+network sees x = z Q for a random orthogonal Q, so no input axis is special. Randomizing a feature means
+shuffling its z-coordinate across examples and rotating back: the feature keeps its marginal distribution but
+loses all information about the label.
+
+Slab geometry (authors' generator, data width 1): a k-slab coordinate splits [−1, 1] into k slabs of width
+w = (2 − 2(k−1)γ)/k separated by gaps of width 2γ, so each slab boundary has margin γ. Slabs alternate in
+label, the centre one is class 0. Class-conditional slab probabilities follow the authors' code, chosen so that
+E[z_j² | y] is the same for both classes (k = 5, 7): otherwise ‖x‖² = ‖z‖² would leak the label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import torch
+import torch.nn.functional as F
+
+from . import data as wdata
+from . import models, train
+from .checks import check_choice, check_float, check_int
+from .device import get_device
+
+SLAB_KS = (3, 5, 7)
+
+# P(slab pair | class): keys are |slab index| from the centre (0 = centre slab); pairs ±j share the mass.
+# Authors' values: 5-slab negatives sit in the centre with 3/4; 7-slab positives in the inner pair with 7/8.
+_SLAB_PROBS = {
+    3: {0: {0: 1.0}, 1: {1: 1.0}},
+    5: {0: {0: 0.75, 2: 0.25}, 1: {1: 1.0}},
+    7: {0: {0: 0.5, 2: 0.5}, 1: {1: 0.875, 3: 0.125}},
+}
+
+
+def max_gamma(k: int) -> float:
+    """The largest margin a k-slab coordinate admits (slab width → 0): γ < 1/(k − 1)."""
+    return 1.0 / (check_choice("k", k, SLAB_KS) - 1)
+
+
+def slab_intervals(k: int, gamma: float) -> torch.Tensor:
+    """The k slabs of [−1, 1] as [k, 2] (left, right) edges, left to right; slab i has label (i − k//2) mod 2."""
+    k = check_choice("k", k, SLAB_KS)
+    gamma = check_float("gamma", gamma, 0, max_gamma(k), lo_open=True, hi_open=True)
+    w = (2 - 2 * (k - 1) * gamma) / k
+    left = -1 + torch.arange(k, dtype=torch.float64) * (w + 2 * gamma)
+    return torch.stack([left, left + w], 1)
+
+
+def sample_slab(y: torch.Tensor, k: int, gamma: float, g: torch.Generator) -> torch.Tensor:
+    """One k-slab coordinate for labels y ∈ {0, 1} ([n] int64) → [n] float64 in [−1, 1]."""
+    edges = slab_intervals(k, gamma)
+    n, centre = len(y), k // 2
+    out = torch.empty(n, dtype=torch.float64)
+    for cls in (0, 1):
+        idx = (y == cls).nonzero()[:, 0]
+        pairs = torch.tensor(list(_SLAB_PROBS[k][cls]), dtype=torch.int64)
+        probs = torch.tensor(list(_SLAB_PROBS[k][cls].values()), dtype=torch.float64)
+        j = pairs[torch.multinomial(probs, len(idx), replacement=True, generator=g)]
+        side = torch.where(torch.rand(len(idx), generator=g) < 0.5, -1, 1)
+        slab = centre + side * j
+        lo, hi = edges[slab, 0], edges[slab, 1]
+        out[idx] = lo + (hi - lo) * torch.rand(len(idx), generator=g, dtype=torch.float64)
+    return out
+
+
+def sample_linear(y: torch.Tensor, gamma: float, g: torch.Generator, reliability: float = 1.0) -> torch.Tensor:
+    """The linear coordinate (2y − 1)(γ + (1 − γ)U), U ~ U[0, 1]; then a random round((1 − reliability)·n)
+    examples get its sign flipped, so it predicts the label for exactly a ``reliability`` fraction."""
+    gamma = check_float("gamma", gamma, 0, 1, lo_open=True, hi_open=True)
+    reliability = check_float("reliability", reliability, 0.5, 1)
+    n = len(y)
+    z = (2 * y.double() - 1) * (gamma + (1 - gamma) * torch.rand(n, generator=g, dtype=torch.float64))
+    flip = torch.randperm(n, generator=g)[: round((1 - reliability) * n)]
+    z[flip] = -z[flip]
+    return z
+
+
+def random_rotation(d: int, g: torch.Generator) -> torch.Tensor:
+    """A Haar-random orthogonal [d, d] matrix (QR of a Gaussian with the sign of R's diagonal fixed)."""
+    q, r = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
+    return q * torch.sign(torch.diagonal(r))
+
+
+@dataclass
+class SBData:
+    """A train/test split of an LMS-k or MS-(5,7) dataset.
+
+    ``x_*``: [n, d] float32 network inputs (rotated); ``z_*``: [n, d] float64 the same points unrotated;
+    ``y_*``: [n] int64 labels in {0, 1}; ``rotation``: [d, d] orthogonal Q with x = z Q; coordinate 0 of z is
+    the simple feature, 1..d−1 the complex (slab) ones. ``info``: how it was made.
+    """
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    z_train: torch.Tensor
+    z_test: torch.Tensor
+    rotation: torch.Tensor
+    info: dict
+
+    def dataset(self) -> wdata.Dataset:
+        """For :func:`widgets.train.train` with the logistic loss: labels mapped to ±1 floats."""
+        return wdata.Dataset(self.x_train, 2 * self.y_train.float() - 1, self.x_test, 2 * self.y_test.float() - 1,
+                             n_classes=2)
+
+
+def generate(n_train: int, n_test: int = 5000, *, dim: int = 50, k: int = 5, gamma: float = 0.1,
+             simple: str = "linear", reliability: float = 1.0, rotate: bool = True, seed: int = 0) -> SBData:
+    """LMS-k (``simple="linear"``: one linear coordinate with margin γ and dim − 1 k-slab coordinates), its
+    noisy variant (``reliability`` < 1: the linear coordinate is right for only that fraction of examples),
+    or MS-(5,7) (``simple="slab5"``: one 5-slab coordinate and dim − 1 7-slab ones; ``k`` must be 7).
+
+    Labels are balanced coin flips; every coordinate is drawn independently given the label; then the whole
+    point is rotated by one random orthogonal matrix (``rotate=False``: the identity).
+    """
+    n_train = check_int("n_train", n_train, 2, 10**7)
+    n_test = check_int("n_test", n_test, 2, 10**7)
+    dim = check_int("dim", dim, 2, 10**4)
+    check_choice("simple", simple, ("linear", "slab5"))
+    k = check_choice("k", k, SLAB_KS)
+    if simple == "slab5" and k != 7:
+        raise ValueError(f"simple='slab5' is MS-(5,7): k must be 7, got {k}")
+    gamma = check_float("gamma", gamma, 0, max_gamma(k), lo_open=True, hi_open=True)
+    reliability = check_float("reliability", reliability, 0.5, 1)
+    if simple == "slab5" and reliability != 1:
+        raise ValueError("reliability < 1 is defined for the linear coordinate only (simple='linear')")
+    g = torch.Generator().manual_seed(check_int("seed", seed, 0))
+    n = n_train + n_test
+    y = torch.randint(0, 2, (n,), generator=g)
+    first = sample_linear(y, gamma, g, reliability) if simple == "linear" else sample_slab(y, 5, gamma, g)
+    z = torch.stack([first] + [sample_slab(y, k, gamma, g) for _ in range(dim - 1)], 1)
+    Q = random_rotation(dim, g) if rotate else torch.eye(dim, dtype=torch.float64)
+    x = (z @ Q).float()
+    info = {"dim": dim, "k": k, "gamma": gamma, "simple": simple, "reliability": reliability, "seed": seed}
+    return SBData(x[:n_train], y[:n_train], x[n_train:], y[n_train:], z[:n_train], z[n_train:], Q, info)
+
+
+def randomize(z: torch.Tensor, rotation: torch.Tensor, coords, seed: int = 0) -> torch.Tensor:
+    """Shuffle the unrotated coordinates ``coords`` across examples (one permutation for all of them) and
+    rotate: z [n, d] float64, rotation [d, d] → x [n, d] float32. The shuffled features keep their marginal
+    law but carry no information about the label."""
+    coords = torch.as_tensor(list(coords), dtype=torch.int64)
+    if coords.numel() == 0 or coords.min() < 0 or coords.max() >= z.shape[1]:
+        raise ValueError(f"coords must be a non-empty list of coordinates in [0, {z.shape[1] - 1}]")
+    g = torch.Generator().manual_seed(check_int("seed", seed, 0))
+    perm = torch.randperm(len(z), generator=g)
+    z = z.clone()
+    z[:, coords] = z[perm][:, coords]
+    return (z @ rotation).float()
+
+
+# ---------------------------------------------------------------- AUC (rank based, ties count one half)
+
+def auc(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Area under the ROC curve of each row of ``scores`` ([n] or [K, n]) for labels y ∈ {0, 1} ([n]).
+
+    The Mann–Whitney form: (sum of the positives' ranks − n₊(n₊+1)/2) / (n₊ n₋), with tied scores given
+    their average rank, so a tie between a positive and a negative counts one half. Returns [] or [K].
+    """
+    squeeze = scores.ndim == 1
+    s = scores.detach().double().reshape(-1, scores.shape[-1])
+    y = torch.as_tensor(y).to(s.device)
+    if y.ndim != 1 or len(y) != s.shape[1]:
+        raise ValueError(f"y must be [n] with n = {s.shape[1]}, got shape {tuple(y.shape)}")
+    if not torch.isin(y, torch.tensor([0, 1], device=y.device)).all():
+        raise ValueError("y must hold labels in {0, 1}")
+    pos = y == 1
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("y must contain both classes for an AUC")
+    if not torch.isfinite(s).all():
+        raise ValueError("scores hold NaN or inf")
+    srt = s.sort(1).values.contiguous()
+    below = torch.searchsorted(srt, s.contiguous(), right=False)  # how many scores are strictly smaller
+    upto = torch.searchsorted(srt, s.contiguous(), right=True)  # how many are smaller or equal
+    rank = (below + upto + 1).double() / 2  # average 1-based rank over the tie group
+    out = ((rank * pos).sum(1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return out[0] if squeeze else out
+
+
+# ---------------------------------------------------------------- experiments
+
+@dataclass(frozen=True)
+class SBParams:
+    """One LMS experiment. Data: ``n_train`` / ``n_test`` points in ``dim`` dimensions, ``k`` slabs, margin
+    ``gamma``; network: ``depth`` weight layers of ``width`` ReLU units; training: SGD on the logistic loss
+    (paper: lr 0.1, batch 256, weight decay 5e-5) for ``epochs`` passes; ``seeds`` members, one batched family.
+    ``reliability``: the linear coordinate's accuracy in the noisy variant, whose ``noisy_seeds`` nets train
+    for ``noisy_epochs`` with heavy-ball ``noisy_momentum`` (the slab-only net needs that long to learn slabs).
+    ``eps_train``: the L∞ radius of adversarial training (PGD with ``pgd_steps`` steps); ``eps_grid``: radii
+    for the flip-rate curve, in units of γ. ``grid_ks`` × ``grid_gammas``: the precomputed sweep behind the
+    interactive figure, ``grid_n_train`` points each."""
+
+    n_train: int = 20_000
+    n_test: int = 5_000
+    dim: int = 50
+    k: int = 5
+    gamma: float = 0.1
+    width: int = 100
+    depth: int = 2
+    lr: float = 0.1
+    weight_decay: float = 5e-5
+    batch_size: int = 256
+    epochs: int = 2
+    seeds: int = 10
+    reliability: float = 0.95
+    noisy_epochs: int = 40
+    noisy_momentum: float = 0.9
+    noisy_seeds: int = 2
+    eps_train: float = 0.025
+    pgd_steps: int = 3
+    adv_seeds: int = 3
+    eps_grid: tuple = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+    grid_ks: tuple = (3, 5, 7)
+    grid_gammas: tuple = (0.05, 0.1, 0.15)
+    grid_n_train: int = 10_000
+    grid_res: int = 21
+    seed: int = 0
+
+    @classmethod
+    def quick(cls) -> SBParams:
+        return cls()
+
+    @classmethod
+    def full(cls) -> SBParams:
+        # the noisy-variant nets keep about the quick mode's number of steps (≈ 4k): that is the regime where
+        # the slab-only net has learned the slabs and the others have not; longer runs are untested
+        return cls(n_train=100_000, n_test=10_000, epochs=20, noisy_epochs=10, noisy_seeds=5, adv_seeds=5,
+                   grid_n_train=50_000)
+
+    @classmethod
+    def preset(cls, mode: str) -> SBParams:
+        return cls.quick() if mode == "quick" else cls.full()
+
+    def steps(self, n: int | None = None, epochs: int | None = None) -> int:
+        return max(1, (epochs or self.epochs) * (n or self.n_train) // self.batch_size)
+
+
+def _family(p: SBParams, d_in: int, seeds, device=None) -> models.Family:
+    return models.mlp(d_in, 1, widths=p.width, seeds=list(seeds), depth=p.depth, device=device)
+
+
+def _fit(p: SBParams, d: SBData, seeds, epochs: int | None = None, momentum: float = 0.0,
+         device=None) -> models.Family:
+    """Train one family (one member per seed) with SGD on the logistic loss, through the shared trainer."""
+    family = _family(p, d.x_train.shape[1], seeds, device)
+    train.train(family, d.dataset(), steps=p.steps(len(d.x_train), epochs), lr=p.lr, loss="logistic",
+                optimizer="sgd", weight_decay=p.weight_decay, momentum=momentum, batch_size=p.batch_size,
+                records=2)
+    return family
+
+
+def scores(family: models.Family, x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+    """The logit f(x) of every member: x [n, d] → [K, n] on the CPU (evaluated in chunks)."""
+    with torch.no_grad():
+        return torch.cat([family(x[i:i + chunk].to(family.device))[..., 0].cpu()
+                          for i in range(0, len(x), chunk)], 1)
+
+
+def feature_aucs(family: models.Family, d: SBData, seed: int = 0) -> dict:
+    """Test AUC of every member on clean data, with the simple coordinate randomized (S-randomized) and with
+    all complex coordinates randomized (S^c-randomized). Returns [K] tensors, plus the ensemble's (the mean
+    logit of all members) under ``ensemble_*``."""
+    dim = d.z_test.shape[1]
+    xs = {"clean": d.x_test, "linear_randomized": randomize(d.z_test, d.rotation, [0], seed),
+          "slabs_randomized": randomize(d.z_test, d.rotation, range(1, dim), seed)}
+    out = {}
+    for name, x in xs.items():
+        s = scores(family, x)
+        out[name] = auc(s, d.y_test)
+        out[f"ensemble_{name}"] = auc(s.mean(0), d.y_test)
+    return out
+
+
+def accuracy(family: models.Family, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Fraction of y ∈ {0, 1} predicted right by the sign of each member's logit → [K]."""
+    return ((scores(family, x) > 0).long() == y).double().mean(1)
+
+
+def extreme_sb(p: SBParams, device=None) -> dict:
+    """Section 2 and the ensemble of section 4: ``p.seeds`` nets (one family) trained on LMS-k.
+
+    Returns the per-seed AUCs ([K] each: ``clean``, ``linear_randomized``, ``slabs_randomized``), the ensemble's
+    (floats), the trained ``family`` and the ``data``.
+    """
+    d = generate(p.n_train, p.n_test, dim=p.dim, k=p.k, gamma=p.gamma, seed=p.seed)
+    family = _fit(p, d, range(p.seeds), device=device)
+    aucs = feature_aucs(family, d, seed=p.seed + 1)
+    return {**{k: v for k, v in aucs.items() if not k.startswith("ensemble")},
+            "ensemble": {k[len("ensemble_"):]: float(v) for k, v in aucs.items() if k.startswith("ensemble")},
+            "seeds": list(range(p.seeds)), "family": family, "data": d, "params": asdict(p)}
+
+
+def noisy_linear(p: SBParams, device=None) -> dict:
+    """Section 3: the linear coordinate is right for only ``p.reliability`` of the points, every slab for all.
+
+    One family trains on the data as it is; a second, the slab-only model, trains on the same points with the
+    linear coordinate shuffled (so only the slabs carry the label). Both are tested on the same clean test set
+    (its linear coordinate equally noisy). Returns test accuracies [K] (``sb_acc``, ``slab_acc``) and the
+    S-randomized AUC of the first family (``sb_linear_randomized``).
+    """
+    d = generate(p.n_train, p.n_test, dim=p.dim, k=p.k, gamma=p.gamma, reliability=p.reliability, seed=p.seed + 7)
+    seeds = range(p.noisy_seeds)
+    sb = _fit(p, d, seeds, epochs=p.noisy_epochs, momentum=p.noisy_momentum, device=device)
+    slab_only = replace(d, x_train=randomize(d.z_train, d.rotation, [0], seed=p.seed + 2))
+    so = _fit(p, slab_only, seeds, epochs=p.noisy_epochs, momentum=p.noisy_momentum, device=device)
+    return {"sb_acc": accuracy(sb, d.x_test, d.y_test), "slab_acc": accuracy(so, d.x_test, d.y_test),
+            "sb_linear_randomized": feature_aucs(sb, d, seed=p.seed + 3)["linear_randomized"],
+            "reliability": p.reliability}
+
+
+def flip_rate(family: models.Family, d: SBData, eps) -> torch.Tensor:
+    """Fraction of test predictions that change under the L∞ perturbation of radius ε that pushes every point
+    along the linear direction toward the other class: δ = −ε (2y − 1) sign(q), q = Q[0] the linear feature's
+    direction in input space (the steepest L∞ step against it). eps: [E] → [E, K]."""
+    q = d.rotation[0].float()
+    sign_y = (2 * d.y_test.float() - 1)[:, None]
+    clean = scores(family, d.x_test) > 0
+    rates = []
+    for e in torch.as_tensor(eps, dtype=torch.float32).tolist():
+        x = d.x_test - e * sign_y * torch.sign(q)
+        rates.append(((scores(family, x) > 0) != clean).double().mean(1))
+    return torch.stack(rates)
+
+
+def linear_rule_flip_rate(d: SBData, eps) -> torch.Tensor:
+    """Closed form of :func:`flip_rate` for the rule sign(z_0) on LMS data with a reliable linear coordinate.
+
+    The perturbation moves z_0 = x·q by ε‖q‖₁ toward the other class, and |z_0| ~ U[γ, 1], so the rule
+    flips a fraction clip((ε‖q‖₁ − γ)/(1 − γ), 0, 1) of the points. eps: [E] → [E]."""
+    gamma = d.info["gamma"]
+    shift = torch.as_tensor(eps, dtype=torch.float64) * d.rotation[0].abs().sum()
+    return ((shift - gamma) / (1 - gamma)).clamp(0, 1)
+
+
+def _pgd(family: models.Family, x: torch.Tensor, y_pm: torch.Tensor, eps: float, steps: int) -> torch.Tensor:
+    """L∞ projected gradient ascent on each member's logistic loss: x [K, B, d] → x + δ, ‖δ‖∞ ≤ eps."""
+    delta = torch.zeros_like(x)
+    alpha = 2.5 * eps / steps
+    for _ in range(steps):
+        delta.requires_grad_(True)
+        loss = F.softplus(-y_pm * family(x + delta)[..., 0]).sum()
+        (grad,) = torch.autograd.grad(loss, delta)
+        delta = (delta.detach() + alpha * grad.sign()).clamp(-eps, eps)
+    return (x + delta).detach()
+
+
+def adversarial_training(p: SBParams, d: SBData | None = None, device=None) -> dict:
+    """Section 4: ``p.adv_seeds`` nets (one family) trained with L∞ PGD adversarial training of radius
+    ``p.eps_train`` (SGD, logistic loss, the same schedule as the standard nets). Returns their AUCs
+    (as :func:`feature_aucs`) and the family."""
+    d = d or generate(p.n_train, p.n_test, dim=p.dim, k=p.k, gamma=p.gamma, seed=p.seed)
+    dev = get_device(device)
+    family = _family(p, d.x_train.shape[1], range(p.adv_seeds), dev)
+    n = len(d.x_train)
+    x_all, y_all = d.x_train.to(dev), (2 * d.y_train.float() - 1).to(dev)
+    gens = [torch.Generator().manual_seed(s + 1_000_003) for s in family.seeds]
+    order, cursor = None, n
+    for _ in range(p.steps(n)):
+        if cursor + p.batch_size > n:
+            order = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(dev)
+            cursor = 0
+        idx = order[:, cursor:cursor + p.batch_size]
+        cursor += p.batch_size
+        xb, yb = x_all[idx], y_all[idx]
+        xb = _pgd(family, xb, yb, p.eps_train, p.pgd_steps)
+        loss = F.softplus(-yb * family(xb)[..., 0]).mean(1).sum()
+        grads = torch.autograd.grad(loss, family.params)
+        with torch.no_grad():
+            for prm, g in zip(family.params, grads, strict=True):
+                prm.sub_(p.lr * (g + p.weight_decay * prm))
+    aucs = feature_aucs(family, d, seed=p.seed + 1)
+    return {**{k: v for k, v in aucs.items() if not k.startswith("ensemble")}, "family": family,
+            "eps_train": p.eps_train, "clean_acc": accuracy(family, d.x_test, d.y_test)}
+
+
+# ---------------------------------------------------------------- the (k, γ) sweep behind the figure
+
+def decision_map(family: models.Family, d: SBData, res: int, j: int = 1, n_context: int = 32) -> torch.Tensor:
+    """A 2-D projection of each member's decision function: P(y = 1) on a res × res grid of (z_0, z_j) ∈
+    [−1, 1]², the other coordinates taken from ``n_context`` test points and averaged over. → [K, res, res]
+    (first axis z_0, the simple coordinate; second axis z_j)."""
+    res = check_int("res", res, 2, 1000)
+    u = torch.linspace(-1, 1, res, dtype=torch.float64)
+    a, b = torch.meshgrid(u, u, indexing="ij")
+    ctx = d.z_test[:n_context]
+    z = ctx[None].repeat(res * res, 1, 1)  # [res², m, d]
+    z[..., 0] = a.reshape(-1, 1)
+    z[..., j] = b.reshape(-1, 1)
+    x = (z.reshape(-1, z.shape[-1]) @ d.rotation).float()
+    prob = torch.sigmoid(scores(family, x)).reshape(family.size, res * res, len(ctx)).mean(-1)
+    return prob.reshape(family.size, res, res)
+
+
+def sweep_k_gamma(p: SBParams, device=None) -> dict:
+    """Train one net per (k, γ) of ``p.grid_ks`` × ``p.grid_gammas`` (one batched computation, each member on
+    its own dataset; pairs with γ ≥ 1/(k − 1) are skipped) and measure its three AUCs and its decision map.
+
+    Returns ``records``: one dict per net (k, gamma, clean, linear_randomized, slabs_randomized); ``maps``:
+    [M, res, res]; ``points``: per net, a few training points (z_0, z_1, y) for the figure.
+    """
+    dev = get_device(device)
+    pairs = [(k, g) for k in p.grid_ks for g in p.grid_gammas if g < max_gamma(k)]
+    if not pairs:
+        raise ValueError("grid_ks × grid_gammas holds no valid (k, γ) pair (need γ < 1/(k − 1))")
+    sets = [generate(p.grid_n_train, p.n_test, dim=p.dim, k=k, gamma=g, seed=p.seed + 100 + i)
+            for i, (k, g) in enumerate(pairs)]
+    M, n = len(pairs), p.grid_n_train
+    family = _family(p, p.dim, [p.seed] * M, dev)
+    x_all = torch.stack([s.x_train for s in sets]).to(dev)  # [M, n, d]: each member its own data
+    y_all = torch.stack([2 * s.y_train.float() - 1 for s in sets]).to(dev)
+    rows = torch.arange(M, device=dev)[:, None]
+    gen = torch.Generator().manual_seed(p.seed + 1_000_003)
+    perm = None
+    for t in range(p.steps(n)):
+        c = (t * p.batch_size) % (n - n % p.batch_size)
+        if c == 0:
+            perm = torch.randperm(n, generator=gen).to(dev)
+        idx = perm[c:c + p.batch_size].expand(M, -1)
+        loss = F.softplus(-y_all[rows, idx] * family(x_all[rows, idx])[..., 0]).mean(1).sum()
+        grads = torch.autograd.grad(loss, family.params)
+        with torch.no_grad():
+            for prm, g in zip(family.params, grads, strict=True):
+                prm.sub_(p.lr * (g + p.weight_decay * prm))
+    records, maps, points = [], [], []
+    for i, ((k, g), s) in enumerate(zip(pairs, sets, strict=True)):
+        member = family.member(i)
+        a = feature_aucs(member, s, seed=p.seed + 1)
+        records.append({"k": k, "gamma": g, **{name: float(a[name][0]) for name in
+                                               ("clean", "linear_randomized", "slabs_randomized")}})
+        maps.append(decision_map(member, s, p.grid_res)[0])
+        points.append(torch.stack([s.z_train[:200, 0], s.z_train[:200, 1], s.y_train[:200].double()], 1))
+    return {"records": records, "maps": torch.stack(maps), "points": points, "res": p.grid_res}
+
+
+# ---------------------------------------------------------------- dominoes: an image analogue
+
+@dataclass(frozen=True)
+class DominoParams:
+    """Dominoes: an 8×8 sklearn digit (0 vs 1: the simple block) above an 8×8 texture patch (the complex
+    block): a bar of ``bar`` pixels at a uniformly random (wrapped) position in Gaussian noise of standard
+    deviation ``noise``, horizontal for label 1 and vertical for label 0. Both blocks predict the label; the
+    texture's mean image is the same for both classes, so no linear rule reads it. A small CNN (circular 1-D
+    convolutions over the flattened 16×8 image) trains with SGD on the logistic loss."""
+
+    n_train: int = 4000
+    n_test: int = 2000
+    bar: int = 3
+    noise: float = 0.1
+    channels: int = 8
+    q: int = 3
+    depth: int = 1
+    lr: float = 0.05
+    batch_size: int = 64
+    epochs: int = 8
+    seeds: int = 2
+    seed: int = 0
+
+    @classmethod
+    def quick(cls) -> DominoParams:
+        return cls()
+
+    @classmethod
+    def full(cls) -> DominoParams:
+        return cls(n_train=20_000, n_test=5000, seeds=5, epochs=8)
+
+    @classmethod
+    def preset(cls, mode: str) -> DominoParams:
+        return cls.quick() if mode == "quick" else cls.full()
+
+
+SIDE = 8  # both blocks are SIDE × SIDE
+
+
+def _standardize(a: torch.Tensor, b: torch.Tensor) -> tuple:
+    """Centre both splits of a block on the training split's mean image and scale to unit overall variance."""
+    mu = a.mean(0)
+    sd = (a - mu).std()
+    return (a - mu) / sd, (b - mu) / sd
+
+
+def bars(y: torch.Tensor, bar: int, noise: float, g: torch.Generator) -> torch.Tensor:
+    """Texture patches for labels y ∈ {0, 1}: [n, SIDE·SIDE], a bar of ``bar`` ones (horizontal if y = 1,
+    vertical if y = 0) at a random position, wrapping around the patch edges, plus N(0, noise²) pixels."""
+    bar = check_int("bar", bar, 2, SIDE)
+    noise = check_float("noise", noise, 0, 10)
+    n = len(y)
+    r0, c0 = torch.randint(0, SIDE, (n,), generator=g), torch.randint(0, SIDE, (n,), generator=g)
+    step = torch.arange(bar)
+    horiz = (y == 1)[:, None]
+    rows = torch.where(horiz, r0[:, None], (r0[:, None] + step) % SIDE)
+    cols = torch.where(horiz, (c0[:, None] + step) % SIDE, c0[:, None])
+    img = noise * torch.randn(n, SIDE, SIDE, generator=g)
+    img[torch.arange(n)[:, None], rows, cols] += 1.0
+    return img.reshape(n, SIDE * SIDE)
+
+
+def dominoes(p: DominoParams) -> dict:
+    """Build the dominoes. The digits are split into train and test images first (250 / 110), so no test
+    digit is seen in training; each domino pairs a random digit of its label with a fresh texture patch.
+    Returns x_train/x_test [n, 128] (row-major 16×8 images: digit rows 0–7, texture rows 8–15),
+    y_train/y_test [n] in {0, 1}, and ``block``: [128], 0 for simple-block pixels and 1 for complex ones."""
+    dig = wdata.digits(n_train=250, classes=[0, 1], seed=p.seed)
+    d_tr, d_te = _standardize(dig.x_train, dig.x_test)
+    g = torch.Generator().manual_seed(p.seed)
+
+    def build(n, dx, dy):
+        y = torch.randint(0, 2, (n,), generator=g)
+        pick = torch.empty(n, dtype=torch.int64)
+        for c in (0, 1):
+            pool, where = (dy == c).nonzero()[:, 0], (y == c).nonzero()[:, 0]
+            pick[where] = pool[torch.randint(0, len(pool), (len(where),), generator=g)]
+        return dx[pick], bars(y, p.bar, p.noise, g), y
+
+    tr, te = build(p.n_train, d_tr, dig.y_train), build(p.n_test, d_te, dig.y_test)
+    t_tr, t_te = _standardize(tr[1], te[1])
+    block = torch.cat([torch.zeros(SIDE * SIDE), torch.ones(SIDE * SIDE)]).long()
+    return {"x_train": torch.cat([tr[0], t_tr], 1), "y_train": tr[2], "x_test": torch.cat([te[0], t_te], 1),
+            "y_test": te[2], "block": block}
+
+
+def shuffle_block(x: torch.Tensor, block: torch.Tensor, which: int, seed: int = 0) -> torch.Tensor:
+    """Replace block ``which`` (0 simple, 1 complex) of every image by that block of a random other image."""
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(len(x), generator=g)
+    x = x.clone()
+    cols = block == which
+    x[:, cols] = x[perm][:, cols]
+    return x
+
+
+def domino_experiment(p: DominoParams, device=None) -> dict:
+    """Train ``p.seeds`` CNNs (one family) on dominoes; test AUC on clean images and with each block
+    shuffled across images. Returns [K] tensors ``clean``, ``simple_randomized``, ``complex_randomized``;
+    ``complex_only``: the clean test AUC of a second family trained just as long on images whose simple block
+    was shuffled (is the complex block learnable at all?); and six test images ``examples`` [6, 16, 8]."""
+    dm = dominoes(p)
+    n = len(dm["x_train"])
+
+    def fit(x_train, epochs):
+        fam = models.cnn(x_train.shape[1], 1, channels=p.channels, seeds=list(range(p.seeds)), depth=p.depth,
+                         q=p.q, readout="flatten", device=device)
+        ds = wdata.Dataset(x_train, 2 * dm["y_train"].float() - 1, dm["x_test"], 2 * dm["y_test"].float() - 1)
+        train.train(fam, ds, steps=max(1, epochs * n // p.batch_size), lr=p.lr, loss="logistic", optimizer="sgd",
+                    batch_size=p.batch_size, records=2)
+        return fam
+
+    fam = fit(dm["x_train"], p.epochs)
+    tests = {"clean": dm["x_test"], "simple_randomized": shuffle_block(dm["x_test"], dm["block"], 0, p.seed + 1),
+             "complex_randomized": shuffle_block(dm["x_test"], dm["block"], 1, p.seed + 1)}
+    out = {name: auc(scores(fam, x), dm["y_test"]) for name, x in tests.items()}
+    control = fit(shuffle_block(dm["x_train"], dm["block"], 0, p.seed + 2), p.epochs)
+    out["complex_only"] = auc(scores(control, dm["x_test"]), dm["y_test"])
+    out["examples"] = dm["x_test"][:6].reshape(6, 2 * SIDE, SIDE)
+    out["example_labels"] = dm["y_test"][:6]
+    return out
+
+
+# ---------------------------------------------------------------- one net, for the live explorer
+
+def explore(k: int = 5, gamma: float = 0.1, reliability: float = 1.0, width: int = 100, depth: int = 2,
+            optimizer: str = "sgd", n_train: int = 10_000, epochs: int = 2, device=None) -> dict:
+    """Train one net on LMS-k (linear coordinate right for a ``reliability`` fraction) and return its three AUCs."""
+    check_choice("optimizer", optimizer, ("sgd", "adam"))
+    p = SBParams(n_train=n_train, k=k, gamma=gamma, width=width, depth=depth, epochs=epochs,
+                 lr=0.1 if optimizer == "sgd" else 1e-3)
+    d = generate(p.n_train, p.n_test, dim=p.dim, k=k, gamma=gamma, reliability=reliability, seed=p.seed)
+    family = _family(p, p.dim, [0], device)
+    train.train(family, d.dataset(), steps=p.steps(), lr=p.lr, loss="logistic", optimizer=optimizer,
+                weight_decay=p.weight_decay, batch_size=p.batch_size, records=2)
+    a = feature_aucs(family, d)
+    return {name: float(a[name][0]) for name in ("clean", "linear_randomized", "slabs_randomized")} | {
+        "k": k, "gamma": gamma, "reliability": reliability, "test_acc": float(accuracy(family, d.x_test, d.y_test)[0])}
+
+
+__all__ = ["SLAB_KS", "SBData", "SBParams", "DominoParams", "auc", "generate", "randomize", "slab_intervals",
+           "sample_slab", "sample_linear", "random_rotation", "max_gamma", "feature_aucs", "accuracy", "scores",
+           "extreme_sb", "noisy_linear", "flip_rate", "adversarial_training", "decision_map", "sweep_k_gamma",
+           "dominoes", "shuffle_block", "domino_experiment", "explore"]
+
