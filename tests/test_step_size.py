@@ -1,0 +1,285 @@
+"""Tests of widgets.step_size against independent references: conserved quantities, autograd on the
+modified loss, dense Hessians, finite differences and hand computations."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from widgets import data, models, step_size, train
+
+
+def tiny_family(K=2, width=5, d_in=3, d_out=2, depth=3, act="tanh"):
+    return models.mlp(d_in, d_out, widths=width, seeds=list(range(K)), depth=depth, act=act, dtype=torch.float64)
+
+
+def flat_loss(family, k, x, y, loss):
+    """Member k's loss as a function of one flat parameter vector (an independent re-implementation)."""
+    shapes = [p[k].shape for p in family.params]
+    sizes = [math.prod(s) for s in shapes]
+
+    def f(theta):
+        parts = torch.split(theta, sizes)
+        h = x
+        Ws, bs = parts[0::2], parts[1::2]
+        for i, (W, b) in enumerate(zip(Ws, bs, strict=True)):
+            h = h @ W.view(shapes[2 * i]) + b.view(shapes[2 * i + 1])
+            if i < len(Ws) - 1:
+                h = torch.tanh(h)
+        if loss == "mse":
+            return ((h - y) ** 2).mean()
+        return torch.nn.functional.cross_entropy(h, y)
+
+    theta = torch.cat([p[k].detach().flatten() for p in family.params])
+    return f, theta
+
+
+# ---------------------------------------------------------------- the two-parameter model
+
+
+def test_gradient_flow_conserves_a2_minus_b2_and_descends():
+    theta0 = torch.tensor([[2.8, 0.1], [0.5, 1.5]], dtype=torch.float64)
+    end, path = step_size.rk4(lambda z: -step_size.toy_grad(z), theta0, 1e-2, 3000, every=500)
+    c0 = theta0[:, 0] ** 2 - theta0[:, 1] ** 2
+    for state in path:
+        assert torch.allclose(state[:, 0] ** 2 - state[:, 1] ** 2, c0, atol=1e-9)
+    # it ends on the valley ab = 1 with a² + b² = √(c² + 4), the closed form for that conserved c
+    assert torch.allclose(end[:, 0] * end[:, 1], torch.ones(2, dtype=torch.float64), atol=1e-8)
+    assert torch.allclose((end**2).sum(1), (c0**2 + 4).sqrt(), atol=1e-6)
+
+
+def test_modified_gradient_matches_autograd():
+    theta = torch.tensor([[2.8, 0.1], [0.3, -1.2], [1.0, 1.0]], dtype=torch.float64, requires_grad=True)
+    h = torch.tensor([0.1, 0.3, 0.05], dtype=torch.float64)
+    E = 0.5 * (1 - theta[:, 0] * theta[:, 1]) ** 2
+    (g,) = torch.autograd.grad(E.sum(), theta, create_graph=True)
+    Et = E + h / 4 * (g**2).sum(1)
+    (gt,) = torch.autograd.grad(Et.sum(), theta)
+    assert torch.allclose(step_size.toy_modified_grad(theta.detach(), h), gt, atol=1e-12)
+    assert torch.allclose(step_size.toy_grad(theta.detach()), g.detach(), atol=1e-12)
+
+
+def test_gd_error_slopes_and_sharpness():
+    p = step_size.ToyParams(rk4_steps=400, sweep_hs=(0.01, 0.1, 0.2, 0.3), settle_steps=1500)
+    r = step_size.toy_igr(p)
+    assert 0.8 <= r["slope_plain"] <= 1.2
+    assert 1.8 <= r["slope_modified"] <= 2.2
+    assert (r["dist_modified"] < r["dist_plain"]).all()
+    assert (r["sharpness"].diff() < 0).all()
+    assert float(r["final_loss"].max()) < 1e-10
+
+
+def test_gd_toy_is_gradient_descent():
+    hs = torch.tensor([0.1, 0.2], dtype=torch.float64)
+    path = step_size.gd_toy(torch.tensor([2.0, 0.5], dtype=torch.float64), hs, torch.tensor([3, 1]))
+    a, b = 2.0, 0.5
+    for _ in range(3):
+        r = 1 - a * b
+        a, b = a + 0.1 * r * b, b + 0.1 * r * a
+    assert torch.allclose(path[-1, 0], torch.tensor([a, b], dtype=torch.float64))
+    assert torch.equal(path[1, 1], path[-1, 1])  # the second row stopped after its single step
+
+
+def test_log_slope():
+    x = torch.tensor([1.0, 2.0, 4.0])
+    assert step_size.log_slope(x, 3 * x**2) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="positive"):
+        step_size.log_slope(x, -x)
+
+
+# ---------------------------------------------------------------- measuring tools
+
+
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_power_iteration_matches_dense_hessian(loss):
+    torch.manual_seed(0)
+    fam = tiny_family()
+    x = torch.randn(12, 3, dtype=torch.float64)
+    y = torch.randn(12, 2, dtype=torch.float64) if loss == "mse" else torch.randint(0, 2, (12,))
+    eig = step_size.top_hessian_eig(fam, x, y, loss, iters=300)
+    for k in range(fam.size):
+        f, theta = flat_loss(fam, k, x, y, loss)
+        ev = torch.linalg.eigvalsh(torch.autograd.functional.hessian(f, theta))
+        top = ev[ev.abs().argmax()]
+        assert float(eig[k]) == pytest.approx(float(top), rel=1e-4)
+
+
+def test_grad_norm_and_hvp_match_flat_reference():
+    torch.manual_seed(1)
+    fam = tiny_family()
+    x, y = torch.randn(10, 3, dtype=torch.float64), torch.randn(10, 2, dtype=torch.float64)
+    g2 = step_size.grad_norm_sq(fam, x, y, "mse")
+    v = [torch.randn_like(p) for p in fam.params]
+    hv = step_size.hvp(fam, x, y, v, "mse")
+    for k in range(fam.size):
+        f, theta = flat_loss(fam, k, x, y, "mse")
+        g = torch.autograd.functional.jacobian(f, theta)
+        assert float(g2[k]) == pytest.approx(float(g @ g), rel=1e-10)
+        H = torch.autograd.functional.hessian(f, theta)
+        vk = torch.cat([t[k].flatten() for t in v])
+        assert torch.allclose(torch.cat([t[k].flatten() for t in hv]), H @ vk, atol=1e-10)
+
+
+def test_geometric_complexity_matches_finite_differences():
+    torch.manual_seed(2)
+    fam = tiny_family(act="relu")
+    x = torch.randn(7, 3, dtype=torch.float64)
+    gc = step_size.geometric_complexity(fam, x)
+    eps = 1e-6
+    total = torch.zeros(fam.size, dtype=torch.float64)
+    with torch.no_grad():
+        for i in range(3):
+            e = torch.zeros(3, dtype=torch.float64)
+            e[i] = eps
+            d = (fam(x + e) - fam(x - e)) / (2 * eps)  # [K, n, out]: column i of each Jacobian
+            total += d.pow(2).sum((1, 2))
+    assert torch.allclose(gc, total / len(x), rtol=1e-6)
+    with pytest.raises(ValueError, match="x must have shape"):
+        step_size.geometric_complexity(fam, x[0])
+
+
+def test_tangent_kernel_matches_per_sample_gradients():
+    torch.manual_seed(3)
+    fam = tiny_family(d_out=1)
+    x = torch.randn(6, 3, dtype=torch.float64)
+    K = step_size.tangent_kernel(fam, x, scale=[1.0, 3.0])
+    for k, alpha in enumerate([1.0, 3.0]):
+        rows = []
+        for i in range(len(x)):
+            grads = torch.autograd.grad(fam(x)[k, i, 0], fam.params)
+            rows.append(torch.cat([g[k].flatten() for g in grads]))
+        J = torch.stack(rows)
+        assert torch.allclose(K[k], alpha**2 * J @ J.T, atol=1e-10)
+
+
+def test_kernel_alignment_by_hand():
+    y = torch.tensor([1.0, 1.0, -1.0, -1.0], dtype=torch.float64)
+    assert float(step_size.kernel_alignment(torch.outer(y, y), y)) == pytest.approx(1.0)
+    K = torch.tensor([[2.0, 1.0, 0.0, 0.0], [1.0, 2.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0], [0.0, 0.0, 0.0, 1.0]],
+                     dtype=torch.float64)
+    n = 4
+    H = torch.eye(n, dtype=torch.float64) - torch.ones(n, n, dtype=torch.float64) / n
+    Kc, yc = H @ K @ H, y - y.mean()
+    expected = (yc @ Kc @ yc) / (torch.linalg.norm(Kc) * (yc @ yc))
+    assert float(step_size.kernel_alignment(K, y)) == pytest.approx(float(expected), rel=1e-12)
+    # one-hot columns: the alignment with the stacked classes
+    Y = torch.nn.functional.one_hot(torch.tensor([0, 0, 1, 1])).double()
+    Yc = Y - Y.mean(0)
+    exp2 = torch.trace(Yc.T @ Kc.double() @ Yc) / (torch.linalg.norm(Kc) * (Yc**2).sum())
+    assert float(step_size.kernel_alignment(K.double(), Y)) == pytest.approx(float(exp2), rel=1e-12)
+    with pytest.raises(ValueError, match="K must be"):
+        step_size.kernel_alignment(K[:3, :3], y)
+
+
+def test_effective_rank():
+    assert float(step_size.effective_rank(torch.eye(5, dtype=torch.float64))) == pytest.approx(5.0)
+    v = torch.randn(6, dtype=torch.float64)
+    assert float(step_size.effective_rank(torch.outer(v, v))) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_spearman_and_value_at_level():
+    assert step_size.spearman(torch.tensor([1.0, 2, 3, 4]), torch.tensor([10.0, 5, 3, 1])) == pytest.approx(-1.0)
+    assert step_size.spearman(torch.tensor([1.0, 2, 3]), torch.tensor([1.0, 3, 2])) == pytest.approx(0.5)
+    loss = torch.tensor([[1.0, 1.0], [0.1, 0.5], [0.01, 0.2]])
+    value = torch.tensor([[1.0, 4.0], [0.01, 2.0], [0.001, 1.0]])
+    out = step_size.value_at_level(loss, value, 0.1)
+    assert float(out[0]) == pytest.approx(0.01)
+    assert math.isnan(float(out[1]))  # member 1 never gets down to 0.1
+    # log-log interpolation: loss 1 → 0.01 with value ∝ loss², halfway in log at loss 0.1
+    assert float(step_size.value_at_level(torch.tensor([[1.0], [0.01]]), torch.tensor([[1.0], [1e-4]]), 0.1)[0]) == \
+        pytest.approx(1e-2)
+
+
+# ---------------------------------------------------------------- the GD loop
+
+
+def test_gd_family_matches_train_gd_and_stops_per_member():
+    ds = data.digits(n_train=64, seed=0)
+    y = torch.nn.functional.one_hot(ds.y_train, 10).double()
+    ours = models.mlp(64, 10, widths=8, seeds=[0, 1], depth=2, dtype=torch.float64)
+    ref = models.mlp(64, 10, widths=8, seeds=[0, 1], depth=2, dtype=torch.float64)
+    ds2 = data.Dataset(ds.x_train.double(), y, ds.x_test.double(), torch.nn.functional.one_hot(ds.y_test, 10).double())
+    step_size.gd_family(ours, ds.x_train.double(), y, lr=[0.1, 0.2], steps=[5, 0], loss="mse", records=2)
+    train.train(ref, ds2, steps=5, lr=[0.1, 0.0], loss="mse", optimizer="gd", records=2)
+    for a, b in zip(ours.params, ref.params, strict=True):
+        assert torch.allclose(a, b, atol=1e-12)
+
+
+def test_gd_family_penalty_step_is_grad_plus_2lambda_H_grad():
+    torch.manual_seed(4)
+    fam = tiny_family(K=1)
+    x, y = torch.randn(9, 3, dtype=torch.float64), torch.randn(9, 2, dtype=torch.float64)
+    f, theta = flat_loss(fam, 0, x, y, "mse")
+    g = torch.autograd.functional.jacobian(f, theta)
+    H = torch.autograd.functional.hessian(f, theta)
+    lr, lam = 0.05, 0.3
+    expected = theta - lr * (g + 2 * lam * H @ g)
+    step_size.gd_family(fam, x, y, lr=lr, steps=1, loss="mse", penalty=lam, records=2)
+    assert torch.allclose(torch.cat([p[0].detach().flatten() for p in fam.params]), expected, atol=1e-10)
+
+
+def test_gd_family_records_and_lazy_scale():
+    torch.manual_seed(5)
+    fam = tiny_family(K=2, d_out=1)
+    x, y = torch.randn(8, 3, dtype=torch.float64), torch.randn(8, dtype=torch.float64)
+    before = [p.detach().clone() for p in fam.params]
+    r = step_size.gd_family(fam, x, y, lr=[0.1, 0.1 / 1e4], steps=[10, 10], scale=[1.0, 100.0], records=3)
+    # centered output: both members start at zero output, so the first loss is mean(y²) for both
+    assert torch.allclose(r["loss"][0], (y**2).mean().expand(2).float().double(), atol=1e-12)
+    assert torch.allclose(r["time"][:, 0], torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64))
+    moved = [float((p.detach() - b)[k].norm()) for k in range(2) for p, b in zip(fam.params, before, strict=True)]
+    assert max(moved[len(moved) // 2:]) < 0.05 * max(moved[: len(moved) // 2])  # the lazy member barely moves
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="slope_hs"):
+        step_size.toy_igr(step_size.ToyParams(slope_hs=(0.04,)))
+    with pytest.raises(ValueError, match="horizon"):
+        step_size.toy_igr(step_size.ToyParams(slope_hs=(0.3, 0.07)))
+    with pytest.raises(ValueError, match="theta0"):
+        step_size.toy_igr(step_size.ToyParams(theta0=(1.0, 2.0, 3.0)))
+    fam = tiny_family()
+    x, y = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
+    with pytest.raises(ValueError, match="lr must be"):
+        step_size.gd_family(fam, x, y, lr=[0.1, 0.1, 0.1], steps=2)
+    with pytest.raises(ValueError, match="penalty"):
+        step_size.gd_family(fam, x, y, lr=0.1, steps=2, penalty=-1.0)
+    with pytest.raises(ValueError, match="loss"):
+        step_size.grad_norm_sq(fam, x, y, "hinge")
+    with pytest.raises(ValueError, match="iters"):
+        step_size.top_hessian_eig(fam, x, y, "mse", iters=0)
+    with pytest.raises(ValueError, match="lrs"):
+        step_size.igr_network(step_size.IGRParams(lrs=(0.4, 0.1)))
+    with pytest.raises(ValueError, match="knob"):
+        step_size.knob_means([], "momentum")
+    with pytest.raises(ValueError, match="n must be"):
+        step_size.disk(1)
+    with pytest.raises(ValueError, match="fit_loss"):
+        step_size.gc_sweep(step_size.GCParams(fit_loss=0.0))
+
+
+def test_presets_differ_and_figures_build():
+    for cls in (step_size.ToyParams, step_size.IGRParams, step_size.GCParams, step_size.AlignParams,
+                step_size.WatchParams):
+        assert cls.preset("quick") == cls.quick() != cls.full()
+    from widgets.figures import step_size as figs
+
+    toy = step_size.toy_igr(step_size.ToyParams(rk4_steps=200, sweep_hs=(0.05, 0.3), settle_steps=200))
+    spec = figs.toy_trajectories(toy).to_dict()
+    assert spec["params"][0]["bind"]["input"] == "range"
+    rows = [{"knob": k, "value": v, "seed": 0, "gc": 1.0 + v, "gc_init": v, "test_acc": 0.9, "step": 1,
+             "reached": True} for k in step_size.KNOBS for v in (1.0, 2.0)]
+    spec = figs.gc_knobs({"rows": rows}).to_dict()
+    assert spec["params"][0]["bind"]["input"] == "select"
+    assert step_size.knob_means(rows, "lr", min_value=1.5)[1].tolist() == [3.0]
+
+
+def test_watch_training_records_every_quantity():
+    r = step_size.watch_training(step_size.WatchParams(n_train=64, width=8, steps=6, records=3, hvp_iters=3))
+    for key in ("train_loss", "grad_norm_sq", "gc", "sharpness"):
+        assert r[key].shape == r["steps"].shape and torch.isfinite(r[key]).all()
+    assert r["steps"][0] == 0 and r["steps"][-1] == 6
+    with pytest.raises(ValueError, match="batch"):
+        step_size.watch_training(step_size.WatchParams(n_train=64, batch=100))
