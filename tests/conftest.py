@@ -49,3 +49,37 @@ def executed():
         total = sum(ex.seconds.values())
         print(f"\n[chapters] {len(ex.seconds)} executed, sum of quick times {total:.1f} s "
               f"(session {time.perf_counter() - t0:.1f} s)", file=sys.__stdout__, flush=True)
+
+
+@pytest.fixture(scope="session")
+def site(executed):
+    """The HTML book built once per session from the executed chapters (``_build/site/_build/html``)."""
+    from widgets import book
+
+    executed.all()
+    t0 = time.perf_counter()
+    out = book.build_html(ROOT)
+    print(f"\n[html] built in {time.perf_counter() - t0:.1f} s", file=sys.__stdout__, flush=True)
+    return out
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Headless Debian Chromium through Playwright (no browser download); skipped outside CI when missing."""
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        if IN_CI:
+            pytest.fail("chromium is not installed; .ci/run installs it")
+        pytest.skip("chromium is not installed here (apt-get install chromium); CI runs this test")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()

@@ -1,42 +1,24 @@
 """The built book in headless Chromium: charts draw, sliders move them, nothing leaves the machine."""
 
 import re
-import shutil
 import time
 
 import pytest
-from conftest import IN_CI, ROOT
+from conftest import ROOT
 
-from widgets import book, report
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+from widgets import report
 
 pytestmark = pytest.mark.book
 
 
 @pytest.fixture(scope="module")
-def html(executed):
-    executed.all()
-    t0 = time.perf_counter()
-    out = book.build_html(ROOT)
-    print(f"\n[html] built in {time.perf_counter() - t0:.1f} s", flush=True)
-    return out
+def html(site):
+    return site  # built once per session (conftest), shared with test_site.py
 
 
 @pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        if IN_CI:
-            pytest.fail("chromium is not installed; .ci/run installs it")
-        pytest.skip("chromium is not installed here (apt-get install chromium); CI runs this test")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+def browser(chromium):
+    return chromium
 
 
 def open_page(browser, path):

@@ -18,8 +18,12 @@ def small_result():
             "outputs": torch.randn(3, 2, 10), "train_loss": torch.ones(3, 2), "widths": torch.tensor([4, 8])}
 
 
-def test_renderer_emits_vegalite_for_jupyterlab_and_html_for_the_book():
+def test_renderer_emits_vegalite_for_jupyterlab_and_html_for_the_book(monkeypatch):
     bundle = alt.Chart({"values": [{"a": 1}]}).mark_point().encode(x="a:Q").to_dict()
+    monkeypatch.delenv("WIDGETS_BOOK_BUILD", raising=False)
+    # JupyterLab must get only the Vega-Lite part: it would prefer an HTML part it cannot draw
+    assert set(charts._render(bundle)) == {"application/vnd.vegalite.v5+json", "text/plain"}
+    monkeypatch.setenv("WIDGETS_BOOK_BUILD", "1")
     out = charts._render(bundle)
     assert set(out) == {"application/vnd.vegalite.v5+json", "text/html", "text/plain"}
     html = out["text/html"]

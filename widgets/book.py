@@ -66,7 +66,11 @@ def _resolve(chapter: str, root: Path) -> str:
     for f in names:
         if chapter in (f, Path(f).stem):
             return f
-    raise ValueError(f"chapter must be one of {[Path(f).stem for f in names]}, got {chapter!r}")
+    draft = chapter.removesuffix(".md")  # a chapter not yet in _toc.yml, named by its path
+    if (root / f"{draft}.md").is_file() and is_notebook(root / f"{draft}.md"):
+        return draft
+    raise ValueError(f"chapter must be one of {[Path(f).stem for f in names]} or a notebook's path such as "
+                     f"book/<name>, got {chapter!r}")
 
 
 def _hide_injected(path: Path) -> None:
@@ -79,6 +83,16 @@ def _hide_injected(path: Path) -> None:
         if "injected-parameters" in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
     nbformat.write(nb, path)
+
+
+def _without_injected(src: Path, dest: Path) -> None:
+    """Copy an executed notebook without papermill's injected ``mode = "quick"`` cell: the page still says
+    how it ran (the setup cell's note), and the notebook a reader downloads picks its own mode again."""
+    import nbformat
+
+    nb = nbformat.read(src, as_version=4)
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    nbformat.write(nb, dest)
 
 
 def stage(root: Path | None = None) -> Path:
@@ -96,7 +110,7 @@ def stage(root: Path | None = None) -> Path:
         if not executed.exists():
             raise FileNotFoundError(f"{f} has not been executed ({executed} is missing); run execute() first")
         (dest / f"{f}.md").unlink()
-        shutil.copy(executed, dest / f"{f}.ipynb")
+        _without_injected(executed, dest / f"{f}.ipynb")
     config = yaml.safe_load((root / "_config.yml").read_text())
     config["execute"]["execute_notebooks"] = "off"
     (dest / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
@@ -120,6 +134,7 @@ def build_html(root: Path | None = None) -> Path:
                            f"{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
     html = out / "_build" / "html"
     _dedupe_thebe_config(html)
+    _launch_md(html, notebooks(root))
     return html
 
 
@@ -138,6 +153,23 @@ def _dedupe_thebe_config(html: Path) -> None:
             kept.append(line)
         if len(kept) != len(lines):
             page.write_text("\n".join(kept), encoding="utf-8")
+
+
+def _launch_md(html: Path, chapters: list[str]) -> None:
+    """Point launch buttons at the chapter's source, ``book/<name>.md``.
+
+    The theme derives the launch path from the staged source, the executed ``.ipynb``, which is not in the
+    repository; the repository holds the MyST ``.md``, which JupyterLab opens as a notebook through
+    jupytext. The download button keeps offering the executed ``.ipynb`` (``_sources/``), a runnable
+    notebook with its outputs.
+    """
+    for chapter in chapters:
+        page = html / f"{chapter}.html"
+        if page.exists():
+            text = page.read_text(encoding="utf-8")
+            fixed = text.replace(f"urlpath=lab/tree/{chapter}.ipynb", f"urlpath=lab/tree/{chapter}.md")
+            if fixed != text:
+                page.write_text(fixed, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,8 @@ Rendering works in both places a reader meets a chart, with no manual step. The 
 one output with two MIME types:
 
 * ``application/vnd.vegalite.v5+json``: JupyterLab draws it with its built-in Vega-Lite renderer, offline;
-* ``text/html``: a ``<div>`` and a call to ``vegaEmbed``, which the book build provides from one local,
+* ``text/html`` (only in the book build, see ``_render``): a ``<div>`` and a call to ``vegaEmbed``, which the
+  book build provides from one local,
   vendored bundle (``_static/vega-bundle.js``, written by :func:`write_vega_bundle`), so the static page
   draws the chart with no CDN. The book's config tells myst-nb to pick this one.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import uuid
 from pathlib import Path
 
@@ -61,9 +63,13 @@ def _html(spec: dict) -> str:
 
 
 def _render(spec: dict, **metadata) -> dict:
-    return {f"application/vnd.vegalite.v{VEGA_LITE_VERSION.split('.')[0]}+json": spec,
-            "text/html": _html(spec),
-            "text/plain": f"<chart: {spec.get('description') or spec.get('title') or 'altair'}>"}
+    out = {f"application/vnd.vegalite.v{VEGA_LITE_VERSION.split('.')[0]}+json": spec,
+           "text/plain": f"<chart: {spec.get('description') or spec.get('title') or 'altair'}>"}
+    # The HTML part needs the book's vendored vegaEmbed; JupyterLab would prefer it over its own Vega-Lite
+    # renderer and draw nothing, so it is emitted only while the book builder executes the chapter.
+    if os.environ.get("WIDGETS_BOOK_BUILD") == "1":
+        out["text/html"] = _html(spec)
+    return out
 
 
 def enable() -> None:

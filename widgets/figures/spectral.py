@@ -149,11 +149,11 @@ def practice_summary(rows: list[dict]):
     long["hf"] = long.hf.map(_r)
     order = list(dict.fromkeys(df.intervention))
     acc = alt.Chart(df.assign(test_acc=df.test_acc.map(_r))).mark_point(size=70).encode(
-        y=alt.Y("intervention:N", sort=order, title=None),
+        y=alt.Y("intervention:N", sort=order, title="intervention"),
         x=alt.X("test_acc:Q", title="test accuracy (fraction)", scale=alt.Scale(zero=False)),
         tooltip=["intervention:N", "seed:O", "test_acc:Q"]).properties(width=200, height=140)
     hf = alt.Chart(long).mark_point(size=70).encode(
-        y=alt.Y("intervention:N", sort=order, title=None, axis=None),
+        y=alt.Y("intervention:N", sort=order, title="intervention", axis=alt.Axis(labels=False, ticks=False)),
         x=alt.X("hf:Q", title="high-frequency energy fraction along paths", scale=alt.Scale(zero=False)),
         color=alt.Color("pairs:N", title="path between"),
         tooltip=["intervention:N", "pairs:N", "seed:O", "hf:Q"]).properties(width=280, height=140)
