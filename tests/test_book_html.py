@@ -95,7 +95,8 @@ def test_report_lists_every_claim_of_every_chapter(html, browser):
         for name in src["claims"]:
             row = [r for r in page.locator("main table tr").all_inner_texts() if re.search(rf"\b{name}\b", r)]
             assert row, f"the report does not list {name} of {src['chapter']}"
-            assert "✓ holds" in row[0], row[0]
+            # a claim a chapter checks only in full mode is recorded as skipped, and listed as not checked
+            assert "✓ holds" in row[0] or "not checked: full mode only" in row[0], row[0]
     page.close()
 
 

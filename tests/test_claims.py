@@ -3,8 +3,9 @@ import math
 
 import pytest
 import torch
+from conftest import ROOT
 
-from widgets import claims
+from widgets import claims, report
 from widgets.claims import ClaimError, above, as_expect, at_least, at_most, below, between, claim
 
 
@@ -97,3 +98,17 @@ def test_failing_claim_fails_papermill(tmp_path, monkeypatch):
     assert "claim 'always_wrong' failed: value 1 is not ≥ 2" in str(err.value)
     rec = json.loads((tmp_path / "claims" / "failing_claim.json").read_text())
     assert rec["claims"][0]["passed"] is False
+
+
+def test_skipped_claims_are_recorded_and_reported_as_not_checked(tmp_path, monkeypatch):
+    monkeypatch.setenv("WIDGETS_CLAIMS_DIR", str(tmp_path))
+    claims.start("intro", "quick", "cpu", title="Intro")
+    claims.claim("demo_loss_ratio", 0.01, expect=claims.at_most(0.05), section="intro-demo")
+    claims.skip("later_claim", "full mode only", paper="p", section="intro-demo")
+    rec = json.loads((tmp_path / "intro.json").read_text())
+    assert [c["name"] for c in rec["claims"]] == ["demo_loss_ratio", "later_claim"]
+    assert rec["claims"][1]["skipped"] == "full mode only" and rec["claims"][1]["passed"] is None
+    md = report.report_markdown(ROOT, tmp_path)
+    assert "not checked: full mode only" in md and md.startswith("**1 of 1 claims hold**")
+    with pytest.raises(ValueError, match="reason"):
+        claims.skip("x", "")

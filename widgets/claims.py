@@ -243,6 +243,21 @@ def claim(name: str, value, expect, *, paper: str | None = None, ref: str | None
     return record
 
 
+def skip(name: str, reason: str, *, paper: str | None = None, ref: str | None = None,
+         section: str | None = None) -> None:
+    """Record that claim ``name`` is not checked in this run, and why (e.g. "full mode only"), so the report
+    lists it as not checked instead of as missing. Nothing is glued and nothing can fail."""
+    if _session is None:
+        raise RuntimeError("call widgets.page.setup(chapter, mode) (or claims.start) before skip()")
+    if not reason:
+        raise ValueError("skip needs a reason")
+    _session.claims = [c for c in _session.claims if c["name"] != name]
+    _session.claims.append({"name": name, "value": None, "expect": None, "passed": None, "paper": paper,
+                            "ref": ref, "section": section, "skipped": reason,
+                            "elapsed_s": round(time.perf_counter() - _session.t0, 2)})
+    _session.write()
+
+
 def _glue(name: str, value: float, expect_text: str) -> None:
     try:
         from IPython.display import Markdown

@@ -116,7 +116,7 @@ def sweep_figure(sweep: dict, n_points: int = 120):
     w = 300
     left = alt.layer(
         alt.Chart(pd.DataFrame(bars)).mark_bar().encode(
-            x=alt.X("condition:N", sort=list(CONDITIONS.values()), title=None,
+            x=alt.X("condition:N", sort=list(CONDITIONS.values()), title="test data",
                     axis=alt.Axis(labelAngle=-20, labelLimit=200)),
             y=alt.Y("AUC:Q", scale=alt.Scale(domain=[0, 1]), title="test AUC"),
             color=alt.Color("condition:N", scale=COND_COLORS, legend=None),
