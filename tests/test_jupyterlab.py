@@ -238,6 +238,16 @@ def check_explorer_retrains(page, chapter: str, shot: Path | None = None) -> str
     return moved
 
 
+def shutdown_kernels(lab) -> None:
+    """Stop every kernel, so a chapter's kernel (possibly still retraining) doesn't slow the next test."""
+    base, token, _ = lab
+    with urllib.request.urlopen(f"{base}/api/kernels?token={token}", timeout=30) as r:
+        kernels = json.loads(r.read())
+    for k in kernels:
+        req = urllib.request.Request(f"{base}/api/kernels/{k['id']}?token={token}", method="DELETE")
+        urllib.request.urlopen(req, timeout=30).close()
+
+
 def expected_charts(chapter: str) -> int:
     """Charts the chapter draws, counted in the notebook the suite executed (the explorer adds one live)."""
     import nbformat
@@ -269,6 +279,7 @@ def test_intro_runs_end_to_end_in_jupyterlab(lab, executed):
         assert errors == [], errors
     finally:
         page.close()
+        shutdown_kernels(lab)
 
 
 @pytest.mark.parametrize("chapter", [c for c in explorer_chapters() if c != book.notebooks(ROOT)[0]])
@@ -284,6 +295,7 @@ def test_explorer_retrains_when_a_control_moves(lab, chapter):
         assert errors == [], errors
     finally:
         page.close()
+        shutdown_kernels(lab)
 
 
 def test_every_chapter_explorer_is_covered():
