@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -80,6 +80,35 @@ class Family:
         return {"kind": self.kind, "act": self.act, "widths": list(self.widths), "seeds": list(self.seeds),
                 "bias": self.bias, "q": self.q, "readout": self.readout, "info": dict(self.info),
                 "params": [p.detach().cpu() for p in self.params], "masks": [m.cpu() for m in self.masks]}
+
+
+def tangent_kernel(family: Family, x: torch.Tensor, scale=1.0, chunk: int = 64) -> torch.Tensor:
+    """Each member's empirical neural tangent kernel of its scalar output α_k·f_k:
+    Θ_k(x_i, x_j) = α_k² ∇_θ f_k(x_i) · ∇_θ f_k(x_j), on inputs x [n, d]. ``scale``: α, a number or one
+    per member. Returns [K, n, n] in float64.
+
+    Members are independent, so the gradient of Σ_k f_k(x_i) with respect to the stacked parameters holds
+    every member's own gradient: one reverse pass per sample, vectorized with ``torch.func`` in chunks of
+    ``chunk`` samples, gives all members' tangent features at once.
+    """
+    if x.ndim != 2:
+        raise ValueError(f"x must have shape [n, d], got {tuple(x.shape)}")
+    x = x.to(family.device, family.params[0].dtype)
+    if family(x[:1]).shape[-1] != 1:
+        raise ValueError("tangent_kernel needs a single-output family")
+    alpha = torch.as_tensor(scale, dtype=torch.float64).flatten()
+    if len(alpha) not in (1, family.size):
+        raise ValueError(f"scale must be one number or one per member ({family.size}), got {len(alpha)}")
+    params = [p.detach() for p in family.params]
+
+    def summed(ps, xi):  # Σ_k f_k(xi): [d] → scalar
+        return replace(family, params=ps)(xi[None])[:, 0, 0].sum()
+
+    grads = torch.func.vmap(torch.func.grad(summed), in_dims=(None, 0), chunk_size=chunk)(params, x)
+    # grads: one [n, K, ...] per stacked parameter; padding entries of narrower members are masked out
+    J = torch.cat([(g * m).flatten(2) for g, m in zip(grads, family.masks, strict=True)], dim=2)
+    J = J.transpose(0, 1).double()  # [K, n, P]
+    return (J @ J.transpose(1, 2)) * alpha.to(J.device).view(-1, 1, 1) ** 2
 
 
 def to_module(family: Family, k: int) -> torch.nn.Sequential:

@@ -24,6 +24,7 @@ from . import data as wdata
 from . import models, train
 from .checks import check_choice, check_float, check_int
 from .device import get_device
+from .stats import auc
 
 SLAB_KS = (3, 5, 7)
 
@@ -155,33 +156,6 @@ def randomize(z: torch.Tensor, rotation: torch.Tensor, coords, seed: int = 0) ->
 
 
 # ---------------------------------------------------------------- AUC (rank based, ties count one half)
-
-def auc(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Area under the ROC curve of each row of ``scores`` ([n] or [K, n]) for labels y ∈ {0, 1} ([n]).
-
-    The Mann–Whitney form: (sum of the positives' ranks − n₊(n₊+1)/2) / (n₊ n₋), with tied scores given
-    their average rank, so a tie between a positive and a negative counts one half. Returns [] or [K].
-    """
-    squeeze = scores.ndim == 1
-    s = scores.detach().double().reshape(-1, scores.shape[-1])
-    y = torch.as_tensor(y).to(s.device)
-    if y.ndim != 1 or len(y) != s.shape[1]:
-        raise ValueError(f"y must be [n] with n = {s.shape[1]}, got shape {tuple(y.shape)}")
-    if not torch.isin(y, torch.tensor([0, 1], device=y.device)).all():
-        raise ValueError("y must hold labels in {0, 1}")
-    pos = y == 1
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError("y must contain both classes for an AUC")
-    if not torch.isfinite(s).all():
-        raise ValueError("scores hold NaN or inf")
-    srt = s.sort(1).values.contiguous()
-    below = torch.searchsorted(srt, s.contiguous(), right=False)  # how many scores are strictly smaller
-    upto = torch.searchsorted(srt, s.contiguous(), right=True)  # how many are smaller or equal
-    rank = (below + upto + 1).double() / 2  # average 1-based rank over the tie group
-    out = ((rank * pos).sum(1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-    return out[0] if squeeze else out
-
 
 # ---------------------------------------------------------------- experiments
 

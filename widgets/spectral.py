@@ -8,12 +8,13 @@ that grid. Results are dicts of CPU tensors (see each function), so they can be 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import torch
 
 from . import data, models, train
 from .checks import check_choice, check_float, check_int
+from .stats import spearman
 
 # ----------------------------------------------------------------------------------------- parameters
 
@@ -103,27 +104,6 @@ def learning_order(steps: torch.Tensor, ratio: torch.Tensor, threshold: float) -
     return torch.where(torch.isfinite(first), first, late)
 
 
-def ranks(v: torch.Tensor) -> torch.Tensor:
-    """Ranks 1..n of a 1-D tensor, ties sharing their average rank (+inf ranks last, tied)."""
-    v = v.to(torch.float64)
-    order = v.argsort(stable=True)
-    r = torch.empty_like(v)
-    r[order] = torch.arange(1, len(v) + 1, dtype=torch.float64)
-    for u in v.unique():  # average the ranks of ties (lists are short: one entry per frequency)
-        tie = v == u
-        r[tie] = r[tie].mean()
-    return r
-
-
-def spearman(a, b) -> float:
-    """Spearman's rank correlation of two 1-D sequences (ties get average ranks; inf counts as largest).
-    NaN when either sequence is constant."""
-    a, b = ranks(torch.as_tensor(a)), ranks(torch.as_tensor(b))
-    a, b = a - a.mean(), b - b.mean()
-    den = a.norm() * b.norm()
-    return float((a @ b) / den) if den > 0 else math.nan
-
-
 def loglog_slope(x, y) -> float:
     """Least-squares slope of log y against log x (finite, positive entries only)."""
     x, y = torch.as_tensor(x, dtype=torch.float64).flatten(), torch.as_tensor(y, dtype=torch.float64).flatten()
@@ -189,28 +169,6 @@ def learn_sines(p: SpectralParams, amplitudes: str = "equal", *, inputs=None, de
 
 
 # ----------------------------------------------------------------------------------------- 2. the NTK
-
-
-def empirical_ntk(family: models.Family, x: torch.Tensor, chunk: int = 64) -> torch.Tensor:
-    """Each member's empirical neural tangent kernel Θ(x_i, x_j) = ∇_θ f(x_i) · ∇_θ f(x_j) on inputs
-    x [n, d] (scalar output). Returns [K, n, n] in float64.
-
-    Members are independent, so the gradient of Σ_k f_k(x_i) with respect to the stacked parameters holds
-    every member's own gradient; one reverse pass per sample (vectorized with ``torch.func``) gives all of them.
-    """
-    x = x.to(family.device, family.params[0].dtype)
-    if family(x[:1]).shape[-1] != 1:
-        raise ValueError("empirical_ntk needs a single-output family")
-    params = [p.detach() for p in family.params]
-
-    def summed(ps, xi):  # Σ_k f_k(xi): [d] → scalar
-        return replace(family, params=ps)(xi[None])[:, 0, 0].sum()
-
-    grads = torch.func.vmap(torch.func.grad(summed), in_dims=(None, 0), chunk_size=chunk)(params, x)
-    # grads: one [n, K, ...] per stacked parameter; padding entries of narrower members are masked out
-    J = torch.cat([(g * m).flatten(2) for g, m in zip(grads, family.masks, strict=True)], dim=2)
-    J = J.transpose(0, 1).double()  # [K, n, P]
-    return J @ J.transpose(1, 2)
 
 
 def fourier_eigs(kernel: torch.Tensor, ks) -> torch.Tensor:
@@ -311,7 +269,7 @@ def deep_ntk_eigs(p: SpectralParams, device=None) -> torch.Tensor:
     (inputs in [-1, 1), so the modes are only approximately eigenvectors). Returns [S, m]."""
     p.check()
     x = data.sinusoids(p.n, ks=p.ks).inputs
-    return fourier_eigs(empirical_ntk(_family(p, device=device), x), p.ks).cpu()
+    return fourier_eigs(models.tangent_kernel(_family(p, device=device), x), p.ks).cpu()
 
 
 # ----------------------------------------------------------------------------------------- 3. density
@@ -340,7 +298,7 @@ def density_times(p: KernelParams, *, device=None, progress: bool = False) -> di
     # members see different samples, so each gets its own kernel and step size; inputs are per member
     family = _wide(p, device)
     X = torch.stack([circle(x) for x in xs])  # [S, n, 2]
-    thetas = torch.stack([empirical_ntk(family.member(s), X[s])[0] for s in range(p.seeds)])
+    thetas = torch.stack([models.tangent_kernel(family.member(s), X[s])[0] for s in range(p.seeds)])
     lrs = _stable_lr(thetas, p.lr_fraction)
     Y = torch.stack(ys)  # [S, n, 1]
     onehot = torch.nn.functional.one_hot(torch.stack(regions), R).double()  # [S, n, R]
@@ -428,7 +386,7 @@ def gd_runs(p: KernelParams, s_values=(0.0, -1.0, 1.0), *, device=None,
     x = circle(sines[0].x)
     family = models.mlp(2, 1, widths=p.width, seeds=seeds, depth=2, bias_std=p.bias_std, device=device)
     # the kernel at initialization depends on the seed only, so it is shared by every s
-    thetas = empirical_ntk(models.mlp(2, 1, widths=p.width, seeds=list(range(S)), depth=2, bias_std=p.bias_std,
+    thetas = models.tangent_kernel(models.mlp(2, 1, widths=p.width, seeds=list(range(S)), depth=2, bias_std=p.bias_std,
                                       device=device), x).cpu()  # [S, n, n]
     weights = sobolev_weights(list(s_values), p.n)  # [L, n//2 + 1]
     M = sobolev_matrix(weights, p.n)  # [L, n, n]

@@ -12,8 +12,8 @@ Four experiments, each a function of a frozen parameter dataclass:
   kernel over training (Baratin et al. 2021), for rich and lazy output scales.
 
 The measuring tools (:func:`grad_norm_sq`, :func:`top_hessian_eig`, :func:`geometric_complexity`,
-:func:`tangent_kernel`, :func:`kernel_alignment`, :func:`effective_rank`) take a whole family and return one
-number per member.
+:func:`kernel_alignment`, :func:`effective_rank`, and :func:`widgets.models.tangent_kernel`) take a whole family
+and return one number per member.
 """
 
 from __future__ import annotations
@@ -249,31 +249,6 @@ def geometric_complexity(family: models.Family, x: torch.Tensor, chunk: int = 0)
     return (total / x.shape[0]).detach()
 
 
-def tangent_kernel(family: models.Family, x: torch.Tensor, scale=1.0) -> torch.Tensor:
-    """Empirical neural tangent kernel of each member's scalar output α·f(x) (output unit 0):
-    K[k, i, j] = α_k² ⟨∂f_k(x_i)/∂θ, ∂f_k(x_j)/∂θ⟩. x: [n, d] → [K, n, n] (float64).
-
-    The Jacobian comes from one vmapped vector-Jacobian product (torch.func), one basis vector per sample,
-    so all members' tangent features are computed together.
-    """
-    if x.ndim != 2:
-        raise ValueError(f"x must have shape [n, d], got {tuple(x.shape)}")
-    alpha = torch.as_tensor(scale, dtype=torch.float64).flatten()
-    params = [p.detach() for p in family.params]
-    x = x.to(family.device)
-
-    def f(ps):
-        return _with(family, ps)(x)[..., 0]  # [K, n]
-
-    _, pullback = torch.func.vjp(f, params)
-    n = x.shape[0]
-    basis = torch.eye(n, dtype=params[0].dtype, device=family.device)[:, None, :].expand(n, family.size, n)
-    (jac,) = torch.func.vmap(pullback)(basis)  # each [n, K, ...]
-    feats = torch.cat([(j * m).flatten(2) for j, m in zip(jac, family.masks, strict=True)], -1).double()
-    K = torch.einsum("ikp,jkp->kij", feats, feats)
-    return K * alpha.to(K.device).view(-1, 1, 1) ** 2
-
-
 def centered(K: torch.Tensor) -> torch.Tensor:
     """H K H with H = I − 11ᵀ/n, for K: [..., n, n]."""
     return K - K.mean(-1, keepdim=True) - K.mean(-2, keepdim=True) + K.mean((-1, -2), keepdim=True)
@@ -385,22 +360,6 @@ def gd_family(family: models.Family, x: torch.Tensor, y: torch.Tensor, *, lr, st
     return out
 
 
-def _spearman(x: torch.Tensor, y: torch.Tensor) -> float:
-    """Spearman rank correlation of two [m] tensors (average ranks for ties)."""
-    def ranks(v):
-        v = v.double()
-        r = torch.empty_like(v)
-        r[v.argsort()] = torch.arange(len(v), dtype=torch.float64)
-        for u in v.unique():  # ties share their mean rank
-            r[v == u] = r[v == u].mean()
-        return r
-
-    rx, ry = ranks(x), ranks(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    return float((rx * ry).sum() / (rx.norm() * ry.norm()).clamp_min(1e-300))
-
-
-spearman = _spearman
 
 
 # ---------------------------------------------------------------- IGR in a real network
@@ -694,11 +653,11 @@ def alignment_run(p: AlignParams, device=None) -> dict:
     A, S = len(alphas), len(seeds)
     scale = [a for a in alphas for _ in seeds]
     fam = models.mlp(2, 1, widths=p.width, seeds=seeds * A, depth=p.depth, device=dev)
-    K0 = tangent_kernel(fam, x)
+    K0 = models.tangent_kernel(fam, x)
     stable = (p.n / torch.linalg.eigvalsh(K0)[:, -1]).cpu()
 
     def probe(f):
-        K = tangent_kernel(f, x, scale)
+        K = models.tangent_kernel(f, x, scale)
         return torch.stack([kernel_alignment(K, y), effective_rank(K)], 1)
 
     run = gd_family(fam, x, y, lr=[p.lr / a**2 for a in scale], steps=p.steps, loss="mse", scale=scale,
