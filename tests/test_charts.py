@@ -27,14 +27,16 @@ def test_renderer_emits_vegalite_for_jupyterlab_and_html_for_the_book(monkeypatc
     out = charts._render(bundle)
     assert set(out) == {"application/vnd.vegalite.v5+json", "text/html", "text/plain"}
     html = out["text/html"]
-    assert "vegaEmbed(" in html and "http" not in html.replace("https://vega.github.io/schema", "")
+    assert "mode:'vega'" in html and "http" not in html.replace("https://vega.github.io/schema", "")
     spec = json.loads(re.search(r"var spec=(\{.*?\});function", html).group(1))
-    assert spec["mark"]["type"] == "point"
+    assert spec["$schema"].endswith("/vega/v5.json")  # compiled at build time: the page needs no Vega-Lite
+    assert [m["type"] for m in spec["marks"]] == ["symbol"]  # Vega-Lite's point mark
     assert "</script" not in html.split("<script>", 1)[1].rsplit("</script>", 1)[0]
 
 
 def test_html_escapes_script_end_in_data():
-    out = charts._html({"description": "x", "data": {"values": [{"s": "</script><b>"}]}})
+    spec = alt.Chart(alt.Data(values=[{"s": "</script><b>", "v": 1}])).mark_point().encode(x="v:Q").to_dict()
+    out = charts._html(spec)
     body = out.split("<script>", 1)[1].rsplit("</script>", 1)[0]
     assert "</script" not in body
 
@@ -48,6 +50,15 @@ def test_frames_has_a_slider_over_every_frame():
     assert spec["description"] and spec["title"]
     (data,) = [d for d in spec["datasets"].values() if "width" in d[0]]
     assert {r["frame"] for r in data} == {0, 1, 2} and len(data) == 3 * 2 * 10
+
+
+def test_to_vega_keeps_the_slider_the_theme_and_the_description():
+    charts.enable()
+    vega = charts.to_vega(charts.sines_fit(small_result()).to_dict())
+    signals = [sig for sig in vega["signals"] if "bind" in sig]
+    assert len(signals) == 1 and signals[0]["bind"]["input"] == "range" and signals[0]["bind"]["max"] == 2
+    assert vega["description"] and vega["title"]
+    assert vega["config"]["range"]["category"] == charts.PALETTE
 
 
 def test_frames_rejects_missing_columns():
