@@ -72,3 +72,27 @@ def test_vega_bundle_is_self_contained(tmp_path):
     js = path.read_text()
     assert js.startswith("(function(){") and "window.vegaEmbed" in js and len(js) > 500_000
     assert not re.search(r"""(import\s*\(|from\s*["']https?:)""", js)
+
+
+def test_compact_data_packs_flat_tables_as_typed_csv_and_leaves_the_rest():
+    import csv
+    import io
+
+    rows = [{"x": i / 7, "n": i, "label": f'step "{i}", a', "on": i % 2 == 0} for i in range(30)]
+    spec = {"data": [{"name": "t", "values": rows},
+                     {"name": "short", "values": rows[:3]},
+                     {"name": "nested", "values": [{"a": [1, 2]}] * 30},
+                     {"name": "mixed", "values": [{"a": 1}] * 29 + [{"a": "x"}]},
+                     {"name": "nan", "values": [{"a": float("nan")}] * 30},
+                     {"name": "derived", "source": "t"}],
+            "marks": [{"type": "group", "data": [{"name": "inner", "values": rows}]}]}
+    out = charts.compact_data(spec)
+    packed = out["data"][0]
+    assert packed["format"] == {"type": "csv", "parse": {"x": "number", "n": "number", "on": "boolean"}}
+    read = list(csv.DictReader(io.StringIO(packed["values"])))
+    cast = {"number": float, "boolean": lambda v: v == "true"}
+    back = [{k: cast.get(packed["format"]["parse"].get(k), str)(v) for k, v in r.items()} for r in read]
+    assert back == rows  # the same table, quotes and commas included
+    assert out["data"][1:] == spec["data"][1:]  # too short, nested, mixed types, NaN, derived: untouched
+    assert out["marks"][0]["data"][0]["format"]["type"] == "csv"  # nested group marks too
+    assert spec["data"][0]["values"] is rows  # the input is not modified
