@@ -83,3 +83,36 @@ def chromium():
             yield b
         finally:
             b.close()
+
+
+def offline_page(browser, viewport=(1200, 900)):
+    """A new page that may load only local files. Returns (page, log): ``log["external"]`` lists every request
+    that was blocked, ``log["errors"]`` the console errors and uncaught page errors."""
+    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+    log = {"external": [], "errors": []}
+
+    def route(r):
+        if r.request.url.startswith(("file://", "data:", "blob:")):
+            r.continue_()
+        else:
+            log["external"].append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("console", lambda m: m.type == "error" and log["errors"].append(m.text))
+    page.on("pageerror", lambda e: log["errors"].append(str(e)))
+    return page, log
+
+
+def toc_pages(site: Path) -> list[Path]:
+    """The built page of every file in the table of contents."""
+    from widgets.report import toc_files
+
+    return [site / f"{f}.html" for f in toc_files(ROOT)]
+
+
+def chapter_pages(site: Path) -> dict[str, Path]:
+    """Chapter (``book/<name>``) → its built page."""
+    from widgets import book
+
+    return {f: site / f"{f}.html" for f in book.notebooks(ROOT)}

@@ -1,53 +1,25 @@
 """The built book in headless Chromium: charts draw, sliders move them, nothing leaves the machine."""
 
 import re
-import time
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, offline_page, toc_pages
 
 from widgets import report
 
 pytestmark = pytest.mark.book
 
 
-@pytest.fixture(scope="module")
-def html(site):
-    return site  # built once per session (conftest), shared with test_site.py
-
-
-@pytest.fixture(scope="module")
-def browser(chromium):
-    return chromium
-
-
 def open_page(browser, path):
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
-    log = {"external": [], "errors": []}
-
-    def route(r):
-        if r.request.url.startswith(("file://", "data:", "blob:")):
-            r.continue_()
-        else:
-            log["external"].append(r.request.url)
-            r.abort()
-
-    page.route("**/*", route)
-    page.on("console", lambda m: m.type == "error" and log["errors"].append(m.text))
-    page.on("pageerror", lambda e: log["errors"].append(str(e)))
-    t0 = time.perf_counter()
+    page, log = offline_page(browser)
     page.goto(path.as_uri())
     page.wait_for_load_state("load")
-    return page, log, t0
+    return page, log
 
 
-def pages(html):
-    return sorted((html / "book").glob("*.html"))
-
-
-def test_every_page_loads_offline_without_errors(html, browser):
-    for path in pages(html) + [html / "search.html"]:
-        page, log, _ = open_page(browser, path)
+def test_every_page_loads_offline_without_errors(site, chromium):
+    for path in toc_pages(site) + [site / "search.html"]:
+        page, log = open_page(chromium, path)
         page.wait_for_timeout(500)
         assert log["external"] == [], f"{path.name} requested {log['external']}"
         assert log["errors"] == [], f"{path.name} logged {log['errors']}"
@@ -55,15 +27,12 @@ def test_every_page_loads_offline_without_errors(html, browser):
         page.close()
 
 
-def test_every_chart_draws_and_every_slider_moves_its_chart(html, browser):
+def test_every_chart_draws_and_every_slider_moves_its_chart(site, chromium):
     n_charts = n_sliders = 0
-    for path in pages(html):
-        page, log, t0 = open_page(browser, path)
+    for path in toc_pages(site):
+        page, log = open_page(chromium, path)
         charts = page.locator(".ibgd-chart")
         count = charts.count()
-        if count:
-            page.wait_for_selector(".ibgd-chart svg.marks", timeout=15_000)
-            print(f"\n[html] {path.name}: first chart drawn {time.perf_counter() - t0:.2f} s after navigation")
         for i in range(count):
             chart = charts.nth(i)
             chart.locator("svg.marks").wait_for(timeout=15_000)
@@ -85,8 +54,8 @@ def test_every_chart_draws_and_every_slider_moves_its_chart(html, browser):
     assert n_charts >= 1 and n_sliders >= 1
 
 
-def test_report_lists_every_claim_of_every_chapter(html, browser):
-    page, log, _ = open_page(browser, html / "book" / "reproducibility.html")
+def test_report_lists_every_claim_of_every_chapter(site, chromium):
+    page, log = open_page(chromium, site / "book" / "reproducibility.html")
     text = page.locator("main").inner_text()
     sources = report.chapter_sources(ROOT)
     assert sources, "no chapter makes claims"
@@ -100,8 +69,8 @@ def test_report_lists_every_claim_of_every_chapter(html, browser):
     page.close()
 
 
-def test_no_cdn_in_built_pages(html):
-    for path in pages(html):
+def test_no_cdn_in_built_pages(site):
+    for path in toc_pages(site):
         text = path.read_text(encoding="utf-8")
         srcs = re.findall(r'<script[^>]+src="([^"]+)"', text) + re.findall(r'<link[^>]+href="([^"]+\.css[^"]*)"', text)
         external = [s for s in srcs if s.startswith(("http:", "https:", "//"))]

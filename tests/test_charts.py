@@ -1,4 +1,3 @@
-import json
 import re
 
 import altair as alt
@@ -28,7 +27,7 @@ def test_renderer_emits_vegalite_for_jupyterlab_and_html_for_the_book(monkeypatc
     assert set(out) == {"application/vnd.vegalite.v5+json", "text/html", "text/plain"}
     html = out["text/html"]
     assert "mode:'vega'" in html and "http" not in html.replace("https://vega.github.io/schema", "")
-    spec = json.loads(re.search(r"var spec=(\{.*?\});function", html).group(1))
+    (spec,) = charts.embedded_specs(html)
     assert spec["$schema"].endswith("/vega/v5.json")  # compiled at build time: the page needs no Vega-Lite
     assert [m["type"] for m in spec["marks"]] == ["symbol"]  # Vega-Lite's point mark
     assert "</script" not in html.split("<script>", 1)[1].rsplit("</script>", 1)[0]

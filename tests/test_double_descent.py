@@ -96,6 +96,15 @@ def test_rff_sweep_peaks_at_threshold_and_ridge_removes_it():
     torch.testing.assert_close(r["noise_err"][0], r["test_err"])
     assert r["ridge_err"][1].mean(0)[2] < 0.5 * err[2]
     assert (r["train_mse"][:, 3:] < 1e-12).all()  # past the threshold the fit interpolates
+    torch.testing.assert_close(r["ridge_norm"][0], r["norm"])  # λ = 0: the min-norm solution's norm
+    # the ridge solution's norm, against the normal equations at N = n
+    ds = data.digits(n_train=120, seed=p.seed)
+    W, b = dd.rff_draw(ds.x_train.shape[1], 120, 2, p.sigma, p.seed)
+    phi = dd.rff_features(ds.x_train.double(), W, b)
+    eye = torch.eye(phi.shape[-1], dtype=phi.dtype)
+    a = torch.linalg.solve(phi.mT @ phi + 120 * 1e-4 * eye, phi.mT @ dd.one_hot(ds.y_train, 10))
+    torch.testing.assert_close(r["ridge_norm"][1][:, 2], a.square().sum((1, 2)).sqrt())
+    assert (r["ridge_norm"][1] < r["norm"]).all()  # ridge shrinks the solution
 
 
 def test_packed_family_trains_like_widgets_train():

@@ -28,6 +28,8 @@ def test_mode_ranks_match_binomial_counts():
     for j, d in enumerate((6, 8, 10, 12)):
         assert int(r["rank"][0, j]) == sum(math.comb(d, k) for k in range(4))
     assert (r["rank"][1] < r["rank"][0]).all()
+    with pytest.raises(ValueError, match="at least 3 distinct"):
+        eigenspace.mode_counts(eigenspace.ModeParams(ds=(6, 8)))
 
 
 def test_eigenlearning_on_a_flat_spectrum():
@@ -91,7 +93,7 @@ def test_figures_build_with_titles_and_sliders():
     p = eigenspace.SpectraParams(d=6, depths=(1, 2), qs=(2, 3))
     charts = [fig.mlp_by_degree(eigenspace.mlp_spectra(p)), fig.cnn_heatmap(eigenspace.cnn_spectra(p)),
               fig.pair_distance(eigenspace.cnn_spectra(p)), fig.learning_curves(eigenspace.kernel_learning(SMALL)),
-              fig.mode_ranks(eigenspace.mode_counts(eigenspace.ModeParams(ds=(6, 8)))),
+              fig.mode_ranks(eigenspace.mode_counts(eigenspace.ModeParams(ds=(6, 8, 10)))),
               fig.top_modes(kernels.spectrum(6, arch="cnn", depth=2))]
     for c in charts:
         spec = c.to_dict()

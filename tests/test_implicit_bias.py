@@ -218,13 +218,6 @@ def test_deep_factorization_matches_autograd_and_identity_padding():
     assert torch.equal(res["W"][0] * (1 - mask), W0 * (1 - mask))
 
 
-def test_effective_rank_closed_forms():
-    assert ib.effective_rank(torch.tensor([1.0, 1.0, 1.0, 0.0])).item() == pytest.approx(3.0)
-    assert ib.effective_rank(torch.tensor([2.0, 0.0])).item() == pytest.approx(1.0)
-    p = torch.tensor([0.75, 0.25])
-    assert ib.effective_rank(torch.tensor([3.0, 1.0])).item() == pytest.approx(math.exp(-(p * p.log()).sum().item()))
-
-
 def test_min_nuclear_completion_is_feasible_and_minimal():
     M, mask = ib.low_rank_problem(20, 2, 0.5, 1, min_seen=3)
     X = ib.min_nuclear_completion(M[None], mask[None], iters=1500)[0]

@@ -14,10 +14,10 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, chapter_pages, offline_page, toc_pages
 
 from widgets import book
-from widgets.report import toc_files
+from widgets.charts import embedded_specs as specs
 
 pytestmark = pytest.mark.book
 
@@ -55,19 +55,6 @@ class Page(HTMLParser):
 
 def text_of(fragment: str) -> str:
     return " ".join(htmllib.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
-
-
-def toc_pages(site: Path) -> list[Path]:
-    return [site / f"{f}.html" for f in toc_files(ROOT)]
-
-
-def chapter_pages(site: Path) -> dict[str, Path]:
-    return {f: site / f"{f}.html" for f in book.notebooks(ROOT)}
-
-
-def specs(page_html: str) -> list[dict]:
-    """The (compiled Vega) specs that widgets.charts embeds in a page."""
-    return [json.loads(s.replace("<\\/", "</")) for s in re.findall(r"var spec=(\{.*?\});function draw\(", page_html)]
 
 
 def test_every_page_has_a_title_and_a_short_abstract(site):
@@ -173,23 +160,13 @@ def test_citations_and_cross_references_resolve(site):
 
 def test_search_works_offline(site, chromium):
     assert (site / "search.html").exists() and (site / "searchindex.js").exists()
-    page = chromium.new_page()
-    external = []
-
-    def route(r):
-        if r.request.url.startswith(("file://", "data:", "blob:")):
-            r.continue_()
-        else:
-            external.append(r.request.url)
-            r.abort()
-
-    page.route("**/*", route)
+    page, log = offline_page(chromium)
     page.goto((site / "search.html").as_uri() + "?q=gradient")
     results = page.locator("#search-results ul.search li")
     results.first.wait_for(timeout=15_000)
     assert results.count() >= 1
     assert "gradient" in results.first.inner_text().lower() or results.first.locator("a").count()
-    assert external == [], external
+    assert log["external"] == [], log
     page.close()
 
 
@@ -225,8 +202,9 @@ def test_download_gives_the_chapter_as_a_notebook(site):
         nbformat.validate(nb)
         assert nb.metadata["kernelspec"]["name"] == "python3"
         src = jupytext.read(ROOT / f"{chapter}.md")
-        code = [c.source for c in nb.cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get(
-            "tags", [])]
+        # papermill's injected `mode = "quick"` is dropped, so the download picks its own mode
+        assert not [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+        code = [c.source for c in nb.cells if c.cell_type == "code"]
         assert code == [c.source for c in src.cells if c.cell_type == "code"], f"{chapter}: download != source"
         assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells)
         errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
@@ -265,9 +243,7 @@ def test_page_weight_and_time_to_first_chart(site, chromium):
     for path in toc_pages(site):
         size = path.stat().st_size
         n_specs = len(specs(path.read_text(encoding="utf-8")))
-        page = chromium.new_page(viewport={"width": 1200, "height": 900})
-        page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:", "blob:"))
-                   else r.abort())
+        page, _ = offline_page(chromium)
         page.add_init_script(FIRST_CHART_JS)
         page.goto(path.as_uri())
         first = None
@@ -302,9 +278,7 @@ def test_page_weight_and_time_to_first_chart(site, chromium):
 def test_screenshot_of_a_chapter_page(site, chromium):
     """The README's picture of the book: the first chapter page with a chart, that chart drawn."""
     path = next(p for p in chapter_pages(site).values() if specs(p.read_text(encoding="utf-8")))
-    page = chromium.new_page(viewport={"width": 1280, "height": 900})
-    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:", "blob:"))
-               else r.abort())
+    page, _ = offline_page(chromium, viewport=(1280, 900))
     page.goto(path.as_uri())
     chart = page.locator(".ibgd-chart").first
     chart.locator("svg.marks").wait_for(timeout=15_000)

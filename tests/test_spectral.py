@@ -29,13 +29,6 @@ def test_first_crossing_and_learning_order():
     assert order2[2] < order2[3]
 
 
-def test_loglog_slope_recovers_a_power_law():
-    x = torch.tensor([1.0, 2.0, 4.0, 8.0])
-    assert spectral.loglog_slope(x, 3 * x**-2) == pytest.approx(-2.0)
-    with pytest.raises(ValueError, match="at least two"):
-        spectral.loglog_slope([1.0], [2.0])
-
-
 def test_fourier_eigs_reads_the_spectrum_of_a_circulant_kernel():
     n = 64
     lam = torch.tensor([5.0] + [1.0 / (1 + k) ** 2 for k in range(1, n // 2 + 1)], dtype=torch.float64)

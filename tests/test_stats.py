@@ -46,3 +46,26 @@ def test_auc_matches_sklearn_with_ties():
         stats.auc(torch.zeros(5), torch.zeros(5, dtype=torch.int64))
     with pytest.raises(ValueError, match="NaN or inf"):
         stats.auc(torch.tensor([0.0, math.nan]), torch.tensor([0, 1]))
+
+
+def test_effective_rank_closed_forms():
+    assert stats.effective_rank(torch.tensor([1.0, 1.0, 1.0, 0.0])).item() == pytest.approx(3.0)
+    assert stats.effective_rank(torch.tensor([2.0, 0.0])).item() == pytest.approx(1.0)
+    p = torch.tensor([0.75, 0.25])
+    assert stats.effective_rank(torch.tensor([3.0, 1.0])).item() == pytest.approx(math.exp(-(p * p.log()).sum().item()))
+    # of a PSD kernel's spectrum: the identity spans all 5 directions, a rank-one kernel one
+    assert stats.effective_rank(torch.linalg.eigvalsh(torch.eye(5, dtype=torch.float64))).item() == pytest.approx(5.0)
+    v = torch.randn(6, dtype=torch.float64)
+    ev = torch.linalg.eigvalsh(torch.outer(v, v)).clamp_min(0)
+    assert stats.effective_rank(ev).item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_loglog_slope_recovers_a_power_law_and_skips_unusable_points():
+    x = torch.tensor([1.0, 2.0, 4.0, 8.0])
+    assert stats.loglog_slope(x, 3 * x**-2) == pytest.approx(-2.0)
+    assert stats.loglog_slope(torch.cat([x, torch.tensor([16.0])]),
+                              torch.cat([3 * x**2, torch.tensor([math.inf])])) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="at least two"):
+        stats.loglog_slope([1.0], [2.0])
+    with pytest.raises(ValueError, match="at least two"):
+        stats.loglog_slope([1.0, 2.0], [-1.0, 2.0])

@@ -82,13 +82,6 @@ def test_gd_toy_is_gradient_descent():
     assert torch.equal(path[1, 1], path[-1, 1])  # the second row stopped after its single step
 
 
-def test_log_slope():
-    x = torch.tensor([1.0, 2.0, 4.0])
-    assert step_size.log_slope(x, 3 * x**2) == pytest.approx(2.0)
-    with pytest.raises(ValueError, match="positive"):
-        step_size.log_slope(x, -x)
-
-
 # ---------------------------------------------------------------- measuring tools
 
 
@@ -157,12 +150,6 @@ def test_kernel_alignment_by_hand():
     assert float(step_size.kernel_alignment(K.double(), Y)) == pytest.approx(float(exp2), rel=1e-12)
     with pytest.raises(ValueError, match="K must be"):
         step_size.kernel_alignment(K[:3, :3], y)
-
-
-def test_effective_rank():
-    assert float(step_size.effective_rank(torch.eye(5, dtype=torch.float64))) == pytest.approx(5.0)
-    v = torch.randn(6, dtype=torch.float64)
-    assert float(step_size.effective_rank(torch.outer(v, v))) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_value_at_level():

@@ -51,14 +51,10 @@ def execute(chapter: str, root: Path | None = None, mode: str = "quick", timeout
     os.environ["WIDGETS_BOOK_BUILD"] = "1"  # the kernel inherits it: static-page output, no dead widgets
     os.environ.setdefault("WIDGETS_CLAIMS_DIR", str(root / BUILD / "claims"))
     t0 = time.perf_counter()
-    try:
-        papermill.execute_notebook(nb, str(out), parameters={"mode": mode}, cwd=str(src.parent),
-                                   kernel_name="python3", progress_bar=False, execution_timeout=timeout,
-                                   report_mode=False)
-    finally:
-        seconds = time.perf_counter() - t0
-    _hide_injected(out)
-    return seconds
+    papermill.execute_notebook(nb, str(out), parameters={"mode": mode}, cwd=str(src.parent),
+                               kernel_name="python3", progress_bar=False, execution_timeout=timeout,
+                               report_mode=False)
+    return time.perf_counter() - t0
 
 
 def _resolve(chapter: str, root: Path) -> str:
@@ -71,18 +67,6 @@ def _resolve(chapter: str, root: Path) -> str:
         return draft
     raise ValueError(f"chapter must be one of {[Path(f).stem for f in names]} or a notebook's path such as "
                      f"book/<name>, got {chapter!r}")
-
-
-def _hide_injected(path: Path) -> None:
-    """papermill's injected-parameters cell is bookkeeping: keep it in the notebook, hide it on the page."""
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        tags = cell.metadata.setdefault("tags", [])
-        if "injected-parameters" in tags and "remove-cell" not in tags:
-            tags.append("remove-cell")
-    nbformat.write(nb, path)
 
 
 def _without_injected(src: Path, dest: Path) -> None:

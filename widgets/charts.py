@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import html
 import json
-import os
+import re
 import uuid
 from pathlib import Path
 
@@ -44,6 +44,11 @@ def theme() -> dict:
             "point": {"filled": True, "size": 40},
         }
     }
+
+
+def round_sig(v: float, digits: int = 4) -> float:
+    """``v`` to ``digits`` significant digits: what a chart needs, and a smaller page (inf and NaN pass)."""
+    return float(f"{float(v):.{digits}g}")
 
 
 def to_vega(spec: dict) -> dict:
@@ -123,12 +128,19 @@ def _html(spec: dict) -> str:
     )
 
 
+def embedded_specs(page_html: str) -> list[dict]:
+    """The (Vega) specs that :func:`_html` embedded in a page's HTML, in page order: its inverse, for tests."""
+    return [json.loads(s.replace("<\\/", "</")) for s in re.findall(r"var spec=(\{.*?\});function draw\(", page_html)]
+
+
 def _render(spec: dict, **metadata) -> dict:
     out = {f"application/vnd.vegalite.v{VEGA_LITE_VERSION.split('.')[0]}+json": spec,
            "text/plain": f"<chart: {spec.get('description') or spec.get('title') or 'altair'}>"}
     # The HTML part needs the book's vendored Vega bundle; JupyterLab would prefer it over its own Vega-Lite
     # renderer and draw nothing, so it is emitted only while the book builder executes the chapter.
-    if os.environ.get("WIDGETS_BOOK_BUILD") == "1":
+    from .page import in_book_build  # page imports this module, so not at the top
+
+    if in_book_build():
         out["text/html"] = _html(spec)
     return out
 

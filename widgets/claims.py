@@ -212,13 +212,7 @@ def claim(name: str, value, expect, *, paper: str | None = None, ref: str | None
     ``paper``: the paper's own figure, as text. ``ref``: its bibtex key. ``section``: the MyST label of the
     section that makes the claim (the report links to it).
     """
-    if _session is None:
-        raise RuntimeError("call widgets.page.setup(chapter, mode) (or claims.start) before claim()")
-    if not name or not name.replace("_", "").isalnum():
-        raise ValueError(f"name must be an identifier (letters, digits and _), got {name!r}")
-    if any(c["name"] == name for c in _session.claims):
-        # a re-run cell replaces its claim rather than listing it twice
-        _session.claims = [c for c in _session.claims if c["name"] != name]
+    _check_name(name, "claim")
     exp = as_expect(expect)
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
@@ -233,8 +227,7 @@ def claim(name: str, value, expect, *, paper: str | None = None, ref: str | None
     passed = exp.holds(value)
     record = Claim(name=name, value=value, expect=exp.text, passed=passed, paper=paper, ref=ref,
                    section=section, elapsed_s=round(time.perf_counter() - _session.t0, 2))
-    _session.claims.append(asdict(record))
-    _session.write()
+    _record(asdict(record))
     _glue(name, value, exp.text)
     if not passed:
         why = "is NaN" if math.isnan(value) else f"is not {exp.text}"
@@ -247,14 +240,24 @@ def skip(name: str, reason: str, *, paper: str | None = None, ref: str | None = 
          section: str | None = None) -> None:
     """Record that claim ``name`` is not checked in this run, and why (e.g. "full mode only"), so the report
     lists it as not checked instead of as missing. Nothing is glued and nothing can fail."""
-    if _session is None:
-        raise RuntimeError("call widgets.page.setup(chapter, mode) (or claims.start) before skip()")
+    _check_name(name, "skip")
     if not reason:
         raise ValueError("skip needs a reason")
-    _session.claims = [c for c in _session.claims if c["name"] != name]
-    _session.claims.append({"name": name, "value": None, "expect": None, "passed": None, "paper": paper,
-                            "ref": ref, "section": section, "skipped": reason,
-                            "elapsed_s": round(time.perf_counter() - _session.t0, 2)})
+    _record({"name": name, "value": None, "expect": None, "passed": None, "paper": paper, "ref": ref,
+             "section": section, "skipped": reason, "elapsed_s": round(time.perf_counter() - _session.t0, 2)})
+
+
+def _check_name(name: str, caller: str) -> None:
+    if _session is None:
+        raise RuntimeError(f"call widgets.page.setup(chapter, mode) (or claims.start) before {caller}()")
+    if not name or not name.replace("_", "").isalnum():
+        raise ValueError(f"name must be an identifier (letters, digits and _), got {name!r}")
+
+
+def _record(entry: dict) -> None:
+    """Add a claim's record to the session's file; a re-run cell replaces its claim rather than listing it
+    twice."""
+    _session.claims = [c for c in _session.claims if c["name"] != entry["name"]] + [entry]
     _session.write()
 
 

@@ -156,7 +156,8 @@ def rff_sweep(p: RFFParams, device=None) -> dict:
 
     Returns plain tensors (CPU, float64), axes [seed, N] or [λ, seed, N] or [noise, seed, N]:
     ``N`` [R]; ``test_err``, ``test_mse``, ``train_mse``, ``norm`` (‖a‖_F), ``smin`` (smallest nonzero singular
-    value of Φ_train) [S, R]; ``ridge_err``, ``ridge_mse`` [L, S, R]; ``noise_err``, ``noise_mse`` [Q, S, R].
+    value of Φ_train) [S, R]; ``ridge_err``, ``ridge_mse``, ``ridge_norm`` [L, S, R] (ridge fits of the labels
+    with ``ridge_noise`` of them randomized); ``noise_err``, ``noise_mse`` [Q, S, R].
     """
     n = check_int("n", p.n, 10, 1500)
     S = check_int("seeds", p.seeds, 1, 1000)
@@ -177,7 +178,7 @@ def rff_sweep(p: RFFParams, device=None) -> dict:
     Yq = [one_hot(data.label_noise(ds.y_train, q, 10, seed=p.seed + 1), 10).to(dev) for q in noises]
     Ns = sorted({max(1, round(r * n)) for r in ratios})
     out = {k: [] for k in ("test_err", "test_mse", "train_mse", "norm", "smin", "ridge_err", "ridge_mse",
-                           "noise_err", "noise_mse")}
+                           "ridge_norm", "noise_err", "noise_mse")}
     for N in Ns:  # sizes differ, so each N is its own batched (over seeds) SVD
         W, b = rff_draw(x.shape[1], N, S, p.sigma, p.seed)
         W, b = W.to(dev), b.to(dev)
@@ -203,6 +204,7 @@ def rff_sweep(p: RFFParams, device=None) -> dict:
         mn = coef[..., :c]
         out["train_mse"].append(((U @ (s[..., None] * mn) - Y) ** 2).sum(-1).mean(-1))
         out["norm"].append(mn.square().sum((1, 2)).sqrt())  # ‖a‖ = ‖coef‖: V has orthonormal columns
+        out["ridge_norm"].append(coef[..., c * (1 + Q):].unflatten(-1, (-1, c)).square().sum((1, 3)).sqrt().T)
         out["smin"].append(torch.where(s > 0, s, torch.inf).amin(-1))
     res = {k: torch.stack(v, -1).cpu() for k, v in out.items()}
     res.update(N=torch.tensor(Ns), n=n, lambdas=torch.tensor(lams, dtype=torch.float64),

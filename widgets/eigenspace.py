@@ -22,6 +22,7 @@ from . import kernels, models, train
 from .checks import check_float, check_int
 from .data import Dataset
 from .device import get_device
+from .stats import loglog_slope
 
 # ---------------------------------------------------------------- spectra
 
@@ -348,6 +349,8 @@ def mode_counts(p: ModeParams, device=None) -> dict:
 
     Returns ``ds`` [M], ``rank`` [2 arch, M], ``slope`` [2] (least squares on the largest half of ds)."""
     degree = check_int("degree", p.degree, 1, 8)
+    if len(set(p.ds)) < 3:
+        raise ValueError(f"ds must hold at least 3 distinct dimensions (the slope uses the largest half), got {p.ds}")
     ranks = torch.zeros(2, len(p.ds))
     for j, d in enumerate(p.ds):
         d = check_int("ds[i]", d, max(degree, p.q), kernels.MAX_D)
@@ -358,9 +361,5 @@ def mode_counts(p: ModeParams, device=None) -> dict:
             ranks[a, j] = int((lam >= target * (1 - 1e-9)).sum())
     ds = torch.tensor(p.ds, dtype=torch.float64)
     half = len(p.ds) // 2
-    x = ds[half:].log()
-    slopes = []
-    for a in range(2):
-        y = ranks[a, half:].double().log()
-        slopes.append(float(((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum()))
+    slopes = [loglog_slope(ds[half:], ranks[a, half:]) for a in range(2)]
     return {"ds": torch.tensor(p.ds), "rank": ranks, "slope": torch.tensor(slopes), "params": asdict(p)}

@@ -29,6 +29,7 @@ import torch
 from . import data
 from .checks import check_choice, check_float, check_int
 from .device import get_device, get_dtype
+from .stats import effective_rank
 from .train import log_steps
 
 # ---------------------------------------------------------------- 1. max margin
@@ -663,12 +664,6 @@ def low_rank_problem(size: int, rank: int, observed: float, seed: int, min_seen:
         if mask.sum(0).min() >= min_seen and mask.sum(1).min() >= min_seen:
             return M, mask
     raise ValueError(f"min_seen={min_seen} is not reachable with observed={observed} at size {size}")
-
-
-def effective_rank(s: torch.Tensor) -> torch.Tensor:
-    """Roy & Vetterli's effective rank exp(H(p)), p = σ/Σσ, of singular values s [..., r] → [...]."""
-    p = s / s.sum(-1, keepdim=True).clamp_min(1e-300)
-    return torch.exp(-torch.special.xlogy(p, p).sum(-1))
 
 
 def deep_factorization_gd(M, mask, *, depth, init, seeds, lr: float, steps: int, records: int, device=None,

@@ -163,8 +163,8 @@ def mlp(d_in: int, d_out: int, widths: int | Sequence[int], seeds: int | Sequenc
     """A family of MLPs d_in → width → … → width → d_out with ``depth`` weight layers (depth − 1 hidden).
 
     ``seeds`` sets K (one member per seed); ``widths`` and ``init_scale`` are one number or one per member.
-    Biases start at 0, or N(0, bias_std²) (after all weights are drawn, so the weights don't depend on it):
-    with one input, zero biases put every first-layer ReLU kink at x = 0.
+    Biases start at 0, or N(0, bias_std²/fan_in), drawn after all weights so the weights don't depend on it.
+    (With one input, zero biases put every first-layer ReLU kink at x = 0.)
     """
     d_in, d_out = check_int("d_in", d_in, 1), check_int("d_out", d_out, 1)
     depth = check_int("depth", depth, 1, 64)

@@ -155,8 +155,6 @@ def randomize(z: torch.Tensor, rotation: torch.Tensor, coords, seed: int = 0) ->
     return (z @ rotation).float()
 
 
-# ---------------------------------------------------------------- AUC (rank based, ties count one half)
-
 # ---------------------------------------------------------------- experiments
 
 @dataclass(frozen=True)
@@ -552,7 +550,7 @@ def explore(k: int = 5, gamma: float = 0.1, reliability: float = 1.0, width: int
         "k": k, "gamma": gamma, "reliability": reliability, "test_acc": float(accuracy(family, d.x_test, d.y_test)[0])}
 
 
-__all__ = ["SLAB_KS", "SBData", "SBParams", "DominoParams", "auc", "generate", "randomize", "slab_intervals",
+__all__ = ["SLAB_KS", "SBData", "SBParams", "DominoParams", "generate", "randomize", "slab_intervals",
            "sample_slab", "sample_linear", "random_rotation", "max_gamma", "feature_aucs", "accuracy", "scores",
            "extreme_sb", "noisy_linear", "flip_rate", "adversarial_training", "decision_map", "sweep_k_gamma",
            "dominoes", "shuffle_block", "domino_experiment", "explore"]

@@ -14,7 +14,7 @@ import torch
 
 from . import data, models, train
 from .checks import check_choice, check_float, check_int
-from .stats import spearman
+from .stats import loglog_slope, spearman
 
 # ----------------------------------------------------------------------------------------- parameters
 
@@ -104,17 +104,6 @@ def learning_order(steps: torch.Tensor, ratio: torch.Tensor, threshold: float) -
     return torch.where(torch.isfinite(first), first, late)
 
 
-def loglog_slope(x, y) -> float:
-    """Least-squares slope of log y against log x (finite, positive entries only)."""
-    x, y = torch.as_tensor(x, dtype=torch.float64).flatten(), torch.as_tensor(y, dtype=torch.float64).flatten()
-    ok = torch.isfinite(x) & torch.isfinite(y) & (x > 0) & (y > 0)
-    if ok.sum() < 2:
-        raise ValueError("need at least two finite positive points for a log-log slope")
-    lx, ly = x[ok].log(), y[ok].log()
-    lx = lx - lx.mean()
-    return float(lx @ (ly - ly.mean()) / (lx @ lx))
-
-
 def time_slope(ks, order: torch.Tensor, steps_run: float) -> float:
     """Log-log slope of learning step against frequency, over the (seed, k) entries learned within the run
     (0 < order ≤ steps_run). ks [m]; order [S, m] (:func:`learning_order`)."""
@@ -145,10 +134,11 @@ def _fit(p: SpectralParams, seeds: list[int], amplitudes: str, loss, inputs, dev
     amps = sines[0].amplitudes
     ratio = spectral_ratio(outputs.double(), p.ks, amps)
     first = first_crossing(result.steps, ratio, p.threshold)
+    order = learning_order(result.steps, ratio, p.threshold)
     ks = torch.tensor(p.ks, dtype=torch.float64)
     return {"x": sines[0].x, "targets": targets[..., 0], "ks": ks, "amplitudes": amps, "steps": result.steps,
-            "outputs": outputs, "ratio": ratio, "first": first,
-            "rank_corr": torch.tensor([spearman(ks, o) for o in learning_order(result.steps, ratio, p.threshold)]),
+            "outputs": outputs, "ratio": ratio, "first": first, "order": order,
+            "rank_corr": torch.tensor([spearman(ks, o) for o in order]),
             "train_loss": result.train_loss, "seconds": result.seconds, "params": asdict(p),
             "amplitude_case": amplitudes}
 
@@ -160,8 +150,9 @@ def learn_sines(p: SpectralParams, amplitudes: str = "equal", *, inputs=None, de
     ``inputs``: [n, d] features of the grid to feed the network instead of x rescaled to [-1, 1) (e.g.
     :func:`fourier_features`). Returns ``x`` [n], ``targets`` [S, n], ``ks`` [m], ``amplitudes`` [m],
     ``steps`` [T], ``outputs`` [T, S, n] (the network's function at each record), ``ratio`` [T, S, m]
-    (2|f̂(k)|/A_k), ``first`` [S, m] (first step above the threshold, inf if never), ``rank_corr`` [S]
-    (Spearman between k and :func:`learning_order`), ``train_loss`` [T, S], ``seconds``, ``params``.
+    (2|f̂(k)|/A_k), ``first`` [S, m] (first step above the threshold, inf if never), ``order`` [S, m]
+    (:func:`learning_order`), ``rank_corr`` [S] (Spearman between k and ``order``), ``train_loss`` [T, S],
+    ``seconds``, ``params``.
     """
     p.check()
     check_choice("amplitudes", amplitudes, ("equal", "rising"))
@@ -251,9 +242,9 @@ class KernelParams:
         return self
 
 
-def _wide(p: KernelParams, device=None) -> models.Family:
-    return models.mlp(2, 1, widths=p.width, seeds=list(range(p.seeds)), depth=2, bias_std=p.bias_std,
-                      device=device)
+def _wide(p: KernelParams, device=None, seeds=None) -> models.Family:
+    seeds = list(range(p.seeds)) if seeds is None else list(seeds)
+    return models.mlp(2, 1, widths=p.width, seeds=seeds, depth=2, bias_std=p.bias_std, device=device)
 
 
 def _stable_lr(theta: torch.Tensor, fraction: float) -> torch.Tensor:
@@ -384,10 +375,9 @@ def gd_runs(p: KernelParams, s_values=(0.0, -1.0, 1.0), *, device=None,
     seeds = list(range(S)) * L
     sines = [data.sinusoids(p.n, ks=p.ks, seed=s) for s in seeds]
     x = circle(sines[0].x)
-    family = models.mlp(2, 1, widths=p.width, seeds=seeds, depth=2, bias_std=p.bias_std, device=device)
+    family = _wide(p, device, seeds)
     # the kernel at initialization depends on the seed only, so it is shared by every s
-    thetas = models.tangent_kernel(models.mlp(2, 1, widths=p.width, seeds=list(range(S)), depth=2, bias_std=p.bias_std,
-                                      device=device), x).cpu()  # [S, n, n]
+    thetas = models.tangent_kernel(_wide(p, device), x).cpu()  # [S, n, n]
     weights = sobolev_weights(list(s_values), p.n)  # [L, n//2 + 1]
     M = sobolev_matrix(weights, p.n)  # [L, n, n]
     # GD moves f by −2·lr·ΘM·r per step, so it is stable while lr < 1/λ_max(ΘM)
@@ -395,8 +385,9 @@ def gd_runs(p: KernelParams, s_values=(0.0, -1.0, 1.0), *, device=None,
     lrs = (p.lr_fraction / top).view(L, S)
     eigs = fourier_eigs(thetas, p.ks)  # [S, m]
     wk = weights[:, torch.tensor(p.ks)]  # [L, m]
-    rate = 2 * lrs[:, :, None] * eigs[None] * wk[:, None, :] * p.n / 2  # M's eigenvalue at k is w_k·n/2
-    predicted = math.log(1 - p.threshold) / torch.log1p(-rate.clamp(max=1 - 1e-12))
+    # under the H^s loss, component k shrinks like plain MSE on a kernel with eigenvalue λ_k·w_k·n²/2
+    # (M's eigenvalue at k is w_k·n/2, the mean squared error's is 1/n)
+    predicted = gd_learning_time(eigs[None] * wk[:, None, :] * p.n**2 / 2, lrs[:, :, None], p.n, p.threshold)
     targets = torch.stack([s.y for s in sines])
     loss = sobolev_loss([v for v in s_values for _ in range(S)], p.n)
     result = train.train(family, data.Dataset(x, targets, x, targets), steps=p.steps, lr=lrs.flatten().tolist(),

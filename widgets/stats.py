@@ -1,4 +1,4 @@
-"""Rank statistics shared by the chapters (torch only): average ranks, Spearman's correlation, AUC."""
+"""Statistics shared by the chapters (torch only): average ranks, Spearman's correlation, AUC, effective rank."""
 
 from __future__ import annotations
 
@@ -53,3 +53,22 @@ def auc(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         raise ValueError("scores hold NaN or inf")
     out = ((ranks(s) * pos).sum(1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
     return out[0] if squeeze else out
+
+
+def effective_rank(values: torch.Tensor) -> torch.Tensor:
+    """Roy & Vetterli's (2007) effective rank exp(H(p)), p = v/Σv, of a nonnegative spectrum (singular values,
+    or a PSD kernel's eigenvalues) along the last dimension: [..., r] → [...]. 0·log 0 counts as 0."""
+    p = values / values.sum(-1, keepdim=True).clamp_min(1e-300)
+    return torch.exp(-torch.special.xlogy(p, p).sum(-1))
+
+
+def loglog_slope(x, y) -> float:
+    """Least-squares slope of log y against log x, over the entries where both are finite and positive (e.g. a
+    learning time of inf, never reached, is left out). Raises if fewer than two remain."""
+    x, y = torch.as_tensor(x, dtype=torch.float64).flatten(), torch.as_tensor(y, dtype=torch.float64).flatten()
+    ok = torch.isfinite(x) & torch.isfinite(y) & (x > 0) & (y > 0)
+    if ok.sum() < 2:
+        raise ValueError("need at least two finite positive points for a log-log slope")
+    lx, ly = x[ok].log(), y[ok].log()
+    lx = lx - lx.mean()
+    return float(lx @ (ly - ly.mean()) / (lx @ lx))

@@ -12,8 +12,8 @@ Four experiments, each a function of a frozen parameter dataclass:
   kernel over training (Baratin et al. 2021), for rich and lazy output scales.
 
 The measuring tools (:func:`grad_norm_sq`, :func:`top_hessian_eig`, :func:`geometric_complexity`,
-:func:`kernel_alignment`, :func:`effective_rank`, and :func:`widgets.models.tangent_kernel`) take a whole family
-and return one number per member.
+:func:`kernel_alignment`, with :func:`widgets.models.tangent_kernel` and :func:`widgets.stats.effective_rank`)
+take a whole family and return one number per member.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import torch
 from . import data, models, train
 from .checks import check_choice, check_float, check_int
 from .device import get_device
+from .stats import effective_rank, loglog_slope
 
 # ---------------------------------------------------------------- the two-parameter model E(a,b) = ½(1 − ab)²
 
@@ -76,14 +77,6 @@ def gd_toy(theta0: torch.Tensor, hs: torch.Tensor, steps: torch.Tensor) -> torch
         theta = torch.where(moving, theta - hs[:, None] * toy_grad(theta), theta)
         path.append(theta)
     return torch.stack(path)
-
-
-def log_slope(x: torch.Tensor, y: torch.Tensor) -> float:
-    """Least-squares slope of log y against log x (both [m], positive)."""
-    if (x <= 0).any() or (y <= 0).any():
-        raise ValueError("log_slope needs positive x and y")
-    lx, ly = x.log() - x.log().mean(), y.log() - y.log().mean()
-    return float((lx * ly).sum() / (lx * lx).sum())
 
 
 @dataclass(frozen=True)
@@ -160,7 +153,7 @@ def toy_igr(p: ToyParams) -> dict:
         n_gd = min(settle, max(1, round(p.plot_time / h)))
         paths.append({"h": h, "gd": path[: n_gd + 1, i], "flow": fpath, "modified": mpath[:, i]})
     return {"slope_hs": hs, "dist_plain": dist_plain, "dist_modified": dist_mod,
-            "slope_plain": log_slope(hs, dist_plain), "slope_modified": log_slope(hs, dist_mod),
+            "slope_plain": loglog_slope(hs, dist_plain), "slope_modified": loglog_slope(hs, dist_mod),
             "sweep_hs": sweep, "sharpness": (end**2).sum(-1), "final_loss": 0.5 * (1 - end[:, 0] * end[:, 1]) ** 2,
             "paths": paths, "params": asdict(p)}
 
@@ -174,7 +167,6 @@ def _with(family: models.Family, params) -> models.Family:
 
 def _member_loss(family: models.Family, x: torch.Tensor, y: torch.Tensor, loss: str, params=None) -> torch.Tensor:
     fam = family if params is None else _with(family, params)
-    y = y[:, None] if loss == "mse" and y.ndim == 1 else y
     return train.member_losses(fam(x), y, loss)
 
 
@@ -267,14 +259,6 @@ def kernel_alignment(K: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return num / (Kc.flatten(-2).norm(dim=-1) * Y.pow(2).sum()).clamp_min(1e-300)
 
 
-def effective_rank(K: torch.Tensor) -> torch.Tensor:
-    """exp of the entropy of the normalized eigenvalues of a PSD kernel K: [..., n, n] → [...] (Roy &
-    Vetterli 2007): the number of directions the tangent features effectively span."""
-    ev = torch.linalg.eigvalsh(K).clamp_min(0)
-    p = ev / ev.sum(-1, keepdim=True).clamp_min(1e-300)
-    return torch.exp(-(p * p.clamp_min(1e-300).log()).sum(-1))
-
-
 # ---------------------------------------------------------------- a full-batch GD loop with the extras we need
 
 
@@ -296,20 +280,12 @@ def gd_family(family: models.Family, x: torch.Tensor, y: torch.Tensor, *, lr, st
     check_choice("loss", loss, train.LOSSES)
     K, dev, dt = family.size, family.device, family.params[0].dtype
 
-    def per_member(name, value, lo, hi):
-        vals = [value] * K if isinstance(value, int | float) else list(value)
-        if len(vals) != K:
-            raise ValueError(f"{name} must be a number or a list of {K} (one per member), got {len(vals)}")
-        return torch.tensor([check_float(name, v, lo, hi) for v in vals], device=dev, dtype=dt)
-
-    lrs = per_member("lr", lr, 0, 1e6)
-    lam = per_member("penalty", penalty, 0, 1e6)
-    alpha = per_member("scale", scale, 0, 1e6)
-    n_steps = per_member("steps", steps, 0, 10**8).round().long()
+    lrs = train.per_member("lr", lr, K, 0, 1e6, dev, dt)
+    lam = train.per_member("penalty", penalty, K, 0, 1e6, dev, dt)
+    alpha = train.per_member("scale", scale, K, 0, 1e6, dev, dt)
+    n_steps = train.per_member("steps", steps, K, 0, 10**8, dev, dt).round().long()
     records = check_int("records", records, 2, 10**4)
     x, y = x.to(dev), y.to(dev)
-    if loss == "mse" and y.ndim == 1:
-        y = y[:, None]
     with torch.no_grad():
         f0 = family(x)
     centered_out = bool((alpha != 1).any())
@@ -425,13 +401,14 @@ def igr_network(p: IGRParams, device=None) -> dict:
                      records=p.records)
     out = {"lrs": torch.tensor(lrs), "seeds": torch.tensor(seeds), "penalty": lam, "time": p.time,
            "penalized": {}, "params": asdict(p), "seconds": run["seconds"] + prun["seconds"]}
-    for key, family, shape in (("sweep", fam, (L, S)), ("penalized", pfam, (S,))):
-        vals = {"grad_norm_sq": grad_norm_sq(family, x, y, "mse").cpu(),
+    for key, family, r, shape in (("sweep", fam, run, (L, S)), ("penalized", pfam, prun, (S,))):
+        # each member's last record is its final state (it stops there): loss and ‖∇E‖² are already measured
+        vals = {"grad_norm_sq": r["grad_norm_sq"][-1], "loss": r["loss"][-1],
                 "sharpness": top_hessian_eig(family, x, y, "mse", iters=p.hvp_iters).cpu(),
                 "gc": geometric_complexity(family, x).cpu()}
         with torch.no_grad():
-            vals["loss"] = _member_loss(family, x, y, "mse").cpu()
-            vals["test_acc"] = (family(ds.x_test.to(dev)).argmax(-1) == ds.y_test.to(dev)).float().mean(1).cpu()
+            out_test = family(ds.x_test.to(dev))
+            vals["test_acc"] = train.member_accuracy(out_test, ds.y_test.to(dev), "cross_entropy").cpu()
         target = out if key == "sweep" else out["penalized"]
         target.update({k: v.reshape(shape) for k, v in vals.items()})
     # equal loss: ‖∇E‖² where each run first reaches the level that every run reaches
@@ -658,7 +635,7 @@ def alignment_run(p: AlignParams, device=None) -> dict:
 
     def probe(f):
         K = models.tangent_kernel(f, x, scale)
-        return torch.stack([kernel_alignment(K, y), effective_rank(K)], 1)
+        return torch.stack([kernel_alignment(K, y), effective_rank(torch.linalg.eigvalsh(K).clamp_min(0))], 1)
 
     run = gd_family(fam, x, y, lr=[p.lr / a**2 for a in scale], steps=p.steps, loss="mse", scale=scale,
                     records=p.records, probe=probe)

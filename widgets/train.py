@@ -138,7 +138,8 @@ def _check_targets(data: Dataset, loss, family: Family) -> None:
             raise ValueError(f"{name} holds NaN or inf")
 
 
-def _per_member(name: str, value, K: int, lo: float, hi: float, device, dtype) -> torch.Tensor:
+def per_member(name: str, value, K: int, lo: float, hi: float, device, dtype) -> torch.Tensor:
+    """One number, or one per member, checked against [lo, hi] (a clear ValueError naming ``name``) → [K]."""
     vals = [value] * K if isinstance(value, int | float) else list(value)
     if len(vals) != K:
         raise ValueError(f"{name} must be a number or a list of {K} (one per member), got {len(vals)}")
@@ -174,8 +175,8 @@ def train(family: Family, data: Dataset, *, steps: int, lr: float | Sequence[flo
         if callable(loss):
             raise ValueError("a callable loss sees the whole training set: leave batch_size=None")
     K, dev, dt = family.size, family.device, family.params[0].dtype
-    lrs = _per_member("lr", lr, K, 0, 1e6, dev, dt)
-    wds = _per_member("weight_decay", weight_decay, K, 0, 1e6, dev, dt)
+    lrs = per_member("lr", lr, K, 0, 1e6, dev, dt)
+    wds = per_member("weight_decay", weight_decay, K, 0, 1e6, dev, dt)
     _check_targets(data, loss, family)
     data = data.to(dev)
     if loss == "mse" and data.y_train.ndim == 1:  # one output: [n] → [n, 1], so batches are [K, B, 1]

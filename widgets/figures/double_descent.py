@@ -8,12 +8,8 @@ from dataclasses import replace
 import altair as alt
 import pandas as pd
 
-from ..charts import HEIGHT, PALETTE, WIDTH
+from ..charts import HEIGHT, PALETTE, WIDTH, round_sig
 from ..explore import Explorer
-
-
-def _sig(v: float, digits: int = 4) -> float:
-    return float(f"{float(v):.{digits}g}")
 
 
 def _threshold_rule(x: float, label: str):
@@ -34,26 +30,31 @@ def _panel(df: pd.DataFrame, y: str, y_title: str, title: str, log_y: bool, x_ti
     return (line + _threshold_rule(1.0, "N = n")).properties(title=title, width=width, height=height)
 
 
-def rff_panels(res: dict):
+def rff_panels(res: dict, ridge: int | None = None):
     """Four panels against N/n (log): test error, test MSE, ‖a‖ and the smallest nonzero singular value of
-    the training feature matrix, each the mean over seeds. ``res``: :func:`widgets.double_descent.rff_sweep`."""
+    the training feature matrix, each the mean over seeds. ``res``: :func:`widgets.double_descent.rff_sweep`.
+    ``ridge``: plot its ridge fit number ``ridge`` (λ = ``res["lambdas"][ridge]``) instead of the min-norm fit."""
     n = res["n"]
-    rows = [{"N": int(N), "ratio": _sig(N / n), "err": _sig(e), "mse": _sig(m), "norm": _sig(a), "smin": _sig(s)}
-            for N, e, m, a, s in zip(res["N"].tolist(), res["test_err"].mean(0).tolist(),
-                                     res["test_mse"].mean(0).tolist(), res["norm"].mean(0).tolist(),
-                                     res["smin"].mean(0).tolist(), strict=True)]
+    if ridge is None:
+        err, mse, norm, fit = res["test_err"], res["test_mse"], res["norm"], "minimum-norm least squares"
+    else:
+        err, mse, norm = res["ridge_err"][ridge], res["ridge_mse"][ridge], res["ridge_norm"][ridge]
+        fit = f"ridge, λ = {float(res['lambdas'][ridge]):.2g}"
+    rows = [{"N": int(N), "ratio": round_sig(N / n), "err": round_sig(e), "mse": round_sig(m),
+            "norm": round_sig(a), "smin": round_sig(s)}
+            for N, e, m, a, s in zip(res["N"].tolist(), err.mean(0).tolist(), mse.mean(0).tolist(),
+                                     norm.mean(0).tolist(), res["smin"].mean(0).tolist(), strict=True)]
     df = pd.DataFrame(rows)
     xt = "features per training point N/n"
     w, h = WIDTH // 2 + 10, HEIGHT * 3 // 4
     top = alt.hconcat(_panel(df, "err", "test error (fraction)", "Test 0-1 error", False, xt, w, h),
                       _panel(df, "mse", "test MSE (sum over 10 outputs)", "Test MSE", True,
                              xt, w, h))
-    bottom = alt.hconcat(_panel(df, "norm", "‖a‖ (Frobenius norm)", "Norm of the min-norm solution", True, xt, w, h),
+    bottom = alt.hconcat(_panel(df, "norm", "‖a‖ (Frobenius norm)", "Norm of the solution", True, xt, w, h),
                          _panel(df, "smin", "smallest nonzero singular value", "Conditioning of Φ_train",
                                 True, xt, w, h))
     return alt.vconcat(top, bottom).properties(
-        title=f"Random Fourier features on digits, n = {n}, minimum-norm least squares "
-              f"(mean of {res['test_err'].shape[0]} seeds)",
+        title=f"Random Fourier features on digits, n = {n}, {fit} (mean of {err.shape[0]} seeds)",
         description="Four panels against the number of random features per training point on a log axis: test "
                     "error and test MSE peak at N = n, where the solution norm peaks and the smallest singular "
                     "value of the feature matrix collapses; all recover beyond it.")
@@ -86,12 +87,12 @@ def _slider_chart(rows: list[dict], label_col: str, slider_name: str, reference:
 def ridge_slider(res: dict):
     """Test error against N/n for each ridge λ (slider), over the min-norm curve (grey dashed)."""
     n = res["n"]
-    ratios = [_sig(N / n) for N in res["N"].tolist()]
+    ratios = [round_sig(N / n) for N in res["N"].tolist()]
     rows = []
     for i, lam in enumerate(res["lambdas"].tolist()):
         for N, r, e in zip(res["N"].tolist(), ratios, res["ridge_err"][i].mean(0).tolist(), strict=True):
-            rows.append({"frame": i, "lam": f"λ = {lam:g}", "N": N, "ratio": r, "y": _sig(e)})
-    ref = [{"ratio": r, "y": _sig(e)} for r, e in zip(ratios, res["test_err"].mean(0).tolist(), strict=True)]
+            rows.append({"frame": i, "lam": f"λ = {lam:g}", "N": N, "ratio": r, "y": round_sig(e)})
+    ref = [{"ratio": r, "y": round_sig(e)} for r, e in zip(ratios, res["test_err"].mean(0).tolist(), strict=True)]
     return _slider_chart(rows, "lam", "ridge λ", ref, title="Ridge regularization flattens the peak",
                          description="Test error of ridge-regularized random-feature fits against N/n (red) for "
                                      "the λ chosen with the slider; the grey dashed curve is the min-norm fit "
@@ -102,12 +103,13 @@ def ridge_slider(res: dict):
 def noise_slider(res: dict):
     """Min-norm test error against N/n for each label-noise level (slider), over the clean curve."""
     n = res["n"]
-    ratios = [_sig(N / n) for N in res["N"].tolist()]
+    ratios = [round_sig(N / n) for N in res["N"].tolist()]
     rows = []
     for i, q in enumerate(res["noises"].tolist()):
         for N, r, e in zip(res["N"].tolist(), ratios, res["noise_mse"][i].mean(0).tolist(), strict=True):
-            rows.append({"frame": i, "noise": f"{100 * q:.0f}% labels randomized", "N": N, "ratio": r, "y": _sig(e)})
-    ref = [{"ratio": r, "y": _sig(e)} for r, e in zip(ratios, res["test_mse"].mean(0).tolist(), strict=True)]
+            rows.append({"frame": i, "noise": f"{100 * q:.0f}% labels randomized", "N": N, "ratio": r,
+                        "y": round_sig(e)})
+    ref = [{"ratio": r, "y": round_sig(e)} for r, e in zip(ratios, res["test_mse"].mean(0).tolist(), strict=True)]
     return _slider_chart(rows, "noise", "label noise", ref, log_y=True,
                          title="Label noise raises the peak",
                          description="Test MSE of the min-norm random-feature fit against N/n with a fraction of "
@@ -120,7 +122,7 @@ def noise_slider(res: dict):
 def sample_wise(res: dict):
     """Test error against the number of training points n at fixed N, with the rule at n = N."""
     N = res["N"]
-    df = pd.DataFrame({"n": res["ns"].tolist(), "err": [_sig(e) for e in res["test_err"].mean(0).tolist()]})
+    df = pd.DataFrame({"n": res["ns"].tolist(), "err": [round_sig(e) for e in res["test_err"].mean(0).tolist()]})
     line = (alt.Chart(df).mark_line(point=True, color=PALETTE[0])
             .encode(x=alt.X("n:Q", title="training points n", scale=alt.Scale(type="log", nice=False)),
                     y=alt.Y("err:Q", title="test error (fraction)"),
@@ -138,8 +140,8 @@ def width_curves(res: dict):
     rows = []
     for w, tr, te in zip(res["widths"].tolist(), res["final_train_err"].tolist(), res["final_test_err"].tolist(),
                          strict=True):
-        rows += [{"width": w, "split": "train (noisy labels)", "err": _sig(tr)},
-                 {"width": w, "split": "test (clean labels)", "err": _sig(te)}]
+        rows += [{"width": w, "split": "train (noisy labels)", "err": round_sig(tr)},
+                 {"width": w, "split": "test (clean labels)", "err": round_sig(te)}]
     df = pd.DataFrame(rows)
     x = alt.X("width:Q", title="hidden width (units)", scale=alt.Scale(type="log", nice=False))
     lines = (alt.Chart(df).mark_line(point=True)
@@ -147,7 +149,7 @@ def width_curves(res: dict):
                      color=alt.Color("split:N", title="split", scale=alt.Scale(range=PALETTE[:2])),
                      tooltip=["width:Q", "split:N", "err:Q"]))
     peak = pd.DataFrame([{"width": res["peak_width"],
-                          "err": _sig(res["final_test_err"][res["widths"].tolist().index(res["peak_width"])])}])
+                          "err": round_sig(res["final_test_err"][res["widths"].tolist().index(res["peak_width"])])}])
     ring = (alt.Chart(peak).mark_point(shape="circle", size=260, filled=False, color="#222222", strokeWidth=2)
             .encode(x="width:Q", y="err:Q"))
     p = res["params"]
@@ -171,7 +173,7 @@ def epoch_curves(res: dict):
             if s == 0:
                 continue
             for split, e in (("train (noisy labels)", tr[t, g]), ("test (clean labels)", te[t, g])):
-                rows.append({"frame": g, "wl": f"width {w}", "step": s, "split": split, "err": _sig(e)})
+                rows.append({"frame": g, "wl": f"width {w}", "step": s, "split": split, "err": round_sig(e)})
     df = pd.DataFrame(rows)
     param = alt.param(name="frame", value=len(widths) - 1,
                       bind=alt.binding_range(min=0, max=len(widths) - 1, step=1, name="width index (slider) "))
@@ -225,13 +227,11 @@ class DoubleDescentExplorer(Explorer):
         if model == "random features":
             ratios = tuple(r for r in self.rff.ratios if r <= largest) or (largest,)
             p = replace(self.rff, n=n, ratios=ratios, lambdas=(lam,), noises=(), ridge_noise=noise, seeds=3)
-            res = dd.rff_sweep(p, device=self.device)
-            res["test_err"], res["test_mse"] = res["ridge_err"][0], res["ridge_mse"][0]
-            return ("rff", res)
+            return ("rff", dd.rff_sweep(p, device=self.device))
         widths = tuple(w for w in self.mlp.widths if w <= 10 * largest) or (1,)
         p = replace(self.mlp, n=n, noise=noise, widths=widths, seeds=1)
         return ("mlp", dd.width_sweep(p, device=self.device))
 
     def chart(self, result):
         kind, res = result
-        return rff_panels(res) if kind == "rff" else width_curves(res)
+        return rff_panels(res, ridge=0) if kind == "rff" else width_curves(res)

@@ -7,12 +7,8 @@ import math
 import altair as alt
 import pandas as pd
 
-from ..charts import HEIGHT, PALETTE, WIDTH, curves
+from ..charts import HEIGHT, PALETTE, WIDTH, curves, round_sig
 from ..explore import Explorer
-
-
-def _sig(v: float, digits: int = 4) -> float:
-    return float(f"{v:.{digits}g}")
 
 
 def _live(v: float, trace: float) -> bool:
@@ -27,7 +23,7 @@ def mlp_by_degree(res: dict):
     for i, L in enumerate(res["depths"].tolist()):
         hi = res["hi"][i]
         trace = float((hi * res["multiplicity"]).sum())
-        rows += [{"degree k = |S|": k, "eigenvalue": _sig(float(v)), "depth": f"L = {L}"}
+        rows += [{"degree k = |S|": k, "eigenvalue": round_sig(float(v)), "depth": f"L = {L}"}
                  for k, v in enumerate(hi.tolist()) if _live(v, trace)]
     return curves(rows, "degree k = |S|", "eigenvalue", color="depth", log_y=True, color_title="hidden layers",
                   title=f"MLP NTK on {{-1,1}}^{res['d']}: one eigenvalue per degree",
@@ -55,7 +51,7 @@ def cnn_heatmap(res: dict):
                     zero = v <= 1e-14 * top
                     rows.append({"L": L, "q": q, "degree": k, "spread": s, "rf": rf,
                                  "log10 λ": None if zero else round(math.log10(v), 2),
-                                 "λ": 0.0 if zero else _sig(v, 3)})
+                                 "λ": 0.0 if zero else round_sig(v, 3)})
     df = pd.DataFrame(rows)
     p_depth = alt.param(name="depth", value=res["depth"],
                         bind=alt.binding_range(min=min(depths), max=max(depths), step=1, name="depth L (slider) "))
@@ -92,9 +88,9 @@ def pair_distance(res: dict):
     for i, L in enumerate(res["depths"].tolist()):
         pairs = res["pairs"][i]
         top = float(pairs[0])
-        rows += [{"distance r": r, "eigenvalue": _sig(float(v)), "depth": f"L = {L}", "model": "CNN"}
+        rows += [{"distance r": r, "eigenvalue": round_sig(float(v)), "depth": f"L = {L}", "model": "CNN"}
                  for r, v in enumerate(pairs.tolist()) if r >= 1 and v > 1e-14 * top]
-        rows += [{"distance r": r, "eigenvalue": _sig(float(res["mlp_pairs"][i])), "depth": f"L = {L}",
+        rows += [{"distance r": r, "eigenvalue": round_sig(float(res["mlp_pairs"][i])), "depth": f"L = {L}",
                   "model": "MLP"} for r in (1, len(pairs) - 1)]
     df = pd.DataFrame(rows)
     return (alt.Chart(df).mark_line(point=True).encode(
@@ -122,10 +118,10 @@ def learning_curves(res: dict, predicted: bool = True, title: str = "Test error 
         for t, target in enumerate(("local", "spread")):
             mse = res["mse"][a, t].mean(-1)
             for j, n in enumerate(ns):
-                rows.append({"n": n, "mse": _sig(max(float(mse[j]), 1e-6), 3), "model": arch,
+                rows.append({"n": n, "mse": round_sig(max(float(mse[j]), 1e-6), 3), "model": arch,
                              "target": names[target], "curve": "measured"})
                 if predicted:
-                    rows.append({"n": n, "mse": _sig(max(float(res["predicted"][a, t, j]), 1e-6), 3),
+                    rows.append({"n": n, "mse": round_sig(max(float(res["predicted"][a, t, j]), 1e-6), 3),
                                  "model": arch, "target": names[target], "curve": "eigenvalue prediction"})
     df = pd.DataFrame(rows)
     ticks = ns if len(ns) <= 8 else [v for v in (16, 64, 256, 1024, 4096, 16384) if min(ns) <= v <= max(ns)]

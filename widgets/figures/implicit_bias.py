@@ -9,17 +9,10 @@ from dataclasses import replace
 import altair as alt
 import pandas as pd
 
-from ..charts import HEIGHT, PALETTE, WIDTH, curves
+from ..charts import HEIGHT, PALETTE, WIDTH, curves, round_sig
 from ..explore import Explorer
 
 SMALL = 300  # side of the square panels, in pixels
-
-
-def _r(v: float, digits: int = 4) -> float:
-    """Round to ``digits`` significant digits (keeps the page's JSON small)."""
-    if v == 0 or not math.isfinite(v):
-        return v
-    return round(v, digits - 1 - int(math.floor(math.log10(abs(v)))))
 
 
 def _slider(n_frames: int, label: str, name: str = "frame", value: int | None = None):
@@ -39,10 +32,10 @@ def angle_chart(res: dict):
         for j, name in enumerate(("symmetric set (GD)", "tilted set (GD)")):
             a = float(res["angle_deg"][t, j])
             if a > 0:
-                rows.append({"step": step, "angle": _r(max(a, 1e-6)), "run": name})
+                rows.append({"step": step, "angle": round_sig(max(a, 1e-6)), "run": name})
         p = float(res["predicted_angle_deg"][t])
         if math.isfinite(p) and step >= 100:
-            rows.append({"step": step, "angle": _r(p), "run": "tilted set, predicted ŵ log t + w̃"})
+            rows.append({"step": step, "angle": round_sig(p), "run": "tilted set, predicted ŵ log t + w̃"})
     df = pd.DataFrame(rows)
     return (alt.Chart(df).mark_line(point=alt.OverlayMarkDef(size=18)).encode(
         x=alt.X("step:Q", scale=alt.Scale(type="log"), title="gradient descent step t (log scale)"),
@@ -61,7 +54,7 @@ def norm_chart(res: dict):
     """‖w(t)‖ against t (log x) for the three problems: log-t growth on separable data, a plateau on the
     non-separable set."""
     names = ("symmetric set", "tilted set", "non-separable set")
-    rows = [{"step": s, "norm": _r(float(res["norm"][t, j])), "run": name}
+    rows = [{"step": s, "norm": round_sig(float(res["norm"][t, j])), "run": name}
             for t, s in enumerate(res["steps"].tolist()) if s >= 1 for j, name in enumerate(names)]
     return curves(rows, "step", "norm", color="run", log_x=True, color_title="data",
                   title="The weights grow like log t only when the data are separable",
@@ -97,9 +90,9 @@ def boundary_slider(res: dict, frames: int = 30):
         for j, name in ((0, "separable labels"), (2, "4 labels flipped")):
             for kind, c in (("separator", 0.0), ("10% / 90% contour", level), ("10% / 90% contour", -level)):
                 for k, (a, b) in enumerate(_line_rows(res["w"][t, j], c)):
-                    rows.append({"x1": _r(a), "x2": _r(b), "frame": f, "order": k, "data": name, "kind": kind,
-                                 "id": f"{name} {kind} {c:+.1f}", "step": f"step {steps[t]:,}"})
-    svm = pd.DataFrame([{"x1": _r(a), "x2": _r(b), "order": k}
+                    rows.append({"x1": round_sig(a), "x2": round_sig(b), "frame": f, "order": k, "data": name,
+                                 "kind": kind, "id": f"{name} {kind} {c:+.1f}", "step": f"step {steps[t]:,}"})
+    svm = pd.DataFrame([{"x1": round_sig(a), "x2": round_sig(b), "order": k}
                         for k, (a, b) in enumerate(_line_rows(res["svm"]["w"]))])
     pts = pd.DataFrame({"x1": res["x"][:, 0].round(decimals=3).tolist(),
                         "x2": res["x"][:, 1].round(decimals=3).tolist(),
@@ -195,8 +188,8 @@ def test_error_chart(res: dict):
     for mi, mode in enumerate(res["modes"]):
         for di, d in enumerate(dims):
             errs = res["test_err"][mi, di]
-            rows.append({"d": d, "err": _r(float(errs.mean())), "mode": mode})
-            pts += [{"d": d, "err": _r(float(e)), "mode": mode, "seed": s}
+            rows.append({"d": d, "err": round_sig(float(errs.mean())), "mode": mode})
+            pts += [{"d": d, "err": round_sig(float(e)), "mode": mode, "seed": s}
                     for s, e in zip(res["seeds"].tolist(), errs.tolist(), strict=True)]
     color = alt.Color("mode:N", title="trained", sort=list(res["modes"]))
     x = alt.X("d:Q", title="input dimension d (2 informative + d − 2 noise)")
@@ -228,7 +221,7 @@ def lazy_chart(res: dict):
              "kernel_change": "relative kernel change ‖K_T − K₀‖/‖K₀‖", "test_err": "test error"}
     for key, name in names.items():
         for a, v in zip(res["alphas"].tolist(), res[key].mean(1).tolist(), strict=True):
-            rows.append({"alpha": a, "value": _r(max(v, 1e-6)), "quantity": name})
+            rows.append({"alpha": a, "value": round_sig(max(v, 1e-6)), "quantity": name})
     return curves(rows, "alpha", "value", color="quantity", log_x=True, log_y=True, color_title=None,
                   title="Scaling the output up makes training lazy",
                   x_title="output scale α (log scale)", y_title="value (dimensionless, log scale)",
@@ -252,7 +245,7 @@ def singular_values_chart(res: dict, top: int = 8, seed: int = 0):
         for di, d in enumerate(res["depths"].tolist()):
             for ci, c in enumerate(res["inits"].tolist()):
                 for i in range(top):
-                    rows.append({"i": i + 1, "sigma": _r(max(float(sv[t, di, ci, i]), 1e-5), 3), "frame": t,
+                    rows.append({"i": i + 1, "sigma": round_sig(max(float(sv[t, di, ci, i]), 1e-5), 3), "frame": t,
                                  "setup": _setup(d, c), "depth": f"depth {d}", "init": f"{c:g}",
                                  "step": f"step {s:,}"})
     df = pd.DataFrame(rows)
@@ -292,13 +285,13 @@ def matrix_table(res: dict) -> pd.DataFrame:
 def matrix_error_chart(res: dict):
     """Test error against init scale, one line per depth (mean over seeds), with the min nuclear norm
     completion as a horizontal rule."""
-    rows = [{"init": c, "err": _r(float(res["test_err"][di, ci].mean())), "depth": f"depth {d}"}
+    rows = [{"init": c, "err": round_sig(float(res["test_err"][di, ci].mean())), "depth": f"depth {d}"}
             for di, d in enumerate(res["depths"].tolist()) for ci, c in enumerate(res["inits"].tolist())]
     line = alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
         x=alt.X("init:Q", scale=alt.Scale(type="log"), title="initialisation scale (log scale)"),
         y=alt.Y("err:Q", scale=alt.Scale(type="log"), title="test relative error (log scale)"),
         color=alt.Color("depth:N", title="factors"), tooltip=["depth", "init", "err"])
-    nuc = pd.DataFrame([{"err": _r(float(res["nuclear_test_err"].mean())), "what": "min nuclear norm"}])
+    nuc = pd.DataFrame([{"err": round_sig(float(res["nuclear_test_err"].mean())), "what": "min nuclear norm"}])
     rule = alt.Chart(nuc).mark_rule(color="#9a9a9a", strokeDash=[4, 3]).encode(y="err:Q", tooltip=["what", "err"])
     return alt.layer(line, rule).properties(
         title="Deeper factorisations from smaller inits complete the matrix", width=WIDTH, height=HEIGHT,
@@ -333,7 +326,7 @@ def explorer_chart(result: dict):
     dots = alt.Chart(pts).mark_point(size=14, filled=True).encode(
         x=x, y=y, shape=alt.Shape("label:N", title="label"), color=alt.value("#222222"))
     left = alt.layer(heat, dots).properties(width=SMALL, height=SMALL, title="decision function")
-    m = [{"step": s, "margin": _r(float(v)), "what": "normalised margin"}
+    m = [{"step": s, "margin": round_sig(float(v)), "what": "normalised margin"}
          for s, v in zip(steps, result["margin"].tolist(), strict=True) if s >= 1]
     right = (alt.Chart(pd.DataFrame(m)).mark_line(point=True)
              .encode(x=alt.X("step:Q", scale=alt.Scale(type="log"), title="step (log scale)"),

@@ -7,14 +7,10 @@ import pandas as pd
 import torch
 
 from .. import spectral
-from ..charts import HEIGHT, WIDTH, frames
+from ..charts import HEIGHT, WIDTH, frames, round_sig
 from ..explore import Explorer
 
 CASES = {"equal": "equal amplitudes (A_k = 1)", "rising": "rising amplitudes (A_k = 0.1·i)"}
-
-
-def _r(v: float, digits: int = 3) -> float:
-    return float(f"{v:.{digits}g}")
 
 
 def spectrum_heatmap(results: list[dict], labels: list[str] | None = None, title: str | None = None):
@@ -28,7 +24,7 @@ def spectrum_heatmap(results: list[dict], labels: list[str] | None = None, title
         for t, step in enumerate(steps):
             for j, k in enumerate(res["ks"].tolist()):
                 rows.append({"case": label, "record": t, "step": step, "k": int(k),
-                             "ratio": _r(min(float(mean[t, j]), 1.5))})
+                             "ratio": round_sig(min(float(mean[t, j]), 1.5))})
     df = pd.DataFrame(rows)
     ticks = sorted({int(t) for t in torch.linspace(0, len(results[0]["steps"]) - 1, 6).round().tolist()})
     label_expr = " : ".join(f"datum.value == {t} ? '{results[0]['steps'][t]:,}'" for t in ticks) + " : ''"
@@ -70,7 +66,7 @@ def ntk_times(gd: dict, s_index: int = 0):
         for j, k in enumerate(gd["ks"].tolist()):
             obs, pred = float(gd["order"][s_index, seed, j]), float(gd["predicted"][s_index, seed, j])
             if obs > 0 and pred > 0:
-                rows.append({"k": int(k), "seed": seed, "observed": _r(obs), "predicted": _r(pred)})
+                rows.append({"k": int(k), "seed": seed, "observed": round_sig(obs), "predicted": round_sig(pred)})
     df = pd.DataFrame(rows)
     lo, hi = min(df.observed.min(), df.predicted.min()) / 1.5, max(df.observed.max(), df.predicted.max()) * 1.5
     diag = alt.Chart(pd.DataFrame({"a": [lo, hi]})).mark_line(color="#9a9a9a", strokeDash=[4, 3]).encode(
@@ -98,7 +94,7 @@ def density_residuals(d: dict):
             continue
         for r, dens in enumerate(d["density"].tolist()):
             rows.append({"step": step, "region": f"density {dens:.2f} (region {r + 1} of 3)",
-                         "residual": _r(float(res[t, r]))})
+                         "residual": round_sig(float(res[t, r]))})
     return (alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
         x=alt.X("step:Q", title="training step (log scale)", scale=alt.Scale(type="log")),
         y=alt.Y("residual:Q", title="RMS residual / RMS target (dimensionless)"),
@@ -119,9 +115,9 @@ def sobolev_orders(gd: dict):
             obs = gd["order"][i, :, j]
             learned = bool((obs <= T).all())
             rows.append({"s": f"s = {s:g}", "k": int(k), "kind": "observed" if learned else "observed (not learned)",
-                         "step": _r(float(obs.clamp(max=T).mean()))})
+                         "step": round_sig(float(obs.clamp(max=T).mean()))})
             rows.append({"s": f"s = {s:g}", "k": int(k), "kind": "predicted",
-                         "step": _r(float(gd["predicted"][i, :, j].mean()))})
+                         "step": round_sig(float(gd["predicted"][i, :, j].mean()))})
     df = pd.DataFrame(rows)
     df = df[df.step > 0]
     pick = alt.param(name="loss_s", value="all", bind=alt.binding_radio(
@@ -146,9 +142,9 @@ def practice_summary(rows: list[dict]):
     long = df.melt(id_vars=["intervention", "seed"], value_vars=["hf_same", "hf_diff"], var_name="pairs",
                    value_name="hf")
     long["pairs"] = long.pairs.map({"hf_same": "same class", "hf_diff": "different class"})
-    long["hf"] = long.hf.map(_r)
+    long["hf"] = long.hf.map(round_sig)
     order = list(dict.fromkeys(df.intervention))
-    acc = alt.Chart(df.assign(test_acc=df.test_acc.map(_r))).mark_point(size=70).encode(
+    acc = alt.Chart(df.assign(test_acc=df.test_acc.map(round_sig))).mark_point(size=70).encode(
         y=alt.Y("intervention:N", sort=order, title="intervention"),
         x=alt.X("test_acc:Q", title="test accuracy (fraction)", scale=alt.Scale(zero=False)),
         tooltip=["intervention:N", "seed:O", "test_acc:Q"]).properties(width=200, height=140)

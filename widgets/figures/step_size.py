@@ -10,13 +10,8 @@ from dataclasses import replace
 import altair as alt
 import pandas as pd
 
-from ..charts import HEIGHT, PALETTE, WIDTH, curves
+from ..charts import HEIGHT, PALETTE, WIDTH, curves, round_sig
 from ..explore import Explorer
-
-
-def _r(v: float, digits: int = 4) -> float:
-    return float(f"{v:.{digits}g}")
-
 
 # ---------------------------------------------------------------- the two-parameter model
 
@@ -34,10 +29,10 @@ def toy_trajectories(result: dict):
             if keep[-1] != len(pts) - 1:
                 keep.append(len(pts) - 1)
             name = {"gd": "gradient descent", "flow": "flow of E", "modified": "flow of E + (h/4)‖∇E‖²"}[series]
-            rows += [{"frame": f, "h": label, "series": name, "i": i, "a": _r(float(pts[i, 0])),
-                      "b": _r(float(pts[i, 1]))} for i in keep]
+            rows += [{"frame": f, "h": label, "series": name, "i": i, "a": round_sig(float(pts[i, 0])),
+                      "b": round_sig(float(pts[i, 1]))} for i in keep]
     df = pd.DataFrame(rows)
-    valley = pd.DataFrame([{"a": _r(a), "b": _r(1 / a)} for a in [0.3 + 0.05 * i for i in range(60)]])
+    valley = pd.DataFrame([{"a": round_sig(a), "b": round_sig(1 / a)} for a in [0.3 + 0.05 * i for i in range(60)]])
     n = len(result["paths"])
     param = alt.param(name="frame", value=n - 1,
                       bind=alt.binding_range(min=0, max=n - 1, step=1, name="step size h (slider) "))
@@ -67,8 +62,8 @@ def toy_errors(result: dict):
     rows = []
     for h, d1, d2 in zip(result["slope_hs"].tolist(), result["dist_plain"].tolist(),
                          result["dist_modified"].tolist(), strict=True):
-        rows += [{"h": h, "distance": _r(d1), "compared with": "flow of E"},
-                 {"h": h, "distance": _r(d2), "compared with": "flow of E + (h/4)‖∇E‖²"}]
+        rows += [{"h": h, "distance": round_sig(d1), "compared with": "flow of E"},
+                 {"h": h, "distance": round_sig(d2), "compared with": "flow of E + (h/4)‖∇E‖²"}]
     return curves(rows, "h", "distance", color="compared with", log_x=True, log_y=True,
                   title="How far gradient descent strays from each flow",
                   x_title="step size h (log scale)", y_title="‖θ_GD − θ_flow‖ at time 1 (log scale)",
@@ -77,7 +72,7 @@ def toy_errors(result: dict):
 
 
 def toy_sharpness(result: dict):
-    rows = [{"h": h, "sharpness": _r(s)} for h, s in zip(result["sweep_hs"].tolist(),
+    rows = [{"h": h, "sharpness": round_sig(s)} for h, s in zip(result["sweep_hs"].tolist(),
                                                          result["sharpness"].tolist(), strict=True)]
     return curves(rows, "h", "sharpness", title="Where gradient descent settles: larger steps, flatter minima",
                   x_title="step size h", y_title="a² + b² at the minimum reached (Hessian trace)",
@@ -94,11 +89,11 @@ def igr_paths(result: dict):
     rows = []
     curve_l, curve_g = result["curve_loss"].mean(-1), result["curve_grad_norm_sq"].mean(-1)
     for j, h in enumerate(result["lrs"].tolist()):
-        rows += [{"loss": _r(float(curve_l[r, j])), "grad": _r(float(curve_g[r, j])), "run": f"lr {h:g}",
+        rows += [{"loss": round_sig(float(curve_l[r, j])), "grad": round_sig(float(curve_g[r, j])), "run": f"lr {h:g}",
                   "r": r} for r in range(1, curve_l.shape[0])]
     pl, pg = result["penalized"]["curve_loss"].mean(-1), result["penalized"]["curve_grad_norm_sq"].mean(-1)
     h0 = result["lrs"][0].item()
-    rows += [{"loss": _r(float(pl[r])), "grad": _r(float(pg[r])),
+    rows += [{"loss": round_sig(float(pl[r])), "grad": round_sig(float(pg[r])),
               "run": f"lr {h0:g} + penalty {result['penalty']:g}·‖∇E‖²", "r": r} for r in range(1, len(pl))]
     df = pd.DataFrame(rows)
     return (alt.Chart(df).mark_line(point=True).encode(
@@ -120,8 +115,9 @@ def igr_summary(result: dict):
                         ("‖∇E‖² at equal loss", "grad_norm_sq_at_level")):
         vals = result[key]
         for j, name in enumerate(names):
-            rows += [{"run": name, "metric": metric, "value": _r(float(v))} for v in vals[j].tolist()]
-        rows += [{"run": pen, "metric": metric, "value": _r(float(v))} for v in result["penalized"][key].tolist()]
+            rows += [{"run": name, "metric": metric, "value": round_sig(float(v))} for v in vals[j].tolist()]
+        rows += [{"run": pen, "metric": metric,
+                 "value": round_sig(float(v))} for v in result["penalized"][key].tolist()]
     df = pd.DataFrame(rows)
     order = names + [pen]
     base = alt.Chart(df).encode(x=alt.X("run:N", sort=order, title="run (learning rate h)"))
@@ -150,7 +146,7 @@ def gc_knobs(result: dict, which: str = "gc"):
     rows = []
     for r in result["rows"]:
         rows.append({"knob": KNOB_TITLES[r["knob"]], "value": r["value"], "label": f"{r['value']:g}",
-                     "seed": r["seed"], "gc": _r(r[which]), "test accuracy": _r(r["test_acc"], 3),
+                     "seed": r["seed"], "gc": round_sig(r[which]), "test accuracy": round_sig(r["test_acc"], 3),
                      "reached fit": r["reached"]})
     df = pd.DataFrame(rows)
     knobs = list(dict.fromkeys(df["knob"]))
@@ -169,7 +165,7 @@ def gc_knobs(result: dict, which: str = "gc"):
 
 
 def gc_accuracy(result: dict):
-    rows = [{"knob": KNOB_TITLES[r["knob"]], "gc": _r(r["gc"]), "test accuracy": _r(r["test_acc"], 3),
+    rows = [{"knob": KNOB_TITLES[r["knob"]], "gc": round_sig(r["gc"]), "test accuracy": round_sig(r["test_acc"], 3),
              "value": f"{r['value']:g}"} for r in result["rows"]]
     return (alt.Chart(pd.DataFrame(rows)).mark_point().encode(
         x=alt.X("gc:Q", title="geometric complexity at equal fit"),
@@ -189,8 +185,8 @@ def alignment_curves(result: dict):
     for a, alpha in enumerate(result["alphas"].tolist()):
         for r, step in enumerate(result["steps"].tolist()):
             rows.append({"step": step, "alpha": f"α = {alpha:g}",
-                         "alignment": _r(float(result["alignment"][r, a].mean())),
-                         "rank": _r(float(result["effective_rank"][r, a].mean()))})
+                         "alignment": round_sig(float(result["alignment"][r, a].mean())),
+                         "rank": round_sig(float(result["effective_rank"][r, a].mean()))})
     df = pd.DataFrame(rows)
     color = alt.Color("alpha:N", title="output scale")
     left = alt.Chart(df).mark_line(point=True).encode(
@@ -212,7 +208,7 @@ def watch_chart(result: dict):
     rows = []
     for t, step in enumerate(result["steps"].tolist()):
         for name in ("grad_norm_sq", "gc", "sharpness", "train_loss"):
-            rows.append({"step": step, "value": _r(float(result[name][t])),
+            rows.append({"step": step, "value": round_sig(float(result[name][t])),
                          "quantity": {"grad_norm_sq": "‖∇E‖²", "gc": "geometric complexity",
                                       "sharpness": "top Hessian eigenvalue", "train_loss": "training loss"}[name]})
     return (alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
