@@ -19,7 +19,7 @@ class Executed:
         shutil.rmtree(ROOT / "_build" / "claims", ignore_errors=True)
 
     def __call__(self, chapter: str) -> float:
-        from widgets import book
+        from widgets.book import build as book
 
         if chapter in self.errors:
             raise self.errors[chapter]
@@ -33,7 +33,7 @@ class Executed:
         return self.seconds[chapter]
 
     def all(self) -> dict[str, float]:
-        from widgets import book
+        from widgets.book import build as book
 
         for chapter in book.notebooks(ROOT):
             self(chapter)
@@ -54,7 +54,7 @@ def executed():
 @pytest.fixture(scope="session")
 def site(executed):
     """The HTML book built once per session from the executed chapters (``_build/site/_build/html``)."""
-    from widgets import book
+    from widgets.book import build as book
 
     executed.all()
     t0 = time.perf_counter()
@@ -106,13 +106,13 @@ def offline_page(browser, viewport=(1200, 900)):
 
 def toc_pages(site: Path) -> list[Path]:
     """The built page of every file in the table of contents."""
-    from widgets.report import toc_files
+    from widgets.book.report import toc_files
 
     return [site / f"{f}.html" for f in toc_files(ROOT)]
 
 
 def chapter_pages(site: Path) -> dict[str, Path]:
     """Chapter (``book/<name>``) → its built page."""
-    from widgets import book
+    from widgets.book import build as book
 
     return {f: site / f"{f}.html" for f in book.notebooks(ROOT)}

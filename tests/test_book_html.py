@@ -5,7 +5,7 @@ import re
 import pytest
 from conftest import ROOT, offline_page, toc_pages
 
-from widgets import report
+from widgets.book import report
 
 pytestmark = pytest.mark.book
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from widgets import cache
+from widgets.core import cache
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_env_dir(tmp_path, monkeypatch):
 
 
 def test_dataclass_parameters_are_keyed_by_value(tmp_path, calls):
-    from widgets.demo import DemoParams
+    from widgets.intro import DemoParams
 
     cache.cached("exp", {"p": DemoParams()}, make(calls, 1.0), directory=tmp_path)
     cache.cached("exp", {"p": DemoParams()}, make(calls, 1.0), directory=tmp_path)

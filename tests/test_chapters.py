@@ -3,7 +3,7 @@
 import pytest
 from conftest import ROOT
 
-from widgets import book
+from widgets.book import build as book
 
 CHAPTERS = book.notebooks(ROOT)
 

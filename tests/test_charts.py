@@ -4,7 +4,8 @@ import altair as alt
 import pytest
 import torch
 
-from widgets import charts
+from widgets.figures import charts
+from widgets.figures import intro as intro_fig
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +42,7 @@ def test_html_escapes_script_end_in_data():
 
 
 def test_frames_has_a_slider_over_every_frame():
-    chart = charts.sines_fit(small_result())
+    chart = intro_fig.sines_fit(small_result())
     spec = chart.to_dict()
     params = spec.get("params", []) + [p for layer in spec["layer"] for p in layer.get("params", [])]
     (param,) = params
@@ -53,7 +54,7 @@ def test_frames_has_a_slider_over_every_frame():
 
 def test_to_vega_keeps_the_slider_the_theme_and_the_description():
     charts.enable()
-    vega = charts.to_vega(charts.sines_fit(small_result()).to_dict())
+    vega = charts.to_vega(intro_fig.sines_fit(small_result()).to_dict())
     signals = [sig for sig in vega["signals"] if "bind" in sig]
     assert len(signals) == 1 and signals[0]["bind"]["input"] == "range" and signals[0]["bind"]["max"] == 2
     assert vega["description"] and vega["title"]

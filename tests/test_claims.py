@@ -5,8 +5,8 @@ import pytest
 import torch
 from conftest import ROOT
 
-from widgets import claims, report
-from widgets.claims import ClaimError, above, as_expect, at_least, at_most, below, between, claim
+from widgets.book import claims, report
+from widgets.book.claims import ClaimError, above, as_expect, at_least, at_most, below, between, claim
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from widgets import data
+from widgets.core import data
 
 
 def test_sinusoids_match_their_formula_and_spectrum():

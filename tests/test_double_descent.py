@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from widgets import data, models, train
 from widgets import double_descent as dd
+from widgets.core import data, models, train
 
 
 def features(S=2, n=30, N=45, seed=0):

@@ -4,7 +4,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from widgets import data, eigenspace, kernels, models, train
+from widgets import eigenspace
+from widgets.core import data, kernels, models, train
 
 SMALL = eigenspace.LearnParams(d=8, spread=(0, 3, 6), ns=(8, 16, 32, 64, 128), seeds=2, n_test=128,
                                train_ns=(16, 32), steps=3, width=16, channels=4)

@@ -1,6 +1,7 @@
 import pytest
 
-from widgets import demo, explore
+from widgets import intro as demo
+from widgets.figures import intro as intro_fig
 
 TINY = demo.DemoParams(n=16, ks=(1,), widths=(4,), depth=2, steps=10, records=3)
 
@@ -9,7 +10,7 @@ def test_static_book_shows_a_note_not_dead_controls(monkeypatch):
     monkeypatch.setenv("WIDGETS_BOOK_BUILD", "1")
     shown = []
     monkeypatch.setattr("IPython.display.display", lambda *objs, **kw: shown.extend(objs))
-    explore.SinesExplorer(TINY)._ipython_display_()
+    intro_fig.SinesExplorer(TINY)._ipython_display_()
     (md,) = shown
     assert "open this chapter in JupyterLab" in md.data and "retrain" in md.data
 
@@ -17,7 +18,7 @@ def test_static_book_shows_a_note_not_dead_controls(monkeypatch):
 def test_live_explorer_retrains_and_redraws_on_a_control_change(monkeypatch):
     monkeypatch.delenv("WIDGETS_BOOK_BUILD", raising=False)
     pytest.importorskip("ipywidgets")
-    ex = explore.SinesExplorer(TINY, device="cpu")
+    ex = intro_fig.SinesExplorer(TINY, device="cpu")
     calls = []
     compute = ex.compute
     ex.compute = lambda **v: calls.append(v) or compute(**v)

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from widgets import book
+from widgets.book import build as book
 
 pytestmark = pytest.mark.book
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from widgets import data, kernels, models
+from widgets.core import data, kernels, models
 
 
 @pytest.mark.parametrize("arch,depth,q", [("mlp", 1, 3), ("mlp", 3, 3), ("cnn", 1, 3), ("cnn", 2, 3),

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from widgets import models
+from widgets.core import models
 
 
 def lone_mlp_reference(member: models.Family, x):

@@ -1,6 +1,6 @@
 import json
 
-from widgets import report
+from widgets.book import report
 
 
 def write(path, claims, chapter="intro"):

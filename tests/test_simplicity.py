@@ -109,7 +109,7 @@ def test_bad_arguments_raise(kwargs, match):
 
 def test_flip_rate_of_an_exact_linear_rule_matches_the_closed_form():
     """A one-member 'family' computing z_0 = x·q exactly must follow the closed form."""
-    from widgets import models
+    from widgets.core import models
 
     d = S.generate(10, 20000, dim=30, k=5, gamma=0.1, seed=7)
     fam = models.mlp(30, 1, widths=1, seeds=[0], depth=1, act="identity")

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from conftest import ROOT, chapter_pages, offline_page, toc_pages
 
-from widgets import book
-from widgets.charts import embedded_specs as specs
+from widgets.book import build as book
+from widgets.figures.charts import embedded_specs as specs
 
 pytestmark = pytest.mark.book
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from scipy.stats import rankdata, spearmanr
 
-from widgets import stats
+from widgets.core import stats
 
 
 def test_ranks_match_scipy_per_row_with_ties():

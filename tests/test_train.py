@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from widgets import data, models, train
+from widgets.core import data, models, train
 
 
 def regression(n=40, d=3, seed=0):
@@ -121,14 +121,11 @@ def test_divergence_is_flagged_not_silent():
     assert res.diverged.tolist() == [False, True]
 
 
-def test_log_steps_and_sweep():
+def test_log_steps():
     s = train.log_steps(1000, 10)
     assert s[0] == 0 and s[-1] == 1000 and s == sorted(set(s))
     assert train.log_steps(0, 5) == [0]
     assert train.log_steps(50, 2) == [0, 50]
-    assert train.sweep(seed=[0, 1], width=[8, 16]) == {"seed": [0, 0, 1, 1], "width": [8, 16, 8, 16]}
-    with pytest.raises(ValueError, match="empty"):
-        train.sweep(seed=[])
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -1,13 +1,21 @@
-"""Compute core and presentation helpers for the book *Inductive Bias of Gradient Descent*.
+"""Compute core, chapter science and presentation for the book *Inductive Bias of Gradient Descent*.
 
-Importing ``widgets`` loads only the compute core (torch and numpy). The presentation modules
-(``widgets.charts``, ``widgets.explore``, ``widgets.claims``, ``widgets.book``) import altair, ipywidgets,
-pandas or myst-nb, and are imported on their own.
+The layers are folders, and imports flow one way (a test checks it):
+
+* ``widgets/core/``: torch and numpy only. Datasets, families of networks, the one trainer, the cache,
+  kernels, statistics.
+* ``widgets/<topic>.py``: one chapter's science each (parameters and experiments returning plain dicts),
+  built on the core.
+* ``widgets/figures/``: altair charts and ipywidgets explorers, one module per chapter.
+* ``widgets/page.py``: what a chapter calls (``setup``, ``run``, ``note``, ``claim``), and
+  ``widgets/book/``: the build, the claim records and the reproducibility report.
+
+Importing ``widgets`` loads only the compute core.
 """
 
-from . import data, models, train
-from .device import default_mode, get_device, get_dtype, seed_everything
-from .train import TrainResult, log_steps, sweep
+from widgets.core import data, models, train
+from widgets.core.env import default_mode, get_device, get_dtype, seed_everything
+from widgets.core.train import TrainResult, log_steps
 
 __all__ = ["data", "models", "train", "default_mode", "get_device", "get_dtype", "seed_everything",
-           "TrainResult", "log_steps", "sweep"]
+           "TrainResult", "log_steps"]

@@ -18,8 +18,8 @@ import time
 
 import torch
 
-from . import data, kernels, models, train
-from .device import get_device
+from widgets.core import data, kernels, models, train
+from widgets.core.env import get_device
 
 
 def _sync(dev: torch.device) -> None:

@@ -20,10 +20,10 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 
-from . import data, models
-from .checks import check_float, check_int
-from .device import get_device
-from .train import log_steps
+from widgets.core import data, models
+from widgets.core.checks import check_float, check_int
+from widgets.core.env import get_device
+from widgets.core.train import log_steps
 
 # ------------------------------------------------------------------------------------------ parameters
 
@@ -301,7 +301,7 @@ class PackedMLP:
 
 
 def packed_mlp(d_in: int, d_out: int, widths, seeds, device=None, dtype=torch.float32) -> PackedMLP:
-    """Pack the members of ``widgets.models.mlp(d_in, d_out, widths, seeds)`` (same initialisation, member by
+    """Pack the members of ``widgets.core.models.mlp(d_in, d_out, widths, seeds)`` (same initialisation, member by
     member). Members are reordered so equal widths are adjacent; ``widths``/``seeds`` give the new order."""
     widths, seeds = list(widths), list(seeds)
     if len(widths) != len(seeds) or not widths:
@@ -328,7 +328,7 @@ def packed_mlp(d_in: int, d_out: int, widths, seeds, device=None, dtype=torch.fl
 def train_packed(model: PackedMLP, x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor,
                  *, steps: int, lr: float, records: int = 30, betas=(0.9, 0.999), eps: float = 1e-8) -> dict:
     """Full-batch Adam on the summed cross-entropy of all members (each member gets exactly its own gradient,
-    and Adam is elementwise, so each member trains as it would alone; the same update as ``widgets.train``).
+    and Adam is elementwise, so each member trains as it would alone; the same update as ``widgets.core.train``).
 
     Returns ``steps`` [T], ``train_err``, ``test_err``, ``train_loss`` [T, M] (CPU) and ``seconds``.
     """

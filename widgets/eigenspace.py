@@ -8,7 +8,7 @@
   (seed, n) one member of one batched family per architecture;
 * :func:`mode_counts`: how many eigenmodes come before the localized target, as d grows.
 
-``depth`` counts hidden (ReLU) layers, as in :mod:`widgets.kernels`.
+``depth`` counts hidden (ReLU) layers, as in :mod:`widgets.core.kernels`.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from . import kernels, models, train
-from .checks import check_float, check_int
-from .data import Dataset
-from .device import get_device
-from .stats import loglog_slope
+from widgets.core import kernels, models, train
+from widgets.core.checks import check_float, check_int
+from widgets.core.data import Dataset
+from widgets.core.env import get_device
+from widgets.core.stats import loglog_slope
 
 # ---------------------------------------------------------------- spectra
 

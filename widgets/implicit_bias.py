@@ -11,7 +11,7 @@ Four experiments, each one batched computation:
 * :func:`matrix_sweep`: deep matrix factorisation for matrix completion, 1–3 factors at several init scales
   (Gunasekar et al. 2017; Arora et al. 2019), against the minimum nuclear norm completion.
 
-The two-layer net here is not :func:`widgets.models.mlp`: it needs the mean-field 1/m output scaling, a
+The two-layer net here is not :func:`widgets.core.models.mlp`: it needs the mean-field 1/m output scaling, a
 frozen first layer for some members, and a centred, α-scaled output, so it is written out (with its
 gradients by hand; the tests check them against autograd).
 """
@@ -26,11 +26,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from . import data
-from .checks import check_choice, check_float, check_int
-from .device import get_device, get_dtype
-from .stats import effective_rank
-from .train import log_steps
+from widgets.core import data
+from widgets.core.checks import check_choice, check_float, check_int
+from widgets.core.env import get_device, get_dtype
+from widgets.core.stats import effective_rank
+from widgets.core.train import log_steps
 
 # ---------------------------------------------------------------- 1. max margin
 
@@ -314,7 +314,7 @@ class TwoLayerParams:
 
 
 def cluster_data(k: int, n: int, n_test: int, d: int, sigma: float, seed: int) -> data.Dataset:
-    """:func:`widgets.data.clusters` split into train and test, with a constant 1 appended as a bias
+    """:func:`widgets.core.data.clusters` split into train and test, with a constant 1 appended as a bias
     coordinate: x [·, d + 1] float32, y [·] float32 in {−1, +1}."""
     x, y, _ = data.clusters(k=k, n=n + n_test, d=d, sigma=sigma, seed=seed)
     x = torch.cat([x, torch.ones(len(x), 1)], 1)

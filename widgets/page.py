@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
 
-from . import charts, claims
-from .device import check_mode, get_device, seed_everything
+from widgets.book import claims
+from widgets.book.claims import above, at_least, at_most, below, between, claim, skip
+from widgets.core.env import check_mode, get_device, in_book_build, seed_everything
+from widgets.figures import charts
+
+__all__ = ["Context", "setup", "claim", "skip", "above", "at_least", "at_most", "below", "between"]
 
 
 @dataclass(frozen=True)
@@ -18,12 +21,6 @@ class Context:
     device: torch.device
     seed: int
     progress: bool = True  # show tqdm bars: live in JupyterLab, never on the static page (they are widgets)
-
-
-def in_book_build() -> bool:
-    """True while the book builder executes chapters (it sets ``$WIDGETS_BOOK_BUILD``): the output is for a
-    static page, where nothing needs a kernel."""
-    return os.environ.get("WIDGETS_BOOK_BUILD") == "1"
 
 
 def setup(chapter: str, mode: str | None = None, *, seed: int = 0, device=None, title: str = "") -> Context:

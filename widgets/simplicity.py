@@ -20,11 +20,11 @@ from dataclasses import asdict, dataclass, replace
 import torch
 import torch.nn.functional as F
 
-from . import data as wdata
-from . import models, train
-from .checks import check_choice, check_float, check_int
-from .device import get_device
-from .stats import auc
+from widgets.core import data as wdata
+from widgets.core import models, train
+from widgets.core.checks import check_choice, check_float, check_int
+from widgets.core.env import get_device
+from widgets.core.stats import auc
 
 SLAB_KS = (3, 5, 7)
 
@@ -105,7 +105,7 @@ class SBData:
     info: dict
 
     def dataset(self) -> wdata.Dataset:
-        """For :func:`widgets.train.train` with the logistic loss: labels mapped to ±1 floats."""
+        """For :func:`widgets.core.train.train` with the logistic loss: labels mapped to ±1 floats."""
         return wdata.Dataset(self.x_train, 2 * self.y_train.float() - 1, self.x_test, 2 * self.y_test.float() - 1,
                              n_classes=2)
 

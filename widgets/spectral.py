@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from . import data, models, train
-from .checks import check_choice, check_float, check_int
-from .stats import loglog_slope, spearman
+from widgets.core import data, models, train
+from widgets.core.checks import check_choice, check_float, check_int
+from widgets.core.stats import loglog_slope, spearman
 
 # ----------------------------------------------------------------------------------------- parameters
 
@@ -331,7 +331,7 @@ def sobolev_weights(s, n: int) -> torch.Tensor:
 
 
 def sobolev_loss(s, n: int):
-    """The squared H^s norm of the residual on the uniform grid as a loss for :func:`widgets.train.train`:
+    """The squared H^s norm of the residual on the uniform grid as a loss for :func:`widgets.core.train.train`:
     Σ_k w_k |DFT(r)(k)|² with w = :func:`sobolev_weights`. Frequency k's weight grows like k^{2s}: s > 0
     pushes high frequencies, s < 0 holds them back (Yu, Yang & Townsend 2023). ``s``: one exponent or one
     per member. Returns a callable (out, y [K, n, 1]) → [K]."""

@@ -1,3 +1,4 @@
-"""Presentation for one chapter each: ``widgets/figures/<topic>.py`` holds the chapter's altair charts and its
-live explorer, built on :mod:`widgets.charts` and :mod:`widgets.explore`. Compute lives in ``widgets/<topic>.py``.
+"""Presentation: :mod:`~widgets.figures.charts` (theme, renderer, the slider-over-a-sweep figure) and
+:mod:`~widgets.figures.explore` (live explorers), then one module per chapter with its charts and explorer.
+Compute lives in ``widgets/core/`` and ``widgets/<topic>.py``.
 """

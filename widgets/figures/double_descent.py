@@ -8,8 +8,8 @@ from dataclasses import replace
 import altair as alt
 import pandas as pd
 
-from ..charts import HEIGHT, PALETTE, WIDTH, round_sig
-from ..explore import Explorer
+from widgets.figures.charts import HEIGHT, PALETTE, WIDTH, round_sig
+from widgets.figures.explore import Explorer
 
 
 def _threshold_rule(x: float, label: str):
@@ -222,7 +222,7 @@ class DoubleDescentExplorer(Explorer):
         }
 
     def compute(self, model, n, noise, lam, largest):
-        from .. import double_descent as dd
+        from widgets import double_descent as dd
 
         if model == "random features":
             ratios = tuple(r for r in self.rff.ratios if r <= largest) or (largest,)

@@ -7,12 +7,12 @@ import math
 import altair as alt
 import pandas as pd
 
-from ..charts import HEIGHT, PALETTE, WIDTH, curves, round_sig
-from ..explore import Explorer
+from widgets.figures.charts import HEIGHT, PALETTE, WIDTH, curves, round_sig
+from widgets.figures.explore import Explorer
 
 
 def _live(v: float, trace: float) -> bool:
-    from ..eigenspace import ZERO
+    from widgets.eigenspace import ZERO
 
     return v > ZERO * trace
 
@@ -162,7 +162,7 @@ def mode_ranks(res: dict):
 
 def top_modes(spec, top: int = 12):
     """The ``top`` largest eigenmodes of a Spectrum as rows of coordinates (filled: in S)."""
-    from ..kernels import subset_members
+    from widgets.core.kernels import subset_members
 
     order = spec.eigenvalues.sort(descending=True, stable=True).indices[:top].tolist()
     rows = []
@@ -207,7 +207,7 @@ class SpectrumExplorer(Explorer):
         }
 
     def compute(self, arch, depth, q, d):
-        from ..kernels import spectrum
+        from widgets.core.kernels import spectrum
 
         return spectrum(d, arch=arch, depth=depth, q=min(q, d), device=self.device)
 

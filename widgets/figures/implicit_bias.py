@@ -9,8 +9,8 @@ from dataclasses import replace
 import altair as alt
 import pandas as pd
 
-from ..charts import HEIGHT, PALETTE, WIDTH, curves, round_sig
-from ..explore import Explorer
+from widgets.figures.charts import HEIGHT, PALETTE, WIDTH, curves, round_sig
+from widgets.figures.explore import Explorer
 
 SMALL = 300  # side of the square panels, in pixels
 
@@ -365,7 +365,7 @@ class ImplicitBiasExplorer(Explorer):
         }
 
     def compute(self, k, d, width, alpha, layers, steps):
-        from ..implicit_bias import explore_two_layer
+        from widgets.implicit_bias import explore_two_layer
 
         p = replace(self.params, k=k, width=width, steps=steps)
         return explore_two_layer(p, d=d, alpha=alpha, both=layers == "both layers", device=self.device)

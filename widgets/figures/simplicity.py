@@ -5,8 +5,8 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from ..charts import HEIGHT, PALETTE, WIDTH
-from ..explore import Explorer
+from widgets.figures.charts import HEIGHT, PALETTE, WIDTH
+from widgets.figures.explore import Explorer
 
 CONDITIONS = {"clean": "clean test set", "linear_randomized": "linear coordinate randomized",
               "slabs_randomized": "slab coordinates randomized"}
@@ -223,7 +223,7 @@ class SimplicityExplorer(Explorer):
         }
 
     def compute(self, **values):
-        from ..simplicity import explore
+        from widgets.simplicity import explore
 
         return explore(**values, device=self.device)
 

@@ -6,9 +6,9 @@ import altair as alt
 import pandas as pd
 import torch
 
-from .. import spectral
-from ..charts import HEIGHT, WIDTH, frames, round_sig
-from ..explore import Explorer
+from widgets import spectral
+from widgets.figures.charts import HEIGHT, WIDTH, frames, round_sig
+from widgets.figures.explore import Explorer
 
 CASES = {"equal": "equal amplitudes (A_k = 1)", "rising": "rising amplitudes (A_k = 0.1·i)"}
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from .checks import check_choice, check_float, check_int
-from .device import get_device, get_dtype
+from widgets.core.checks import check_choice, check_float, check_int
+from widgets.core.env import get_device, get_dtype
 
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "identity": lambda h: h}
 GAINS = {"relu": math.sqrt(2.0), "tanh": 1.0, "identity": 1.0}

@@ -8,7 +8,6 @@ data, the loss, the optimizer kind, the batch size and the number of steps.
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 import warnings
@@ -18,27 +17,12 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .checks import check_choice, check_float, check_int
-from .data import Dataset
-from .models import Family
+from widgets.core.checks import check_choice, check_float, check_int
+from widgets.core.data import Dataset
+from widgets.core.models import Family
 
 LOSSES = ("mse", "cross_entropy", "logistic")
 OPTIMIZERS = ("gd", "sgd", "adam")
-
-
-def sweep(**axes: Sequence) -> dict[str, list]:
-    """The cartesian product of hyperparameter axes, as equal-length lists (one entry per member).
-
-    >>> sweep(seed=[0, 1], width=[8, 16])
-    {'seed': [0, 0, 1, 1], 'width': [8, 16, 8, 16]}
-    """
-    if not axes:
-        raise ValueError("sweep needs at least one axis")
-    for name, values in axes.items():
-        if len(list(values)) == 0:
-            raise ValueError(f"axis {name!r} is empty")
-    combos = list(itertools.product(*(list(v) for v in axes.values())))
-    return {name: [c[i] for c in combos] for i, name in enumerate(axes)}
 
 
 def log_steps(steps: int, n: int) -> list[int]:

@@ -1,15 +1,14 @@
 """Live explorers: ipywidgets controls that retrain through the batched trainer and redraw a chart in place.
 
-They need a running kernel, so in the static book (see :func:`widgets.page.in_book_build`) an explorer shows
+They need a running kernel, so in the static book (see :func:`widgets.core.env.in_book_build`) an explorer shows
 one line saying how to run it live, never a control that drives nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
-from .page import in_book_build
+from widgets.core.env import in_book_build
 
 STATIC_NOTE = ("*Live explorer: open this chapter in JupyterLab (see the README) to retrain with "
                "{what}. The static page shows no controls, since they need a running kernel.*")
@@ -78,39 +77,3 @@ class Explorer:
             display(Markdown(STATIC_NOTE.format(what=self.what)))
         else:
             display(self.widget())
-
-
-class SinesExplorer(Explorer):
-    """The introduction's demo, live: pick the width, depth, learning rate and number of steps."""
-
-    what = "another width, depth, learning rate or number of steps"
-
-    def __init__(self, params, device=None):
-        super().__init__()
-        self.params, self.device = params, device
-
-    def make_controls(self) -> dict:
-        import ipywidgets as W
-
-        style = {"description_width": "initial"}
-        return {
-            "width": W.IntSlider(value=64, min=4, max=512, step=4, description="width", style=style,
-                                 continuous_update=False),
-            "depth": W.IntSlider(value=self.params.depth, min=1, max=6, description="depth (layers)", style=style,
-                                 continuous_update=False),
-            "lr": W.FloatLogSlider(value=self.params.lr, base=10, min=-4, max=-1, description="learning rate",
-                                   style=style, continuous_update=False),
-            "steps": W.IntSlider(value=self.params.steps, min=100, max=10_000, step=100, description="steps",
-                                 style=style, continuous_update=False),
-        }
-
-    def compute(self, width, depth, lr, steps):
-        from .demo import fit_sines
-
-        p = replace(self.params, widths=(width,), depth=depth, lr=lr, steps=steps)
-        return fit_sines(p, device=self.device, progress=True)
-
-    def chart(self, result):
-        from .charts import sines_fit
-
-        return sines_fit(result)

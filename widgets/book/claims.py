@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from .device import check_mode, get_device
+from widgets.core.env import check_mode, get_device
 
 _RANGE_FORMAT = "{:.6g}"
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parents[1]  # the whole widgets package
 
 
 def cache_dir() -> Path:
@@ -32,8 +32,8 @@ def cache_dir() -> Path:
 def code_hash() -> str:
     """sha256 over the source of every module of the package (names and bytes, in sorted order)."""
     h = hashlib.sha256()
-    for path in sorted(_PACKAGE.glob("*.py")):
-        h.update(path.name.encode())
+    for path in sorted(_PACKAGE.rglob("*.py")):
+        h.update(path.relative_to(_PACKAGE).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()
 

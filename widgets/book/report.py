@@ -1,4 +1,4 @@
-"""The reproducibility report: every chapter's claims, read back from the records that :mod:`widgets.claims`
+"""The reproducibility report: every chapter's claims, read back from the records that :mod:`widgets.book.claims`
 wrote while the chapters ran, beside what each chapter's source says it claims."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from .claims import claims_dir, project_root
+from widgets.book.claims import claims_dir, project_root
 
 CLAIM_CALL = re.compile(r"""\bclaim\(\s*["']([A-Za-z0-9_]+)["']""")
 
@@ -65,7 +65,7 @@ def chapter_sources(root: Path | None = None) -> list[dict]:
 
 
 def load_records(folder: Path | None = None) -> dict[str, dict]:
-    """chapter → its record (see :mod:`widgets.claims`); unreadable files are reported, not skipped."""
+    """chapter → its record (see :mod:`widgets.book.claims`); unreadable files are reported, not skipped."""
     folder = Path(folder) if folder is not None else claims_dir()
     records = {}
     for path in sorted(folder.glob("*.json")) if folder.exists() else []:

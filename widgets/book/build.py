@@ -22,8 +22,8 @@ from pathlib import Path
 
 import yaml
 
-from .claims import project_root
-from .report import is_notebook, toc_files
+from widgets.book.claims import project_root
+from widgets.book.report import is_notebook, toc_files
 
 BUILD = "_build"
 
@@ -82,7 +82,7 @@ def _without_injected(src: Path, dest: Path) -> None:
 def stage(root: Path | None = None) -> Path:
     """Lay out ``_build/stage``: the config with execution off, the toc, the book's files with each chapter
     replaced by its executed notebook, and the Vega bundle. Raises if a chapter was not executed."""
-    from .charts import write_vega_bundle
+    from widgets.figures.charts import write_vega_bundle
 
     root = project_root(root)
     dest = root / BUILD / "stage"
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", help="execute only this chapter (repeatable)")
     parser.add_argument("--no-html", action="store_true", help="execute chapters only")
     args = parser.parse_args(argv)
-    from .device import check_mode
+    from widgets.core.env import check_mode
 
     mode = check_mode(args.mode)
     root = project_root()

@@ -1,6 +1,6 @@
 """Charts and the live explorer of the chapter "Implicit regularization I: what the step size does".
 
-Every chart takes the plain result of a function in :mod:`widgets.step_size`.
+Every chart takes the plain result of a function in :mod:`widgets.implicit_regularization`.
 """
 
 from __future__ import annotations
@@ -10,15 +10,15 @@ from dataclasses import replace
 import altair as alt
 import pandas as pd
 
-from ..charts import HEIGHT, PALETTE, WIDTH, curves, round_sig
-from ..explore import Explorer
+from widgets.figures.charts import HEIGHT, PALETTE, WIDTH, curves, round_sig
+from widgets.figures.explore import Explorer
 
 # ---------------------------------------------------------------- the two-parameter model
 
 
 def toy_trajectories(result: dict):
     """GD, the gradient flow of E and the flow of the modified loss in the (a, b) plane, with a slider over
-    the step size h. ``result``: :func:`widgets.step_size.toy_igr`."""
+    the step size h. ``result``: :func:`widgets.implicit_regularization.toy_igr`."""
     rows = []
     for f, path in enumerate(result["paths"]):
         label = f"h = {path['h']:g}"
@@ -245,7 +245,7 @@ class StepSizeExplorer(Explorer):
         }
 
     def compute(self, lr, batch, wd):
-        from ..step_size import watch_training
+        from widgets.implicit_regularization import watch_training
 
         return watch_training(replace(self.params, lr=lr, batch=batch, wd=wd), device=self.device)
 

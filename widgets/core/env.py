@@ -69,3 +69,9 @@ def check_mode(mode: str | None) -> str:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     return mode
+
+
+def in_book_build() -> bool:
+    """True while the book builder executes chapters (it sets ``$WIDGETS_BOOK_BUILD``): the output is for a
+    static page, where nothing needs a kernel."""
+    return os.environ.get("WIDGETS_BOOK_BUILD") == "1"

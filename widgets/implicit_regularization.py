@@ -12,7 +12,7 @@ Four experiments, each a function of a frozen parameter dataclass:
   kernel over training (Baratin et al. 2021), for rich and lazy output scales.
 
 The measuring tools (:func:`grad_norm_sq`, :func:`top_hessian_eig`, :func:`geometric_complexity`,
-:func:`kernel_alignment`, with :func:`widgets.models.tangent_kernel` and :func:`widgets.stats.effective_rank`)
+:func:`kernel_alignment`, with :func:`widgets.core.models.tangent_kernel` and :func:`widgets.core.stats.effective_rank`)
 take a whole family and return one number per member.
 """
 
@@ -24,10 +24,10 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
-from . import data, models, train
-from .checks import check_choice, check_float, check_int
-from .device import get_device
-from .stats import effective_rank, loglog_slope
+from widgets.core import data, models, train
+from widgets.core.checks import check_choice, check_float, check_int
+from widgets.core.env import get_device
+from widgets.core.stats import effective_rank, loglog_slope
 
 # ---------------------------------------------------------------- the two-parameter model E(a,b) = ½(1 − ab)²
 
@@ -265,7 +265,7 @@ def kernel_alignment(K: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def gd_family(family: models.Family, x: torch.Tensor, y: torch.Tensor, *, lr, steps, loss: str = "mse",
               penalty=0.0, scale=1.0, records: int = 20, probe=None) -> dict:
     """Full-batch gradient descent on every member at once, in place, with per-member extras that
-    :func:`widgets.train.train` does not have:
+    :func:`widgets.core.train.train` does not have:
 
     * ``steps``: one number or one per member; member k stops after its own ``steps[k]`` (equal time
       lr × steps across learning rates);

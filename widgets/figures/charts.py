@@ -138,7 +138,7 @@ def _render(spec: dict, **metadata) -> dict:
            "text/plain": f"<chart: {spec.get('description') or spec.get('title') or 'altair'}>"}
     # The HTML part needs the book's vendored Vega bundle; JupyterLab would prefer it over its own Vega-Lite
     # renderer and draw nothing, so it is emitted only while the book builder executes the chapter.
-    from .page import in_book_build  # page imports this module, so not at the top
+    from widgets.core.env import in_book_build
 
     if in_book_build():
         out["text/html"] = _html(spec)
@@ -216,23 +216,3 @@ def curves(data, x: str, y: str, *, color: str | None = None, title: str, x_titl
         enc["color"] = alt.Color(f"{color}:N", title=color_title or color)
     return (alt.Chart(df).mark_line(point=True).encode(**enc)
             .properties(title=title, description=description, width=WIDTH, height=HEIGHT))
-
-
-def sines_fit(result: dict, decimals: int = 3):
-    """The introduction's figure: each width's fitted function against the target, with a slider over the
-    recorded training steps. ``result``: the dict returned by :func:`widgets.demo.fit_sines`."""
-    x = result["x"].tolist()
-    rows = []
-    for t, step in enumerate(result["steps"].tolist()):
-        for k, width in enumerate(result["widths"].tolist()):
-            out = result["outputs"][t, k].tolist()
-            rows += [{"x": round(xi, 4), "f": round(fi, decimals), "frame": t, "step": f"step {step:,}",
-                      "width": f"width {width}"} for xi, fi in zip(x, out, strict=True)]
-    target = [{"x": round(xi, 4), "f": round(yi, decimals)} for xi, yi in zip(x, result["target"].tolist(),
-                                                                              strict=True)]
-    return frames(rows, "x", "f", "frame", frame_label="step", color="width", reference=target,
-                  title="Networks fitting a sum of sines during training",
-                  x_title="input x (position in [0, 1))", y_title="f(x) (dimensionless)",
-                  color_title="hidden width",
-                  description="Fitted functions of MLPs of several widths (colored lines) against the target "
-                              "(dashed grey), at the training step chosen with the slider.")

@@ -1,6 +1,6 @@
 """Infinite-width kernels of ReLU networks (NNGP and NTK) and their exact spectra on the hypercube {-1, 1}^d.
 
-Two architectures, with the conventions of :mod:`widgets.models` (``depth`` here counts *hidden* layers,
+Two architectures, with the conventions of :mod:`widgets.core.models` (``depth`` here counts *hidden* layers,
 the nonlinear ones: ``models.mlp(depth=L + 1)`` and ``models.cnn(depth=L)`` have L of them):
 
 * ``"mlp"``: x → L ReLU layers → linear readout;
@@ -30,8 +30,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from .checks import check_choice, check_float, check_int
-from .device import get_device
+from widgets.core.checks import check_choice, check_float, check_int
+from widgets.core.env import get_device
 
 ARCHS = ("mlp", "cnn")
 READOUTS = ("flatten", "gap")
@@ -382,7 +382,7 @@ def _init_variances(family) -> list[float]:
 
 def empirical_ntk(family, x1: torch.Tensor, x2: torch.Tensor | None = None, member: int = 0,
                   chunk_size: int | None = 2) -> torch.Tensor:
-    """The NTK of member ``member`` of a :mod:`widgets.models` family at its current weights: [n, m].
+    """The NTK of member ``member`` of a :mod:`widgets.core.models` family at its current weights: [n, m].
 
     Θ(x, x') = Σ_ℓ σ_ℓ² ⟨∂f(x)/∂W_ℓ, ∂f(x')/∂W_ℓ⟩, with σ_ℓ² = gain²/fan_in the init variance of layer ℓ:
     the NTK of the same network in the NTK parametrization (W = σ·w/√fan_in, w ~ N(0, 1)), the one whose

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from widgets import device
+from widgets.core import env as device
 
 
 def test_argument_beats_environment(monkeypatch):

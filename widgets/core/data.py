@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .checks import check_float, check_int
+from widgets.core.checks import check_float, check_int
 
 
 @dataclass

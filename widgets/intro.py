@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from . import data, models, train
-from .checks import check_int
+from widgets.core import data, models, train
+from widgets.core.checks import check_int
 
 
 @dataclass(frozen=True)

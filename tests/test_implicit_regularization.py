@@ -1,4 +1,4 @@
-"""Tests of widgets.step_size against independent references: conserved quantities, autograd on the
+"""Tests of widgets.implicit_regularization against independent references: conserved quantities, autograd on the
 modified loss, dense Hessians, finite differences and hand computations."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import math
 import pytest
 import torch
 
-from widgets import data, models, step_size, train
+from widgets import implicit_regularization as ir
+from widgets.core import data, models, train
 
 
 def tiny_family(K=2, width=5, d_in=3, d_out=2, depth=3, act="tanh"):
@@ -41,7 +42,7 @@ def flat_loss(family, k, x, y, loss):
 
 def test_gradient_flow_conserves_a2_minus_b2_and_descends():
     theta0 = torch.tensor([[2.8, 0.1], [0.5, 1.5]], dtype=torch.float64)
-    end, path = step_size.rk4(lambda z: -step_size.toy_grad(z), theta0, 1e-2, 3000, every=500)
+    end, path = ir.rk4(lambda z: -ir.toy_grad(z), theta0, 1e-2, 3000, every=500)
     c0 = theta0[:, 0] ** 2 - theta0[:, 1] ** 2
     for state in path:
         assert torch.allclose(state[:, 0] ** 2 - state[:, 1] ** 2, c0, atol=1e-9)
@@ -57,13 +58,13 @@ def test_modified_gradient_matches_autograd():
     (g,) = torch.autograd.grad(E.sum(), theta, create_graph=True)
     Et = E + h / 4 * (g**2).sum(1)
     (gt,) = torch.autograd.grad(Et.sum(), theta)
-    assert torch.allclose(step_size.toy_modified_grad(theta.detach(), h), gt, atol=1e-12)
-    assert torch.allclose(step_size.toy_grad(theta.detach()), g.detach(), atol=1e-12)
+    assert torch.allclose(ir.toy_modified_grad(theta.detach(), h), gt, atol=1e-12)
+    assert torch.allclose(ir.toy_grad(theta.detach()), g.detach(), atol=1e-12)
 
 
 def test_gd_error_slopes_and_sharpness():
-    p = step_size.ToyParams(rk4_steps=400, sweep_hs=(0.01, 0.1, 0.2, 0.3), settle_steps=1500)
-    r = step_size.toy_igr(p)
+    p = ir.ToyParams(rk4_steps=400, sweep_hs=(0.01, 0.1, 0.2, 0.3), settle_steps=1500)
+    r = ir.toy_igr(p)
     assert 0.8 <= r["slope_plain"] <= 1.2
     assert 1.8 <= r["slope_modified"] <= 2.2
     assert (r["dist_modified"] < r["dist_plain"]).all()
@@ -73,7 +74,7 @@ def test_gd_error_slopes_and_sharpness():
 
 def test_gd_toy_is_gradient_descent():
     hs = torch.tensor([0.1, 0.2], dtype=torch.float64)
-    path = step_size.gd_toy(torch.tensor([2.0, 0.5], dtype=torch.float64), hs, torch.tensor([3, 1]))
+    path = ir.gd_toy(torch.tensor([2.0, 0.5], dtype=torch.float64), hs, torch.tensor([3, 1]))
     a, b = 2.0, 0.5
     for _ in range(3):
         r = 1 - a * b
@@ -91,7 +92,7 @@ def test_power_iteration_matches_dense_hessian(loss):
     fam = tiny_family()
     x = torch.randn(12, 3, dtype=torch.float64)
     y = torch.randn(12, 2, dtype=torch.float64) if loss == "mse" else torch.randint(0, 2, (12,))
-    eig = step_size.top_hessian_eig(fam, x, y, loss, iters=300)
+    eig = ir.top_hessian_eig(fam, x, y, loss, iters=300)
     for k in range(fam.size):
         f, theta = flat_loss(fam, k, x, y, loss)
         ev = torch.linalg.eigvalsh(torch.autograd.functional.hessian(f, theta))
@@ -103,9 +104,9 @@ def test_grad_norm_and_hvp_match_flat_reference():
     torch.manual_seed(1)
     fam = tiny_family()
     x, y = torch.randn(10, 3, dtype=torch.float64), torch.randn(10, 2, dtype=torch.float64)
-    g2 = step_size.grad_norm_sq(fam, x, y, "mse")
+    g2 = ir.grad_norm_sq(fam, x, y, "mse")
     v = [torch.randn_like(p) for p in fam.params]
-    hv = step_size.hvp(fam, x, y, v, "mse")
+    hv = ir.hvp(fam, x, y, v, "mse")
     for k in range(fam.size):
         f, theta = flat_loss(fam, k, x, y, "mse")
         g = torch.autograd.functional.jacobian(f, theta)
@@ -119,7 +120,7 @@ def test_geometric_complexity_matches_finite_differences():
     torch.manual_seed(2)
     fam = tiny_family(act="relu")
     x = torch.randn(7, 3, dtype=torch.float64)
-    gc = step_size.geometric_complexity(fam, x)
+    gc = ir.geometric_complexity(fam, x)
     eps = 1e-6
     total = torch.zeros(fam.size, dtype=torch.float64)
     with torch.no_grad():
@@ -130,36 +131,36 @@ def test_geometric_complexity_matches_finite_differences():
             total += d.pow(2).sum((1, 2))
     assert torch.allclose(gc, total / len(x), rtol=1e-6)
     with pytest.raises(ValueError, match="x must have shape"):
-        step_size.geometric_complexity(fam, x[0])
+        ir.geometric_complexity(fam, x[0])
 
 
 def test_kernel_alignment_by_hand():
     y = torch.tensor([1.0, 1.0, -1.0, -1.0], dtype=torch.float64)
-    assert float(step_size.kernel_alignment(torch.outer(y, y), y)) == pytest.approx(1.0)
+    assert float(ir.kernel_alignment(torch.outer(y, y), y)) == pytest.approx(1.0)
     K = torch.tensor([[2.0, 1.0, 0.0, 0.0], [1.0, 2.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0], [0.0, 0.0, 0.0, 1.0]],
                      dtype=torch.float64)
     n = 4
     H = torch.eye(n, dtype=torch.float64) - torch.ones(n, n, dtype=torch.float64) / n
     Kc, yc = H @ K @ H, y - y.mean()
     expected = (yc @ Kc @ yc) / (torch.linalg.norm(Kc) * (yc @ yc))
-    assert float(step_size.kernel_alignment(K, y)) == pytest.approx(float(expected), rel=1e-12)
+    assert float(ir.kernel_alignment(K, y)) == pytest.approx(float(expected), rel=1e-12)
     # one-hot columns: the alignment with the stacked classes
     Y = torch.nn.functional.one_hot(torch.tensor([0, 0, 1, 1])).double()
     Yc = Y - Y.mean(0)
     exp2 = torch.trace(Yc.T @ Kc.double() @ Yc) / (torch.linalg.norm(Kc) * (Yc**2).sum())
-    assert float(step_size.kernel_alignment(K.double(), Y)) == pytest.approx(float(exp2), rel=1e-12)
+    assert float(ir.kernel_alignment(K.double(), Y)) == pytest.approx(float(exp2), rel=1e-12)
     with pytest.raises(ValueError, match="K must be"):
-        step_size.kernel_alignment(K[:3, :3], y)
+        ir.kernel_alignment(K[:3, :3], y)
 
 
 def test_value_at_level():
     loss = torch.tensor([[1.0, 1.0], [0.1, 0.5], [0.01, 0.2]])
     value = torch.tensor([[1.0, 4.0], [0.01, 2.0], [0.001, 1.0]])
-    out = step_size.value_at_level(loss, value, 0.1)
+    out = ir.value_at_level(loss, value, 0.1)
     assert float(out[0]) == pytest.approx(0.01)
     assert math.isnan(float(out[1]))  # member 1 never gets down to 0.1
     # log-log interpolation: loss 1 → 0.01 with value ∝ loss², halfway in log at loss 0.1
-    assert float(step_size.value_at_level(torch.tensor([[1.0], [0.01]]), torch.tensor([[1.0], [1e-4]]), 0.1)[0]) == \
+    assert float(ir.value_at_level(torch.tensor([[1.0], [0.01]]), torch.tensor([[1.0], [1e-4]]), 0.1)[0]) == \
         pytest.approx(1e-2)
 
 
@@ -172,7 +173,7 @@ def test_gd_family_matches_train_gd_and_stops_per_member():
     ours = models.mlp(64, 10, widths=8, seeds=[0, 1], depth=2, dtype=torch.float64)
     ref = models.mlp(64, 10, widths=8, seeds=[0, 1], depth=2, dtype=torch.float64)
     ds2 = data.Dataset(ds.x_train.double(), y, ds.x_test.double(), torch.nn.functional.one_hot(ds.y_test, 10).double())
-    step_size.gd_family(ours, ds.x_train.double(), y, lr=[0.1, 0.2], steps=[5, 0], loss="mse", records=2)
+    ir.gd_family(ours, ds.x_train.double(), y, lr=[0.1, 0.2], steps=[5, 0], loss="mse", records=2)
     train.train(ref, ds2, steps=5, lr=[0.1, 0.0], loss="mse", optimizer="gd", records=2)
     for a, b in zip(ours.params, ref.params, strict=True):
         assert torch.allclose(a, b, atol=1e-12)
@@ -187,7 +188,7 @@ def test_gd_family_penalty_step_is_grad_plus_2lambda_H_grad():
     H = torch.autograd.functional.hessian(f, theta)
     lr, lam = 0.05, 0.3
     expected = theta - lr * (g + 2 * lam * H @ g)
-    step_size.gd_family(fam, x, y, lr=lr, steps=1, loss="mse", penalty=lam, records=2)
+    ir.gd_family(fam, x, y, lr=lr, steps=1, loss="mse", penalty=lam, records=2)
     assert torch.allclose(torch.cat([p[0].detach().flatten() for p in fam.params]), expected, atol=1e-10)
 
 
@@ -196,7 +197,7 @@ def test_gd_family_records_and_lazy_scale():
     fam = tiny_family(K=2, d_out=1)
     x, y = torch.randn(8, 3, dtype=torch.float64), torch.randn(8, dtype=torch.float64)
     before = [p.detach().clone() for p in fam.params]
-    r = step_size.gd_family(fam, x, y, lr=[0.1, 0.1 / 1e4], steps=[10, 10], scale=[1.0, 100.0], records=3)
+    r = ir.gd_family(fam, x, y, lr=[0.1, 0.1 / 1e4], steps=[10, 10], scale=[1.0, 100.0], records=3)
     # centered output: both members start at zero output, so the first loss is mean(y²) for both
     assert torch.allclose(r["loss"][0], (y**2).mean().expand(2).float().double(), atol=1e-12)
     assert torch.allclose(r["time"][:, 0], torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64))
@@ -206,51 +207,51 @@ def test_gd_family_records_and_lazy_scale():
 
 def test_bad_input():
     with pytest.raises(ValueError, match="slope_hs"):
-        step_size.toy_igr(step_size.ToyParams(slope_hs=(0.04,)))
+        ir.toy_igr(ir.ToyParams(slope_hs=(0.04,)))
     with pytest.raises(ValueError, match="horizon"):
-        step_size.toy_igr(step_size.ToyParams(slope_hs=(0.3, 0.07)))
+        ir.toy_igr(ir.ToyParams(slope_hs=(0.3, 0.07)))
     with pytest.raises(ValueError, match="theta0"):
-        step_size.toy_igr(step_size.ToyParams(theta0=(1.0, 2.0, 3.0)))
+        ir.toy_igr(ir.ToyParams(theta0=(1.0, 2.0, 3.0)))
     fam = tiny_family()
     x, y = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
     with pytest.raises(ValueError, match="lr must be"):
-        step_size.gd_family(fam, x, y, lr=[0.1, 0.1, 0.1], steps=2)
+        ir.gd_family(fam, x, y, lr=[0.1, 0.1, 0.1], steps=2)
     with pytest.raises(ValueError, match="penalty"):
-        step_size.gd_family(fam, x, y, lr=0.1, steps=2, penalty=-1.0)
+        ir.gd_family(fam, x, y, lr=0.1, steps=2, penalty=-1.0)
     with pytest.raises(ValueError, match="loss"):
-        step_size.grad_norm_sq(fam, x, y, "hinge")
+        ir.grad_norm_sq(fam, x, y, "hinge")
     with pytest.raises(ValueError, match="iters"):
-        step_size.top_hessian_eig(fam, x, y, "mse", iters=0)
+        ir.top_hessian_eig(fam, x, y, "mse", iters=0)
     with pytest.raises(ValueError, match="lrs"):
-        step_size.igr_network(step_size.IGRParams(lrs=(0.4, 0.1)))
+        ir.igr_network(ir.IGRParams(lrs=(0.4, 0.1)))
     with pytest.raises(ValueError, match="knob"):
-        step_size.knob_means([], "momentum")
+        ir.knob_means([], "momentum")
     with pytest.raises(ValueError, match="n must be"):
-        step_size.disk(1)
+        ir.disk(1)
     with pytest.raises(ValueError, match="fit_loss"):
-        step_size.gc_sweep(step_size.GCParams(fit_loss=0.0))
+        ir.gc_sweep(ir.GCParams(fit_loss=0.0))
 
 
 def test_presets_differ_and_figures_build():
-    for cls in (step_size.ToyParams, step_size.IGRParams, step_size.GCParams, step_size.AlignParams,
-                step_size.WatchParams):
+    for cls in (ir.ToyParams, ir.IGRParams, ir.GCParams, ir.AlignParams,
+                ir.WatchParams):
         assert cls.preset("quick") == cls.quick() != cls.full()
-    from widgets.figures import step_size as figs
+    from widgets.figures import implicit_regularization as figs
 
-    toy = step_size.toy_igr(step_size.ToyParams(rk4_steps=200, sweep_hs=(0.05, 0.3), settle_steps=200))
+    toy = ir.toy_igr(ir.ToyParams(rk4_steps=200, sweep_hs=(0.05, 0.3), settle_steps=200))
     spec = figs.toy_trajectories(toy).to_dict()
     assert spec["params"][0]["bind"]["input"] == "range"
     rows = [{"knob": k, "value": v, "seed": 0, "gc": 1.0 + v, "gc_init": v, "test_acc": 0.9, "step": 1,
-             "reached": True} for k in step_size.KNOBS for v in (1.0, 2.0)]
+             "reached": True} for k in ir.KNOBS for v in (1.0, 2.0)]
     spec = figs.gc_knobs({"rows": rows}).to_dict()
     assert spec["params"][0]["bind"]["input"] == "select"
-    assert step_size.knob_means(rows, "lr", min_value=1.5)[1].tolist() == [3.0]
+    assert ir.knob_means(rows, "lr", min_value=1.5)[1].tolist() == [3.0]
 
 
 def test_watch_training_records_every_quantity():
-    r = step_size.watch_training(step_size.WatchParams(n_train=64, width=8, steps=6, records=3, hvp_iters=3))
+    r = ir.watch_training(ir.WatchParams(n_train=64, width=8, steps=6, records=3, hvp_iters=3))
     for key in ("train_loss", "grad_norm_sq", "gc", "sharpness"):
         assert r[key].shape == r["steps"].shape and torch.isfinite(r[key]).all()
     assert r["steps"][0] == 0 and r["steps"][-1] == 6
     with pytest.raises(ValueError, match="batch"):
-        step_size.watch_training(step_size.WatchParams(n_train=64, batch=100))
+        ir.watch_training(ir.WatchParams(n_train=64, batch=100))
