@@ -27,6 +27,7 @@ import torch
 from widgets.core import data, models, train
 from widgets.core.checks import check_choice, check_float, check_int
 from widgets.core.env import get_device
+from widgets.core.losses import LOSSES, member_accuracy, member_losses
 from widgets.core.stats import effective_rank, loglog_slope
 
 # ---------------------------------------------------------------- the two-parameter model E(a,b) = ½(1 − ab)²
@@ -167,12 +168,12 @@ def _with(family: models.Family, params) -> models.Family:
 
 def _member_loss(family: models.Family, x: torch.Tensor, y: torch.Tensor, loss: str, params=None) -> torch.Tensor:
     fam = family if params is None else _with(family, params)
-    return train.member_losses(fam(x), y, loss)
+    return member_losses(fam(x), y, loss)
 
 
 def grad_norm_sq(family: models.Family, x: torch.Tensor, y: torch.Tensor, loss: str = "cross_entropy") -> torch.Tensor:
     """‖∇_θ E‖² of each member's full-batch loss E on (x, y). → [K]."""
-    check_choice("loss", loss, train.LOSSES)
+    check_choice("loss", loss, LOSSES)
     grads = torch.autograd.grad(_member_loss(family, x, y, loss).sum(), family.params)
     return sum((g * m).pow(2).flatten(1).sum(1) for g, m in zip(grads, family.masks, strict=True))
 
@@ -208,7 +209,7 @@ def top_hessian_eig(family: models.Family, x: torch.Tensor, y: torch.Tensor, los
                     iters: int = 30, seed: int = 0) -> torch.Tensor:
     """The largest-magnitude Hessian eigenvalue of each member's loss, by ``iters`` steps of power iteration
     on Hessian-vector products (all members in one batched product per step). → [K]."""
-    check_choice("loss", loss, train.LOSSES)
+    check_choice("loss", loss, LOSSES)
     iters = check_int("iters", iters, 1, 10**5)
     H = _hvp_operator(family, x, y, loss)
     g = torch.Generator().manual_seed(seed)
@@ -277,7 +278,7 @@ def gd_family(family: models.Family, x: torch.Tensor, y: torch.Tensor, *, lr, st
     ``loss`` [R, K] (E), ``grad_norm_sq`` [R, K] (‖∇E‖², always of the plain loss) and, if given,
     ``probe`` (a function of the family returning [K, ...]) → [R, K, ...].
     """
-    check_choice("loss", loss, train.LOSSES)
+    check_choice("loss", loss, LOSSES)
     K, dev, dt = family.size, family.device, family.params[0].dtype
 
     lrs = train.per_member("lr", lr, K, 0, 1e6, dev, dt)
@@ -295,7 +296,7 @@ def gd_family(family: models.Family, x: torch.Tensor, y: torch.Tensor, *, lr, st
         out = family(x)
         if centered_out:
             out = alpha.view(K, 1, 1) * (out - f0)
-        return train.member_losses(out, y, loss)
+        return member_losses(out, y, loss)
 
     # record points: for member k, the steps round(i · steps[k] / (records − 1))
     marks = torch.stack([(torch.arange(records, device=dev) * n / (records - 1)).round().long() for n in n_steps], 1)
@@ -408,7 +409,7 @@ def igr_network(p: IGRParams, device=None) -> dict:
                 "gc": geometric_complexity(family, x).cpu()}
         with torch.no_grad():
             out_test = family(ds.x_test.to(dev))
-            vals["test_acc"] = train.member_accuracy(out_test, ds.y_test.to(dev), "cross_entropy").cpu()
+            vals["test_acc"] = member_accuracy(out_test, ds.y_test.to(dev), "cross_entropy").cpu()
         target = out if key == "sweep" else out["penalized"]
         target.update({k: v.reshape(shape) for k, v in vals.items()})
     # equal loss: ‖∇E‖² where each run first reaches the level that every run reaches
@@ -536,7 +537,7 @@ def _gc_family(cfg, seeds, ds, sub, p, steps, batch, dev) -> list[dict]:
     def gc_at_fit(f):
         # GC only at the record where a member first reaches the fit (the trainer records the same loss)
         with torch.no_grad():
-            fit = (train.member_losses(f(x_tr), y_tr, "cross_entropy") < p.fit_loss).cpu()
+            fit = (member_losses(f(x_tr), y_tr, "cross_entropy") < p.fit_loss).cpu()
         new = fit & ~done
         out = torch.full((K,), float("nan"))
         if new.any():
