@@ -1,6 +1,7 @@
 import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -8,6 +9,21 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+_FRESH_CACHE: str | None = None
+
+
+def pytest_configure(config):
+    """Every test session computes every experiment afresh: chapters run with an empty cache folder (the
+    kernels inherit ``$WIDGETS_CACHE_DIR``), so a claim is always checked on a recomputed number."""
+    global _FRESH_CACHE
+    _FRESH_CACHE = tempfile.mkdtemp(prefix="widgets-test-cache-")
+    os.environ["WIDGETS_CACHE_DIR"] = _FRESH_CACHE
+    os.environ.pop("WIDGETS_CACHE", None)
+
+
+def pytest_unconfigure(config):
+    if _FRESH_CACHE is not None:
+        shutil.rmtree(_FRESH_CACHE, ignore_errors=True)
 
 
 class Executed:

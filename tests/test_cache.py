@@ -1,6 +1,11 @@
+import os
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
+from widgets.book import build
 from widgets.core import cache
 
 
@@ -17,6 +22,11 @@ def make(calls, value):
     return compute
 
 
+def only_entry(folder):
+    (path,) = folder.glob("exp-*.pt")
+    return path
+
+
 def test_hit_miss_and_keying(tmp_path, calls):
     v = {"w": torch.arange(3.0), "n": 2}
     a = cache.cached("exp", {"lr": 0.1, "widths": (1, 2)}, make(calls, v), directory=tmp_path)
@@ -26,37 +36,109 @@ def test_hit_miss_and_keying(tmp_path, calls):
     assert len(calls) == 2  # a changed parameter is a new entry
     cache.cached("exp", {"lr": 0.1, "widths": (1, 2)}, make(calls, v), directory=tmp_path, refresh=True)
     assert len(calls) == 3
+    cache.cached("other", {"lr": 0.1, "widths": (1, 2)}, make(calls, v), directory=tmp_path)
+    assert len(calls) == 4  # so is another experiment with the same parameters
 
 
-def test_truncated_entry_is_recomputed_never_served(tmp_path, calls):
+def test_status_reports_what_happened(tmp_path, calls):
+    run = lambda **kw: cache.cached("exp", {"a": 1}, make(calls, 1.0), directory=tmp_path, status=True, **kw)  # noqa: E731
+    assert run() == (1.0, "miss")
+    assert run() == (1.0, "hit")
+    assert run(refresh=True) == (1.0, "refresh")
+
+
+def test_a_hit_returns_what_the_miss_returned(tmp_path, calls):
+    big = torch.arange(100_000.0)
+    value = {"t": (1, 2.5, "s", None, True), "l": [big[:3]], "d": {3: big[5]}, "np": np.float64(0.25)}
+    miss = cache.cached("exp", {}, make(calls, value), directory=tmp_path)
+    hit = cache.cached("exp", {}, make(calls, value), directory=tmp_path)
+    assert len(calls) == 1
+    for out in (miss, hit):
+        assert out["t"] == (1, 2.5, "s", None, True) and isinstance(out["t"], tuple)
+        assert torch.equal(out["l"][0], torch.arange(3.0)) and out["d"][3].item() == 5.0
+        assert type(out["np"]) is float and out["np"] == 0.25
+    assert only_entry(tmp_path).stat().st_size < 10_000  # a view is stored without its base's 400 kB
+
+
+def test_flipped_bit_in_a_stored_tensor_is_recomputed_never_served(tmp_path, calls):
+    cache.cached("exp", {"a": 1}, make(calls, {"x": torch.tensor([500.0])}), directory=tmp_path)
+    path = only_entry(tmp_path)
+    blob = bytearray(path.read_bytes())
+    at = blob.rfind(torch.tensor([500.0]).numpy().tobytes())  # 00 00 fa 43, inside the payload
+    assert at > 0
+    blob[at + 3] ^= 0x08  # 0x43 -> 0x4b: the float now reads 32768000.0
+    path.write_bytes(bytes(blob))
+    with pytest.warns(RuntimeWarning, match="checksum"):
+        out = cache.cached("exp", {"a": 1}, make(calls, {"x": torch.tensor([500.0])}), directory=tmp_path,
+                           status=True)
+    assert out[0]["x"].item() == 500.0 and out[1] == "corrupt" and len(calls) == 2
+    assert cache.cached("exp", {"a": 1}, make(calls, None), directory=tmp_path)["x"].item() == 500.0
+    assert len(calls) == 2  # the rewritten entry is sound again
+
+
+@pytest.mark.parametrize("keep", [0, 10, 40, -1])
+def test_truncated_entry_is_recomputed_never_served(tmp_path, calls, keep):
     cache.cached("exp", {"a": 1}, make(calls, {"x": torch.ones(1000)}), directory=tmp_path)
-    (path,) = tmp_path.glob("exp-*.pt")
-    path.write_bytes(path.read_bytes()[:100])
-    with pytest.warns(RuntimeWarning, match="unreadable"):
+    path = only_entry(tmp_path)
+    path.write_bytes(path.read_bytes()[:keep])
+    with pytest.warns(RuntimeWarning, match="unusable"):
         out = cache.cached("exp", {"a": 1}, make(calls, {"x": torch.ones(1000)}), directory=tmp_path)
     assert len(calls) == 2 and torch.equal(out["x"], torch.ones(1000))
-    assert cache.cached("exp", {"a": 1}, make(calls, None), directory=tmp_path)["x"].shape == (1000,)
-    assert len(calls) == 2  # the rewritten entry is sound again
 
 
 def test_entry_under_the_wrong_key_is_not_served(tmp_path, calls):
     cache.cached("exp", {"a": 1}, make(calls, 1.0), directory=tmp_path)
-    (path,) = tmp_path.glob("exp-*.pt")
-    torch.save({"key": "somebody else", "value": 99.0}, path)
-    with pytest.warns(RuntimeWarning, match="does not match"):
+    cache.cached("exp", {"a": 2}, make(calls, 2.0), directory=tmp_path)
+    one, two = (cache.entry_path("exp", {"a": a}, directory=tmp_path) for a in (1, 2))
+    one.write_bytes(two.read_bytes())  # a sound file, but another question's answer
+    with pytest.warns(RuntimeWarning, match="another key"):
+        assert cache.cached("exp", {"a": 1}, make(calls, 1.0), directory=tmp_path) == 1.0
+    assert len(calls) == 3
+
+
+def test_old_format_or_foreign_file_is_not_served(tmp_path, calls):
+    cache.cached("exp", {"a": 1}, make(calls, 1.0), directory=tmp_path)
+    torch.save({"key": "x", "value": 99.0}, only_entry(tmp_path))  # the previous format, pickled whole
+    with pytest.warns(RuntimeWarning, match="format"):
         assert cache.cached("exp", {"a": 1}, make(calls, 1.0), directory=tmp_path) == 1.0
 
 
-def test_code_change_invalidates(tmp_path, calls, monkeypatch):
+@pytest.mark.parametrize("change", ["code", "torch", "numpy"])
+def test_another_environment_is_a_miss_and_replaces_the_stale_entry(tmp_path, calls, monkeypatch, change):
     cache.cached("exp", {"a": 1}, make(calls, 1.0), directory=tmp_path)
+    old = only_entry(tmp_path)
+    env = cache.environment()
+    monkeypatch.setattr(cache, "environment", lambda: {**env, change: "edited"})
+    with pytest.warns(cache.StaleEntryWarning, match="other code or library versions"):
+        value, status = cache.cached("exp", {"a": 1}, make(calls, 2.0), directory=tmp_path, status=True)
+    assert (value, status, len(calls)) == (2.0, "stale", 2)
+    assert not old.exists() and only_entry(tmp_path) != old  # one entry per question, never the stale one
+
+
+def test_environment_covers_code_and_versions(monkeypatch):
+    env = cache.environment()
+    assert env["torch"] == torch.__version__ and env["numpy"] == np.__version__
     monkeypatch.setattr(cache, "code_hash", lambda: "edited")
-    cache.cached("exp", {"a": 1}, make(calls, 2.0), directory=tmp_path)
+    assert cache.environment()["code"] == "edited"
+
+
+def test_device_type_and_default_dtype_are_keyed(tmp_path, calls):
+    cache.cached("exp", {"a": 1}, make(calls, 1.0), device="cpu", directory=tmp_path)
+    cache.cached("exp", {"a": 1}, make(calls, 1.0), device="meta", directory=tmp_path)
     assert len(calls) == 2
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        cache.cached("exp", {"a": 1}, make(calls, 1.0), device="cpu", directory=tmp_path)
+    finally:
+        torch.set_default_dtype(default)
+    assert len(calls) == 3 and len(list(tmp_path.glob("exp-*.pt"))) == 3  # different questions all kept
 
 
 def test_code_hash_covers_the_package():
     h = cache.code_hash()
     assert len(h) == 64 and h == cache.code_hash()
+    assert any(p.parent.name == "core" for p in cache._PACKAGE.rglob("*.py"))  # subfolders are hashed too
 
 
 def test_write_is_atomic(tmp_path, calls):
@@ -68,13 +150,52 @@ def test_write_is_atomic(tmp_path, calls):
     assert list(tmp_path.iterdir()) == []  # nothing half-written left behind
 
 
+def test_writer_killed_mid_write_leaves_nothing_read(tmp_path, calls, monkeypatch):
+    def killed(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cache.os, "fsync", killed)
+    with pytest.raises(KeyboardInterrupt):
+        cache.cached("exp", {"a": 1}, make(calls, 1.0), directory=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_leftover_temp_file_is_never_read(tmp_path, calls, monkeypatch):
+    # a writer killed by SIGKILL cannot clean up: its temporary file holds a complete, sound entry
+    cache.cached("exp", {"a": 1}, make(calls, 1.0), directory=tmp_path)
+    path = only_entry(tmp_path)
+    leftover = tmp_path / ".exp-killed.tmp"
+    leftover.write_bytes(path.read_bytes())
+    path.unlink()
+    assert cache.cached("exp", {"a": 1}, make(calls, 1.0), directory=tmp_path) == 1.0
+    assert len(calls) == 2 and leftover.exists() and only_entry(tmp_path) == path
+    monkeypatch.setattr(cache.time, "time", lambda: leftover.stat().st_mtime + 7200)
+    cache.cached("exp", {"a": 1}, make(calls, 1.0), directory=tmp_path, refresh=True)
+    assert not leftover.exists()  # swept once it is over an hour old
+
+
+def test_bypass(tmp_path, calls, monkeypatch):
+    monkeypatch.setenv("WIDGETS_CACHE", "off")
+    for _ in range(2):
+        assert cache.cached("exp", {"a": 1}, make(calls, 1.0), directory=tmp_path, status=True) == (1.0, "off")
+    assert len(calls) == 2 and list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="cache stores tensors"):  # plain data is required all the same
+        cache.cached("exp", {}, lambda: object(), directory=tmp_path)
+
+
 def test_bad_inputs(tmp_path):
-    with pytest.raises(ValueError, match="name"):
-        cache.cached("bad name!", {}, lambda: 1, directory=tmp_path)
+    for name in ("bad name!", "", ".hidden", None):
+        with pytest.raises(ValueError, match="name"):
+            cache.cached(name, {}, lambda: 1, directory=tmp_path)
     with pytest.raises(ValueError, match="cache stores tensors"):
         cache.cached("exp", {}, lambda: object(), directory=tmp_path)
+    with pytest.raises(ValueError, match=r"value\['a'\]\[1\] is a ndarray"):
+        cache.cached("exp", {}, lambda: {"a": [1, np.zeros(2)]}, directory=tmp_path)
+    with pytest.raises(ValueError, match="keys must be str or int"):
+        cache.cached("exp", {}, lambda: {(1, 2): 1}, directory=tmp_path)
     with pytest.raises(TypeError, match="cannot be keyed"):
         cache.cached("exp", {"f": lambda: 1}, lambda: 1, directory=tmp_path)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_env_dir(tmp_path, monkeypatch):
@@ -83,10 +204,37 @@ def test_env_dir(tmp_path, monkeypatch):
     assert len(list((tmp_path / "c").glob("exp-*.pt"))) == 1
 
 
-def test_dataclass_parameters_are_keyed_by_value(tmp_path, calls):
+def test_parameters_are_keyed_by_value(tmp_path, calls):
     from widgets.intro import DemoParams
 
-    cache.cached("exp", {"p": DemoParams()}, make(calls, 1.0), directory=tmp_path)
-    cache.cached("exp", {"p": DemoParams()}, make(calls, 1.0), directory=tmp_path)
-    cache.cached("exp", {"p": DemoParams(steps=7)}, make(calls, 1.0), directory=tmp_path)
+    for p in (DemoParams(), DemoParams(), DemoParams(steps=7)):
+        cache.cached("exp", {"p": p}, make(calls, 1.0), directory=tmp_path)
     assert len(calls) == 2
+    for t in (torch.arange(4.0), torch.arange(4.0), torch.arange(4.0) + 1, torch.arange(4)):
+        cache.cached("exp", {"x": t}, make(calls, 1.0), directory=tmp_path)
+    assert len(calls) == 5  # tensors by content and dtype
+
+
+def test_the_test_session_computes_with_a_fresh_cache():
+    folder = Path(os.environ["WIDGETS_CACHE_DIR"])  # set by conftest before any chapter runs
+    assert folder.name.startswith("widgets-test-cache-") and folder.is_dir()
+
+
+def test_build_fresh_uses_an_empty_cache_and_leaves_the_stored_one(tmp_path, monkeypatch):
+    stored = tmp_path / "stored"
+    cache.cached("exp", {"a": 1}, lambda: 1.0, directory=stored)
+    monkeypatch.setenv("WIDGETS_CACHE_DIR", str(stored))
+    seen = []
+
+    def fake_main(args):
+        folder = Path(os.environ["WIDGETS_CACHE_DIR"])
+        seen.append((folder, list(folder.iterdir()), args.fresh))
+        return 0
+
+    monkeypatch.setattr(build, "_main", fake_main)
+    assert build.main(["--fresh", "--no-html"]) == 0
+    assert build.main(["--no-html"]) == 0
+    (fresh, contents, flag), (default, _, no_flag) = seen
+    assert fresh != stored and contents == [] and flag and not fresh.exists()  # empty, then removed
+    assert default == stored and not no_flag and os.environ["WIDGETS_CACHE_DIR"] == str(stored)
+    assert len(list(stored.glob("exp-*.pt"))) == 1

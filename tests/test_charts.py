@@ -96,3 +96,11 @@ def test_compact_data_packs_flat_tables_as_typed_csv_and_leaves_the_rest():
     assert out["data"][1:] == spec["data"][1:]  # too short, nested, mixed types, NaN, derived: untouched
     assert out["marks"][0]["data"][0]["format"]["type"] == "csv"  # nested group marks too
     assert spec["data"][0]["values"] is rows  # the input is not modified
+
+
+def test_slider_binds_a_range_that_starts_at_its_maximum():
+    spec = charts.slider("frame", 0, 4, "training step").param.to_dict()
+    assert spec == {"name": "frame", "value": 4,
+                    "bind": {"input": "range", "min": 0, "max": 4, "step": 1, "name": "training step (slider) "}}
+    plain = charts.slider("k", 3, 7, "number of slabs k", value=5, step=2, tagged=False).param.to_dict()
+    assert plain["value"] == 5 and plain["bind"]["step"] == 2 and plain["bind"]["name"] == "number of slabs k "

@@ -30,19 +30,13 @@ def test_mode_ranks_match_binomial_counts():
         assert int(r["rank"][0, j]) == sum(math.comb(d, k) for k in range(4))
     assert (r["rank"][1] < r["rank"][0]).all()
     with pytest.raises(ValueError, match="at least 3 distinct"):
-        eigenspace.mode_counts(eigenspace.ModeParams(ds=(6, 8)))
+        eigenspace.ModeParams(ds=(6, 8))
 
 
 def test_eigenlearning_on_a_flat_spectrum():
     # M equal eigenvalues, no ridge: κ = λ(M − n)/n, every L = n/M, E = (1 − n/M)²·n/(n − n²/M) = 1 − n/M
     lam = torch.full((64,), 0.5, dtype=torch.float64)
     assert eigenspace.eigenlearning(lam, 3, 16) == pytest.approx(1 - 16 / 64, rel=1e-6)
-
-
-def test_first_below_needs_the_curve_to_stay_below():
-    ns = torch.tensor([1.0, 2.0, 4.0, 8.0])
-    curves = torch.tensor([[0.5, 0.05, 0.2, 0.01], [0.5, 0.4, 0.3, 0.2]])
-    assert eigenspace._first_below(ns, curves, 0.1).tolist() == [8.0, math.inf]
 
 
 def test_kernel_learning_small():
@@ -72,20 +66,20 @@ def test_trained_learning_runs_small():
 
 def test_bad_parameters():
     with pytest.raises(ValueError, match="n_test"):
-        eigenspace.kernel_learning(replace(SMALL, n_test=250))
+        replace(SMALL, n_test=250)
     with pytest.raises(ValueError, match="train_ns"):
-        eigenspace.trained_learning(replace(SMALL, train_ns=(16, 24)))
+        replace(SMALL, train_ns=(16, 24))
     with pytest.raises(ValueError, match="S\\[i\\]"):
-        eigenspace.kernel_learning(replace(SMALL, local=(0, 1, 9)))
+        replace(SMALL, local=(0, 1, 9))
     with pytest.raises(ValueError, match="qs"):
-        eigenspace.cnn_spectra(eigenspace.SpectraParams(d=4, qs=(5,)))
+        eigenspace.SpectraParams(d=4, qs=(5,))
     with pytest.raises(ValueError, match="depth"):
         kernels.spectrum(6, depth=0)
 
 
 def test_presets():
     for cls in (eigenspace.SpectraParams, eigenspace.LearnParams, eigenspace.ModeParams):
-        assert cls.preset("quick") == cls.quick() and cls.preset("full") == cls.full()
+        assert cls.preset("quick") == cls() != cls.preset("full")
 
 
 def test_figures_build_with_titles_and_sliders():

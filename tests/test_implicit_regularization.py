@@ -3,39 +3,12 @@ modified loss, dense Hessians, finite differences and hand computations."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
+from reference_nets import flat_loss, tiny_family
 
 from widgets import implicit_regularization as ir
 from widgets.core import data, models, train
-
-
-def tiny_family(K=2, width=5, d_in=3, d_out=2, depth=3, act="tanh"):
-    return models.mlp(d_in, d_out, widths=width, seeds=list(range(K)), depth=depth, act=act, dtype=torch.float64)
-
-
-def flat_loss(family, k, x, y, loss):
-    """Member k's loss as a function of one flat parameter vector (an independent re-implementation)."""
-    shapes = [p[k].shape for p in family.params]
-    sizes = [math.prod(s) for s in shapes]
-
-    def f(theta):
-        parts = torch.split(theta, sizes)
-        h = x
-        Ws, bs = parts[0::2], parts[1::2]
-        for i, (W, b) in enumerate(zip(Ws, bs, strict=True)):
-            h = h @ W.view(shapes[2 * i]) + b.view(shapes[2 * i + 1])
-            if i < len(Ws) - 1:
-                h = torch.tanh(h)
-        if loss == "mse":
-            return ((h - y) ** 2).mean()
-        return torch.nn.functional.cross_entropy(h, y)
-
-    theta = torch.cat([p[k].detach().flatten() for p in family.params])
-    return f, theta
-
 
 # ---------------------------------------------------------------- the two-parameter model
 
@@ -83,87 +56,6 @@ def test_gd_toy_is_gradient_descent():
     assert torch.equal(path[1, 1], path[-1, 1])  # the second row stopped after its single step
 
 
-# ---------------------------------------------------------------- measuring tools
-
-
-@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
-def test_power_iteration_matches_dense_hessian(loss):
-    torch.manual_seed(0)
-    fam = tiny_family()
-    x = torch.randn(12, 3, dtype=torch.float64)
-    y = torch.randn(12, 2, dtype=torch.float64) if loss == "mse" else torch.randint(0, 2, (12,))
-    eig = ir.top_hessian_eig(fam, x, y, loss, iters=300)
-    for k in range(fam.size):
-        f, theta = flat_loss(fam, k, x, y, loss)
-        ev = torch.linalg.eigvalsh(torch.autograd.functional.hessian(f, theta))
-        top = ev[ev.abs().argmax()]
-        assert float(eig[k]) == pytest.approx(float(top), rel=1e-4)
-
-
-def test_grad_norm_and_hvp_match_flat_reference():
-    torch.manual_seed(1)
-    fam = tiny_family()
-    x, y = torch.randn(10, 3, dtype=torch.float64), torch.randn(10, 2, dtype=torch.float64)
-    g2 = ir.grad_norm_sq(fam, x, y, "mse")
-    v = [torch.randn_like(p) for p in fam.params]
-    hv = ir.hvp(fam, x, y, v, "mse")
-    for k in range(fam.size):
-        f, theta = flat_loss(fam, k, x, y, "mse")
-        g = torch.autograd.functional.jacobian(f, theta)
-        assert float(g2[k]) == pytest.approx(float(g @ g), rel=1e-10)
-        H = torch.autograd.functional.hessian(f, theta)
-        vk = torch.cat([t[k].flatten() for t in v])
-        assert torch.allclose(torch.cat([t[k].flatten() for t in hv]), H @ vk, atol=1e-10)
-
-
-def test_geometric_complexity_matches_finite_differences():
-    torch.manual_seed(2)
-    fam = tiny_family(act="relu")
-    x = torch.randn(7, 3, dtype=torch.float64)
-    gc = ir.geometric_complexity(fam, x)
-    eps = 1e-6
-    total = torch.zeros(fam.size, dtype=torch.float64)
-    with torch.no_grad():
-        for i in range(3):
-            e = torch.zeros(3, dtype=torch.float64)
-            e[i] = eps
-            d = (fam(x + e) - fam(x - e)) / (2 * eps)  # [K, n, out]: column i of each Jacobian
-            total += d.pow(2).sum((1, 2))
-    assert torch.allclose(gc, total / len(x), rtol=1e-6)
-    with pytest.raises(ValueError, match="x must have shape"):
-        ir.geometric_complexity(fam, x[0])
-
-
-def test_kernel_alignment_by_hand():
-    y = torch.tensor([1.0, 1.0, -1.0, -1.0], dtype=torch.float64)
-    assert float(ir.kernel_alignment(torch.outer(y, y), y)) == pytest.approx(1.0)
-    K = torch.tensor([[2.0, 1.0, 0.0, 0.0], [1.0, 2.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0], [0.0, 0.0, 0.0, 1.0]],
-                     dtype=torch.float64)
-    n = 4
-    H = torch.eye(n, dtype=torch.float64) - torch.ones(n, n, dtype=torch.float64) / n
-    Kc, yc = H @ K @ H, y - y.mean()
-    expected = (yc @ Kc @ yc) / (torch.linalg.norm(Kc) * (yc @ yc))
-    assert float(ir.kernel_alignment(K, y)) == pytest.approx(float(expected), rel=1e-12)
-    # one-hot columns: the alignment with the stacked classes
-    Y = torch.nn.functional.one_hot(torch.tensor([0, 0, 1, 1])).double()
-    Yc = Y - Y.mean(0)
-    exp2 = torch.trace(Yc.T @ Kc.double() @ Yc) / (torch.linalg.norm(Kc) * (Yc**2).sum())
-    assert float(ir.kernel_alignment(K.double(), Y)) == pytest.approx(float(exp2), rel=1e-12)
-    with pytest.raises(ValueError, match="K must be"):
-        ir.kernel_alignment(K[:3, :3], y)
-
-
-def test_value_at_level():
-    loss = torch.tensor([[1.0, 1.0], [0.1, 0.5], [0.01, 0.2]])
-    value = torch.tensor([[1.0, 4.0], [0.01, 2.0], [0.001, 1.0]])
-    out = ir.value_at_level(loss, value, 0.1)
-    assert float(out[0]) == pytest.approx(0.01)
-    assert math.isnan(float(out[1]))  # member 1 never gets down to 0.1
-    # log-log interpolation: loss 1 → 0.01 with value ∝ loss², halfway in log at loss 0.1
-    assert float(ir.value_at_level(torch.tensor([[1.0], [0.01]]), torch.tensor([[1.0], [1e-4]]), 0.1)[0]) == \
-        pytest.approx(1e-2)
-
-
 # ---------------------------------------------------------------- the GD loop
 
 
@@ -207,35 +99,31 @@ def test_gd_family_records_and_lazy_scale():
 
 def test_bad_input():
     with pytest.raises(ValueError, match="slope_hs"):
-        ir.toy_igr(ir.ToyParams(slope_hs=(0.04,)))
+        ir.ToyParams(slope_hs=(0.04,))
     with pytest.raises(ValueError, match="horizon"):
-        ir.toy_igr(ir.ToyParams(slope_hs=(0.3, 0.07)))
+        ir.ToyParams(slope_hs=(0.3, 0.07))
     with pytest.raises(ValueError, match="theta0"):
-        ir.toy_igr(ir.ToyParams(theta0=(1.0, 2.0, 3.0)))
+        ir.ToyParams(theta0=(1.0, 2.0, 3.0))
     fam = tiny_family()
     x, y = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
     with pytest.raises(ValueError, match="lr must be"):
         ir.gd_family(fam, x, y, lr=[0.1, 0.1, 0.1], steps=2)
     with pytest.raises(ValueError, match="penalty"):
         ir.gd_family(fam, x, y, lr=0.1, steps=2, penalty=-1.0)
-    with pytest.raises(ValueError, match="loss"):
-        ir.grad_norm_sq(fam, x, y, "hinge")
-    with pytest.raises(ValueError, match="iters"):
-        ir.top_hessian_eig(fam, x, y, "mse", iters=0)
     with pytest.raises(ValueError, match="lrs"):
-        ir.igr_network(ir.IGRParams(lrs=(0.4, 0.1)))
+        ir.IGRParams(lrs=(0.4, 0.1))
     with pytest.raises(ValueError, match="knob"):
         ir.knob_means([], "momentum")
     with pytest.raises(ValueError, match="n must be"):
         ir.disk(1)
     with pytest.raises(ValueError, match="fit_loss"):
-        ir.gc_sweep(ir.GCParams(fit_loss=0.0))
+        ir.GCParams(fit_loss=0.0)
 
 
 def test_presets_differ_and_figures_build():
     for cls in (ir.ToyParams, ir.IGRParams, ir.GCParams, ir.AlignParams,
                 ir.WatchParams):
-        assert cls.preset("quick") == cls.quick() != cls.full()
+        assert cls.preset("quick") == cls() != cls.preset("full")
     from widgets.figures import implicit_regularization as figs
 
     toy = ir.toy_igr(ir.ToyParams(rk4_steps=200, sweep_hs=(0.05, 0.3), settle_steps=200))
@@ -254,4 +142,13 @@ def test_watch_training_records_every_quantity():
         assert r[key].shape == r["steps"].shape and torch.isfinite(r[key]).all()
     assert r["steps"][0] == 0 and r["steps"][-1] == 6
     with pytest.raises(ValueError, match="batch"):
-        ir.watch_training(ir.WatchParams(n_train=64, batch=100))
+        ir.WatchParams(n_train=64, batch=100)
+
+
+def test_alignment_run_small_measures_the_tangent_kernel_over_training():
+    p = ir.AlignParams(n=16, width=8, depth=3, steps=4, alphas=(1.0, 10.0), seeds=(0,), records=3)
+    r = ir.alignment_run(p, device="cpu")
+    assert r["alignment"].shape == r["effective_rank"].shape == r["loss"].shape == (3, 2, 1)
+    assert ((r["alignment"] >= -1) & (r["alignment"] <= 1)).all()  # a PSD kernel's centered alignment
+    assert ((r["effective_rank"] >= 1) & (r["effective_rank"] <= p.n)).all()
+    assert (r["stable_lr"] > 0).all()

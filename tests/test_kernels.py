@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from widgets.core import data, kernels, models
+from widgets.core import data, kernels
 
 
 @pytest.mark.parametrize("arch,depth,q", [("mlp", 1, 3), ("mlp", 3, 3), ("cnn", 1, 3), ("cnn", 2, 3),
@@ -36,7 +36,7 @@ def test_eigenvalue_is_the_walsh_coefficient_of_the_kernel():
     G = kernels.kernel(x, arch="cnn", depth=2, q=3)
     sp = kernels.spectrum(d, arch="cnn", depth=2, q=3)
     for S in ([0, 1], [2, 3, 4], [5]):
-        chi = kernels.walsh(S, x)
+        chi = kernels.walsh(S, torch.arange(2**d))  # point r of hypercube_points has index r
         assert torch.allclose(G @ chi / 2**d, sp.of(S) * chi, atol=1e-12)
 
 
@@ -90,33 +90,6 @@ def test_gap_spectrum_keeps_one_mode_per_shift_orbit():
         assert (predicted.sort().values - dense).abs().max() < 1e-10
 
 
-def _relative(a, b):
-    return float((a - b).norm() / b.norm())
-
-
-# Analytic vs empirical NTK. Tolerance: relative Frobenius error of the seed-averaged empirical NTK below
-# TOL. At width 4096 the measured errors are 1-4%; finite-width fluctuations shrink like depth/√width.
-TOL = 0.1
-
-
-@pytest.mark.parametrize("arch,depth,readout,width", [("mlp", 2, "flatten", 4096), ("cnn", 1, "flatten", 4096),
-                                                      ("cnn", 1, "gap", 4096), ("cnn", 2, "flatten", 1024)])
-def test_analytic_ntk_matches_wide_network(arch, depth, readout, width):
-    d = 8 if arch == "mlp" else 6
-    x = data.hypercube(d, n=8, seed=3)
-    seeds = [0, 1]
-    if arch == "mlp":
-        fam = models.mlp(d, 1, widths=width, seeds=seeds, depth=depth + 1, bias=False, device="cpu")
-    else:
-        fam = models.cnn(d, 1, channels=width, seeds=seeds, depth=depth, q=3, readout=readout, bias=False,
-                         device="cpu")
-    emp = torch.stack([kernels.empirical_ntk(fam, x, member=k) for k in range(len(seeds))]).mean(0).double()
-    ana = kernels.kernel(x, arch=arch, depth=depth, q=3, readout=readout)
-    assert _relative(emp, ana) < TOL
-    wrong = kernels.kernel(x, arch=arch, depth=depth + 1, q=3, readout=readout)
-    assert _relative(emp, wrong) > 2 * TOL  # the test can tell a wrong depth apart
-
-
 def test_bad_arguments():
     with pytest.raises(ValueError, match="q"):
         kernels.spectrum(6, arch="cnn", q=7)
@@ -132,8 +105,6 @@ def test_bad_arguments():
         kernels.spectrum(6, arch="rnn")
     with pytest.raises(ValueError, match="x2"):
         kernels.kernel(torch.ones(2, 4), torch.ones(2, 5))
-    with pytest.raises(ValueError, match="bias=False"):
-        kernels.empirical_ntk(models.mlp(4, 1, widths=8, bias=True, device="cpu"), torch.ones(2, 4))
     with pytest.raises(ValueError, match="2\\^d"):
         kernels.fwht(torch.ones(6))
     assert kernels.receptive_field(3, 3) == 7 and not math.isnan(kernels.spectrum(4).eigenvalues.sum())

@@ -55,3 +55,17 @@ def test_corrupt_record_is_reported(tmp_path):
     (tmp_path / "intro.json").write_text("{not json")
     md = report.report_markdown(ROOT, tmp_path)
     assert "No claim records" in md and "JSONDecodeError" in md
+
+
+def test_runs_and_their_cache_state_are_reported(tmp_path):
+    from conftest import ROOT
+
+    write(tmp_path, [])
+    rec = json.loads((tmp_path / "intro.json").read_text())
+    rec["runs"] = [{"experiment": "widgets.intro.fit_sines", "slot": "a", "cache": "hit", "seconds": 0.01,
+                    "compute_s": 12.0, "elapsed_s": 1.0},
+                   {"experiment": "widgets.intro.other", "slot": "b", "cache": "miss", "seconds": 3.0,
+                    "compute_s": 3.0, "elapsed_s": 4.0}]
+    (tmp_path / "intro.json").write_text(json.dumps(rec))
+    md = report.report_markdown(ROOT, tmp_path)
+    assert "Its 2 experiment(s): 1 computed in this build and 1 read from the cache (15 s of compute" in md

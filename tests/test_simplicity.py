@@ -132,7 +132,7 @@ def test_lms5_network_ignores_the_slabs():
 
 def test_dominoes_blocks_each_predict_the_label():
     p = S.DominoParams(n_train=400, n_test=200)
-    dm = S.dominoes(p)
+    dm = S.dominoes(p.n_train, p.n_test, bar=p.bar, noise=p.noise, seed=p.seed)
     x, y, block = dm["x_train"], dm["y_train"], dm["block"]
     assert x.shape == (400, 128) and block.sum() == 64
     tex = x[:, block == 1].reshape(-1, 8, 8)

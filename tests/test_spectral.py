@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from widgets import spectral
+from widgets.core import losses
 
 
 def test_spectral_ratio_is_one_for_each_fitted_component():
@@ -15,12 +16,9 @@ def test_spectral_ratio_is_one_for_each_fitted_component():
     assert torch.allclose(ratio[1], torch.full((3,), 0.5, dtype=torch.float64), atol=1e-12)
 
 
-def test_first_crossing_and_learning_order():
+def test_learning_order():
     steps = torch.tensor([0, 1, 10, 100])
     value = torch.tensor([[0.0, 0.0, 0.0], [0.6, 0.1, 0.2], [0.9, 0.7, 0.3], [1.0, 0.9, 0.4]])
-    first = spectral.first_crossing(steps, value, 0.5)
-    assert first.tolist() == [1.0, 10.0, math.inf]
-    assert spectral.first_crossing(steps, 1 - value, 0.5, above=False).tolist() == [1.0, 10.0, math.inf]
     order = spectral.learning_order(steps, value, 0.5)
     assert order[:2].tolist() == [1.0, 10.0] and 100 < order[2] <= 200
     # of two components never learned, the one that came closer ranks first
@@ -53,12 +51,11 @@ def test_gd_learning_time_matches_explicit_linear_dynamics():
     assert t - 1 <= predicted <= t
 
 
-def test_sobolev_loss_at_zero_is_the_centered_mse_and_matches_its_matrix():
+def test_sobolev_matrix_is_the_quadratic_form_of_the_sobolev_loss():
     n = 40
     out, y = torch.randn(3, n, 1, dtype=torch.float64), torch.randn(3, n, 1, dtype=torch.float64)
-    assert torch.allclose(spectral.sobolev_loss(0.0, n)(out, y), spectral.centered_mse(out, y), rtol=1e-12)
-    per_member = spectral.sobolev_loss([-1.0, 0.5, 2.0], n)(out, y)
-    M = spectral.sobolev_matrix(spectral.sobolev_weights([-1.0, 0.5, 2.0], n), n)
+    per_member = losses.sobolev_loss([-1.0, 0.5, 2.0], n)(out, y)
+    M = spectral.sobolev_matrix(losses.sobolev_weights([-1.0, 0.5, 2.0], n), n)
     r = (out - y)[..., 0]
     assert torch.allclose(per_member, torch.einsum("ln,lnm,lm->l", r, M, r), rtol=1e-10)
     # M's eigenvalue at a cosine of frequency k is (1 + k²)^s / n
@@ -68,8 +65,8 @@ def test_sobolev_loss_at_zero_is_the_centered_mse_and_matches_its_matrix():
 
 
 def test_gd_runs_small_scale_predicts_the_slow_component():
-    p = spectral.KernelParams(n=48, ks=(1, 3), seeds=1, width=256, steps=300, records=40)
-    gd = spectral.gd_runs(p, s_values=(0.0, 1.0))
+    p = spectral.KernelParams(n=48, ks=(1, 3), seeds=1, width=256, steps=300, records=40, s_values=(0.0, 1.0))
+    gd = spectral.gd_runs(p)
     assert gd["order"].shape == (2, 1, 2) and gd["ratio"].shape[1:] == (len(gd["steps"]), 1, 2)
     pred, obs = float(gd["predicted"][0, 0, 1]), float(gd["order"][0, 0, 1])
     assert obs <= 300 and 0.5 < obs / pred < 2.0
@@ -100,16 +97,35 @@ def test_fourier_features_shape_and_bad_input():
 
 def test_bad_parameters_raise_clear_errors():
     with pytest.raises(ValueError, match="Nyquist"):
-        spectral.SpectralParams(ks=(150,)).check()
+        spectral.SpectralParams(ks=(150,))
     with pytest.raises(ValueError, match="threshold"):
-        spectral.SpectralParams(threshold=1.5).check()
+        spectral.SpectralParams(threshold=1.5)
     with pytest.raises(ValueError, match="lr_fraction"):
-        spectral.KernelParams(lr_fraction=1.0).check()
-    with pytest.raises(ValueError, match="s"):
-        spectral.sobolev_loss(9.0, 16)
+        spectral.KernelParams(lr_fraction=1.0)
     with pytest.raises(ValueError, match="short"):
-        spectral.PracticeParams(short=1000).check()
+        spectral.PracticeParams(short=1000)
     with pytest.raises(ValueError, match="amplitudes"):
-        spectral.learn_sines(spectral.SpectralParams(steps=1), "loud")
-    with pytest.raises(ValueError, match="grid points"):
-        spectral.sobolev_loss(1.0, 16)(torch.zeros(1, 8, 1), torch.zeros(1, 8, 1))
+        spectral.SpectralParams(steps=1, amplitudes="loud")
+    with pytest.raises(ValueError, match="s_values"):
+        spectral.KernelParams(s_values=())
+    with pytest.raises(ValueError, match="features"):
+        spectral.SpectralParams(features=-1)
+
+
+def test_learn_sines_with_fourier_features_feeds_the_network_2m_inputs():
+    p = spectral.SpectralParams(n=32, ks=(2, 5), seeds=2, width=8, depth=2, steps=3, records=2, features=4,
+                                amplitudes="rising")
+    r = spectral.learn_sines(p)
+    assert r["outputs"].shape == (len(r["steps"]), 2, 32) and r["amplitude_case"] == "rising"
+    assert torch.allclose(r["amplitudes"].double(), torch.tensor([0.1, 0.2], dtype=torch.float64))
+    plain = spectral.learn_sines(spectral.SpectralParams(n=32, ks=(2, 5), seeds=2, width=8, depth=2, steps=3,
+                                                         records=2))
+    # same targets, a different input map: the initial functions differ
+    assert torch.equal(plain["targets"], spectral.learn_sines(
+        spectral.SpectralParams(n=32, ks=(2, 5), seeds=2, width=8, depth=2, steps=3, records=2, features=4))["targets"])
+    assert not torch.allclose(plain["outputs"][0], r["outputs"][0])
+
+
+def test_deep_ntk_eigs_returns_one_eigenvalue_per_seed_and_frequency():
+    r = spectral.deep_ntk_eigs(spectral.SpectralParams(n=32, ks=(2, 5), seeds=2, width=8, depth=2))
+    assert r["eigs"].shape == (2, 2) and (r["eigs"] > 0).all()

@@ -69,3 +69,54 @@ def test_loglog_slope_recovers_a_power_law_and_skips_unusable_points():
         stats.loglog_slope([1.0], [2.0])
     with pytest.raises(ValueError, match="at least two"):
         stats.loglog_slope([1.0, 2.0], [-1.0, 2.0])
+
+
+def test_first_crossing_above_and_below_on_recorded_steps():
+    steps = torch.tensor([0, 1, 10, 100])
+    value = torch.tensor([[0.0, 0.0, 0.0], [0.6, 0.1, 0.2], [0.9, 0.7, 0.3], [1.0, 0.9, 0.4]])
+    assert stats.first_crossing(steps, value, 0.5, "above").tolist() == [1.0, 10.0, math.inf]
+    assert stats.first_crossing(steps, 1 - value, 0.5, "below").tolist() == [1.0, 10.0, math.inf]
+    # strict unless inclusive: a value equal to the level crosses only then
+    flat = torch.tensor([0.6, 0.5, 0.5, 0.2])
+    assert float(stats.first_crossing(steps, flat, 0.5, "below")) == 100.0
+    assert float(stats.first_crossing(steps, flat, 0.5, "below", inclusive=True)) == 1.0
+    assert float(stats.first_crossing(steps, flat, 0.6, "above", inclusive=True)) == 0.0
+
+
+def test_first_crossing_indices_fallback_and_dim():
+    y = torch.tensor([0.5, 0.2, 0.0, 0.0])
+    assert int(stats.first_crossing(torch.arange(4), y, 0.01, "below", inclusive=True)) == 2
+    never = stats.first_crossing(torch.arange(2), torch.tensor([0.5, 0.4]), 0.01, "below", never=1)
+    assert float(never) == 1.0
+    loss = torch.tensor([[0.9, 0.8, 0.04], [0.5, 0.03, 0.02]])  # two members along the last axis
+    assert stats.first_crossing(torch.arange(3), loss, 0.05, "below", dim=-1).tolist() == [2.0, 1.0]
+    assert stats.first_crossing(torch.arange(2), loss, 0.05, "below", dim=0).tolist() == [math.inf, 1.0, 0.0]
+
+
+def test_first_crossing_that_stays_needs_the_curve_to_stay_below():
+    ns = torch.tensor([1.0, 2.0, 4.0, 8.0])
+    curves = torch.tensor([[0.5, 0.05, 0.2, 0.01], [0.5, 0.4, 0.3, 0.2], [0.5, 0.05, 0.06, 0.07]])
+    assert stats.first_crossing(ns, curves, 0.1, "below", stays=True, dim=-1).tolist() == [8.0, math.inf, 2.0]
+    assert stats.first_crossing(ns, curves, 0.1, "below", dim=-1).tolist() == [2.0, math.inf, 2.0]
+
+
+def test_first_crossing_interpolates_in_log_log():
+    loss = torch.tensor([[1.0, 1.0], [0.1, 0.5], [0.01, 0.2]])
+    value = torch.tensor([[1.0, 4.0], [0.01, 2.0], [0.001, 1.0]])
+    out = stats.first_crossing(value, loss, 0.1, "below", inclusive=True, loglog=True, never=math.nan)
+    assert float(out[0]) == pytest.approx(0.01)  # exactly on a record
+    assert math.isnan(float(out[1]))  # member 1 never gets down to 0.1
+    # loss 1 → 0.01 with value ∝ loss²: halfway in log at loss 0.1, so value 1e-2
+    x, v = torch.tensor([1.0, 1e-4], dtype=torch.float64), torch.tensor([1.0, 0.01], dtype=torch.float64)
+    half = stats.first_crossing(x, v, 0.1, "below", loglog=True)
+    assert float(half) == pytest.approx(1e-2, rel=1e-12)
+    # crossing at the first record: its own x, no interpolation
+    assert float(stats.first_crossing(torch.tensor([3.0, 1.0]), torch.tensor([0.01, 0.001]), 0.1, "below",
+                                      loglog=True)) == 3.0
+
+
+def test_first_crossing_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="direction"):
+        stats.first_crossing(torch.arange(3), torch.zeros(3), 0.5, "up")
+    with pytest.raises(ValueError, match="x must be"):
+        stats.first_crossing(torch.arange(4), torch.zeros(3, 2), 0.5)

@@ -1,7 +1,10 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
-from widgets.core import data, models, train
+from widgets.core import data, hooks, models, train
+from widgets.core.losses import member_losses
 
 
 def regression(n=40, d=3, seed=0):
@@ -181,3 +184,136 @@ def test_callable_loss_trains_like_the_named_one():
     assert runs[1].config["loss"] == "my_mse" and torch.isnan(runs[1].train_acc).all()
     with pytest.raises(ValueError, match="batch_size"):
         train.train(models.mlp(1, 1, widths=4), ds, steps=1, lr=0.1, optimizer="sgd", batch_size=4, loss=my_mse)
+
+
+# ---------------------------------------------------------------- the trainer's variants, each against lone runs
+
+
+def _lone_equal(fam, k, lone, rtol=1e-10, atol=1e-12):
+    for a, b in zip(fam.member(k).params, lone.params, strict=True):
+        torch.testing.assert_close(a, b, rtol=rtol, atol=atol)
+
+
+def test_per_member_step_budgets_equal_lone_runs_of_their_own_length():
+    ds = regression()
+    budgets, lrs = [12, 0, 30], [0.05, 0.1, 0.02]
+    fam = models.mlp(3, 1, widths=[6, 9, 4], seeds=[0, 1, 2], depth=3, act="tanh", dtype=torch.float64)
+    res = train.train(fam, ds, steps=budgets, lr=lrs, optimizer="adam", records=4, spacing="linear")
+    assert res.steps.shape == (4, 3) and res.steps[-1].tolist() == budgets  # each member's own schedule
+    for k in range(3):
+        lone = models.mlp(3, 1, widths=[6, 9, 4][k], seeds=k, depth=3, act="tanh", dtype=torch.float64)
+        r1 = train.train(lone, ds, steps=budgets[k], lr=lrs[k], optimizer="adam", records=4, spacing="linear")
+        torch.testing.assert_close(res.train_loss[:, k], r1.train_loss[:, 0], rtol=1e-10, atol=1e-12)
+        _lone_equal(fam, k, lone)
+
+
+def test_record_marks():
+    marks = train.record_marks([10, 0, 4], 3, "linear")
+    assert marks.tolist() == [[0, 0, 0], [5, 0, 2], [10, 0, 4]]
+    log = train.record_marks([1000, 3], 6)
+    assert log[:, 0].tolist() == train.log_steps(1000, 6) and log[:, 1].tolist() == [0, 1, 2, 3, -1, -1]
+    with pytest.raises(ValueError, match="spacing"):
+        train.record_marks([3], 3, "cubic")
+
+
+def test_recorded_scheduler_advances_exactly_to_each_record():
+    state = {"t": 0}
+
+    def advance(n):
+        state["t"] += n
+
+    out = train.recorded(100, 5, advance, lambda step: {"t": torch.tensor(state["t"])})
+    assert torch.equal(out["t"], out["steps"]) and out["steps"][-1] == 100
+
+
+def test_gradient_penalty_objective_equals_lone_runs_and_the_explicit_gradient():
+    """The objective hook: E + λ‖∇E‖², member by member, and one step equals θ − lr (g + 2λ H g)."""
+    ds = regression()
+    lams = [0.0, 0.3]
+    fam = models.mlp(3, 1, widths=[5, 8], seeds=[0, 1], depth=2, act="tanh", dtype=torch.float64)
+    train.train(fam, ds, steps=6, lr=0.05, optimizer="gd", records=2, objective=hooks.gradient_penalty(lams))
+    for k in range(2):
+        lone = models.mlp(3, 1, widths=[5, 8][k], seeds=k, depth=2, act="tanh", dtype=torch.float64)
+        train.train(lone, ds, steps=6, lr=0.05, optimizer="gd", records=2,
+                    objective=hooks.gradient_penalty(lams[k]))
+        _lone_equal(fam, k, lone)
+    # the explicit gradient, by autograd's Hessian on the flat parameters
+    one = models.mlp(3, 1, widths=4, seeds=3, depth=2, act="tanh", dtype=torch.float64)
+    shapes = [p.shape for p in one.params]
+    theta = torch.cat([p.detach().flatten() for p in one.params])
+
+    def E(flat):
+        ps = list(torch.split(flat, [s.numel() for s in shapes]))
+        ps = [q.view(s) for q, s in zip(ps, shapes, strict=True)]
+        return ((replace(one, params=ps)(ds.x_train)[0, :, 0] - ds.y_train) ** 2).mean()
+
+    g = torch.autograd.functional.jacobian(E, theta)
+    H = torch.autograd.functional.hessian(E, theta)
+    train.train(one, ds, steps=1, lr=0.05, optimizer="gd", records=2, objective=hooks.gradient_penalty(0.3))
+    after = torch.cat([p.detach().flatten() for p in one.params])
+    torch.testing.assert_close(after, theta - 0.05 * (g + 2 * 0.3 * H @ g), rtol=1e-9, atol=1e-11)
+
+
+def test_pgd_perturbation_hook_equals_lone_adversarial_runs():
+    """The perturbation hook: each member attacks and trains on its own batches, as it would alone."""
+    ds = regression(n=60)
+    ds = data.Dataset(ds.x_train, torch.sign(ds.y_train), ds.x_test, torch.sign(ds.y_test))
+    fam = models.mlp(3, 1, widths=[7, 11], seeds=[0, 1], depth=2, dtype=torch.float64)
+    kw = dict(steps=15, lr=0.1, loss="logistic", optimizer="sgd", batch_size=8, weight_decay=1e-3, records=2,
+              perturb=hooks.pgd(0.1, 3))
+    train.train(fam, ds, **kw)
+    for k in range(2):
+        lone = models.mlp(3, 1, widths=[7, 11][k], seeds=k, depth=2, dtype=torch.float64)
+        train.train(lone, ds, **kw)
+        _lone_equal(fam, k, lone)
+    # the attack stays in the ε-ball and raises every member's loss
+    x, y = ds.x_train[None, :8].expand(2, -1, -1), ds.y_train[None, :8].expand(2, -1)
+    x_adv = hooks.pgd(0.1, 3)(fam, x, y)
+    assert (x_adv - x).abs().max() <= 0.1 + 1e-12
+    assert (member_losses(fam(x_adv), y, "logistic") > member_losses(fam(x), y, "logistic")).all()
+
+
+def test_per_member_datasets_equal_lone_runs_on_each_dataset():
+    sets = [regression(seed=s) for s in (0, 1, 2)]
+    fields = ("x_train", "y_train", "x_test", "y_test")
+    stacked = data.Dataset(*(torch.stack([getattr(s, f) for s in sets]) for f in fields))
+    stacked.y_train, stacked.y_test = stacked.y_train[..., None], stacked.y_test[..., None]  # [K, n, 1] targets
+    fam = models.mlp(3, 1, widths=[5, 5, 8], seeds=[4, 4, 5], depth=2, dtype=torch.float64)
+    kw = dict(steps=20, lr=0.05, optimizer="sgd", batch_size=7, momentum=0.5, records=3)
+    res = train.train(fam, stacked, **kw)
+    for k in range(3):
+        lone = models.mlp(3, 1, widths=[5, 5, 8][k], seeds=[4, 4, 5][k], depth=2, dtype=torch.float64)
+        r1 = train.train(lone, sets[k], **kw)
+        torch.testing.assert_close(res.test_loss[:, k], r1.test_loss[:, 0], rtol=1e-10, atol=1e-12)
+        _lone_equal(fam, k, lone)
+    with pytest.raises(ValueError, match="one dataset per member"):
+        train.train(models.mlp(3, 1, 4, seeds=[0, 1]), stacked, steps=1, lr=0.1)
+
+
+def test_packed_family_trains_like_the_padded_family():
+    """The packed layout (one GEMM over Σ widths units) follows the same trajectory as models.mlp, with
+    per-member learning rates and weight decays laid out per unit."""
+    ds = classification()
+    widths, seeds, lrs, wds = [4, 1, 7, 4], [0, 1, 2, 3], [1e-2, 3e-3, 1e-2, 5e-3], [0.0, 0.1, 0.0, 0.01]
+    order = sorted(range(4), key=lambda k: (widths[k], k))  # the packed family's member order
+    packed = models.packed_mlp(4, 3, widths, seeds, dtype=torch.float64)
+    assert packed.widths == [widths[k] for k in order]
+    r = train.train(packed, ds, steps=40, lr=[lrs[k] for k in order], weight_decay=[wds[k] for k in order],
+                    loss="cross_entropy", records=3)
+    fam = models.mlp(4, 3, widths=widths, seeds=seeds, depth=2, dtype=torch.float64)
+    ref = train.train(fam, ds, steps=40, lr=lrs, weight_decay=wds, loss="cross_entropy", records=3)
+    torch.testing.assert_close(r.train_loss, ref.train_loss[:, order], rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(r.test_acc, ref.test_acc[:, order])
+    assert r.train_loss[-1].mean() < 0.8 * r.train_loss[0].mean()
+
+
+def test_centered_family_starts_at_zero_and_members_match_lone_runs():
+    ds = regression()
+    base = models.mlp(3, 1, widths=[6, 6], seeds=[0, 1], depth=2, dtype=torch.float64)
+    fam = models.centered(base, [1.0, 50.0])
+    assert fam(ds.x_train).abs().max() == 0
+    res = train.train(fam, ds, steps=10, lr=[0.1, 0.1 / 2500], optimizer="gd", records=2)
+    for k, a in enumerate([1.0, 50.0]):
+        lone = models.centered(models.mlp(3, 1, widths=6, seeds=k, depth=2, dtype=torch.float64), a)
+        r1 = train.train(lone, ds, steps=10, lr=0.1 / a**2, optimizer="gd", records=2)
+        torch.testing.assert_close(res.train_loss[:, k], r1.train_loss[:, 0], rtol=1e-10, atol=1e-12)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import torch
 
@@ -22,14 +23,17 @@ from widgets.core import kernels, models, train
 from widgets.core.checks import check_float, check_int
 from widgets.core.data import Dataset
 from widgets.core.env import get_device
-from widgets.core.stats import loglog_slope
+from widgets.core.params import Params
+from widgets.core.stats import first_crossing, loglog_slope
 
 # ---------------------------------------------------------------- spectra
 
 @dataclass(frozen=True)
-class SpectraParams:
+class SpectraParams(Params):
     """``d``: cube dimension; ``depths`` and ``qs``: the grid of the CNN figure; ``depth``, ``q``: the
     headline architecture (both MLP and CNN)."""
+
+    FULL: ClassVar[dict] = {"d": 20, "depths": (1, 2, 3, 4, 5, 6), "qs": (2, 3, 4, 5, 6, 7)}
 
     d: int = 16
     depths: tuple = (1, 2, 3, 4)
@@ -38,30 +42,24 @@ class SpectraParams:
     q: int = 3
     kind: str = "ntk"
 
-    @classmethod
-    def quick(cls) -> SpectraParams:
-        return cls()
-
-    @classmethod
-    def full(cls) -> SpectraParams:
-        return cls(d=20, depths=(1, 2, 3, 4, 5, 6), qs=(2, 3, 4, 5, 6, 7))
-
-    @classmethod
-    def preset(cls, mode: str) -> SpectraParams:
-        return cls.quick() if mode == "quick" else cls.full()
+    def check(self) -> None:
+        d = check_int("d", self.d, 2, kernels.MAX_D)
+        for q in self.qs:
+            check_int("qs[i]", q, 1, d)
 
 
 ZERO = 1e-14  # |λ| below ZERO·trace is rounding noise around an exact zero
 
 
-def mlp_spectra(p: SpectraParams, device=None) -> dict:
+def mlp_spectra(p: SpectraParams, *, device=None, progress: bool = False) -> dict:
     """MLP eigenvalues by degree for each depth.
 
     Returns ``depths`` [D], ``hi``/``lo`` [D, d + 1] (max and min λ_S over |S| = k), ``spread`` [D] (the
     largest relative spread (hi − lo)/hi over the degrees whose eigenvalues are not zero), ``zero_max`` [D]
     (the largest |λ| among degrees that vanish, relative to the trace), ``simplicity_violations`` [D] (how
-    often μ_k < μ_{k+2}, beyond rounding), ``multiplicity`` [d + 1] (C(d, k))."""
-    d = check_int("d", p.d, 2, kernels.MAX_D)
+    often μ_k < μ_{k+2}, beyond rounding), ``multiplicity`` [d + 1] (C(d, k)). Nothing trains (``progress``
+    is unused)."""
+    d = int(p.d)
     his, los, spreads, zeros, viol = [], [], [], [], []
     for L in p.depths:
         sp = kernels.spectrum(d, arch="mlp", depth=L, kind=p.kind, device=device)
@@ -79,7 +77,7 @@ def mlp_spectra(p: SpectraParams, device=None) -> dict:
             "multiplicity": torch.tensor([math.comb(d, k) for k in range(d + 1)])}
 
 
-def cnn_spectra(p: SpectraParams, device=None) -> dict:
+def cnn_spectra(p: SpectraParams, *, device=None, progress: bool = False) -> dict:
     """CNN (flatten readout) eigenvalues over (degree, spread), for every (depth, q) of the grid.
 
     Returns ``grid`` [D, Q, d + 1, d + 1]: the largest λ_S in each (degree, spread) cell (NaN: empty cell);
@@ -87,10 +85,9 @@ def cnn_spectra(p: SpectraParams, device=None) -> dict:
     receptive field; ``pairs`` [D, d // 2 + 1]: λ of the pair {0, r} at distance r = 0…d//2 (r = 0: the
     singleton) for the headline q; ``reach`` [D]: the farthest r with a nonzero pair eigenvalue;
     ``mlp_pairs`` [D]: the MLP's degree-2 eigenvalue at each depth;
-    ``local_vs_mlp``: λ_{0,1} of the headline CNN over the same-depth MLP's degree-2 eigenvalue."""
-    d = check_int("d", p.d, 2, kernels.MAX_D)
-    for q in p.qs:
-        check_int("qs[i]", q, 1, d)
+    ``local_vs_mlp``: λ_{0,1} of the headline CNN over the same-depth MLP's degree-2 eigenvalue. Nothing
+    trains (``progress`` is unused)."""
+    d = int(p.d)
     D, Q = len(p.depths), len(p.qs)
     grid = torch.full((D, Q, d + 1, d + 1), math.nan, dtype=torch.float64)
     rf = torch.zeros(D, Q, dtype=torch.int64)
@@ -120,7 +117,7 @@ def cnn_spectra(p: SpectraParams, device=None) -> dict:
 # ---------------------------------------------------------------- learnability
 
 @dataclass(frozen=True)
-class LearnParams:
+class LearnParams(Params):
     """Two degree-3 targets χ_S on {-1, 1}^d, a localized and a spread one, learned from n samples.
 
     Kernel regression: ``ns`` sample sizes, ``seeds`` draws each, a tiny ``ridge`` (relative to K(x, x)),
@@ -128,6 +125,11 @@ class LearnParams:
     points tiled up to the largest n, which leaves its full-batch loss unchanged), ``width`` (MLP hidden
     units), ``channels`` (CNN), ``steps`` of full-batch GD with ``lr`` and heavy-ball ``momentum``.
     """
+
+    FULL: ClassVar[dict] = {"d": 16, "spread": (0, 5, 10), "ns": tuple(int(round(8 * 2 ** (i / 2))) for i in range(21)),
+                            "seeds": 8, "n_test": 4096, "train_ns": (32, 64, 128, 256, 512, 1024, 2048),
+                            "train_seeds": 2, "width": 512, "channels": 32,
+                            "lr": 0.00125, "steps": 800}  # lr ∝ 1/width keeps the SP dynamics
 
     d: int = 12
     depth: int = 2
@@ -149,32 +151,21 @@ class LearnParams:
     optimizer: str = "gd"
     init_scale: float = 1.0
 
-    @classmethod
-    def quick(cls) -> LearnParams:
-        return cls()
-
-    @classmethod
-    def full(cls) -> LearnParams:
-        return cls(d=16, spread=(0, 5, 10), ns=tuple(int(round(8 * 2 ** (i / 2))) for i in range(21)),
-                   seeds=8, n_test=4096, train_ns=(32, 64, 128, 256, 512, 1024, 2048), train_seeds=2,
-                   width=512, channels=32, lr=0.00125, steps=800)  # lr ∝ 1/width keeps the SP dynamics
-
-    @classmethod
-    def preset(cls, mode: str) -> LearnParams:
-        return cls.quick() if mode == "quick" else cls.full()
-
-
-def _check_learn(p: LearnParams) -> int:
-    d = check_int("d", p.d, 4, 20)
-    for name in ("local", "spread"):
-        S = getattr(p, name)
-        kernels.subset_index(S, d)
-        if len(S) < 1:
-            raise ValueError(f"{name} must name at least one coordinate")
-    if p.n_test + max(p.ns + p.train_ns) > 2**d:
-        raise ValueError(f"n_test + max(ns) must be at most 2^d = {2**d}")
-    check_float("threshold", p.threshold, 0, 1, lo_open=True)
-    return d
+    def check(self) -> None:
+        d = check_int("d", self.d, 4, 20)
+        for name in ("local", "spread"):
+            S = getattr(self, name)
+            kernels.subset_index(S, d)
+            if len(S) < 1:
+                raise ValueError(f"{name} must name at least one coordinate")
+        if self.n_test + max(self.ns + self.train_ns) > 2**d:
+            raise ValueError(f"n_test + max(ns) must be at most 2^d = {2**d}")
+        check_float("threshold", self.threshold, 0, 1, lo_open=True)
+        # every member is trained on its n points tiled up to the largest n
+        n_max = max(self.train_ns)
+        for n in self.train_ns:
+            if n_max % n:
+                raise ValueError(f"train_ns must divide max(train_ns) = {n_max}, got {n}")
 
 
 def _draws(d: int, n_train: int, n_test: int, seeds: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -186,12 +177,6 @@ def _draws(d: int, n_train: int, n_test: int, seeds: int) -> tuple[torch.Tensor,
     rows = [rest[torch.randperm(len(rest), generator=torch.Generator().manual_seed(s))[:n_train]]
             for s in range(seeds)]
     return test, torch.stack(rows)
-
-
-def _chi(S, idx: torch.Tensor) -> torch.Tensor:
-    """χ_S at the cube points with indices idx: (−1)^popcount(S & idx)."""
-    mask = sum(1 << i for i in S)
-    return 1.0 - 2.0 * (kernels._popcount(idx & mask) % 2).to(torch.float64)
 
 
 def eigenlearning(lam: torch.Tensor, target: int, n: float, ridge: float = 0.0) -> float:
@@ -213,14 +198,15 @@ def eigenlearning(lam: torch.Tensor, target: int, n: float, ridge: float = 0.0) 
     return e0 * (1 - float(L[target])) ** 2
 
 
-def kernel_learning(p: LearnParams, device=None) -> dict:
+def kernel_learning(p: LearnParams, *, device=None, progress: bool = False) -> dict:
     """Kernel regression (ridge ``p.ridge``·K(x,x)) with the MLP and CNN NTKs on both targets.
 
     Returns ``ns`` [N], ``mse`` [2 arch, 2 target, N, seeds] (test MSE over the target's variance, 1),
     ``predicted`` [2, 2, N] (eigenlearning), ``n_star`` [2, 2] (smallest n of ``ns`` whose mean MSE is below
     the threshold; inf if none), ``lam`` [2, 2] (the targets' eigenvalues), ``prediction_log_error`` (median
-    |log(measured/predicted)| where the prediction is above threshold/5), ``archs``, ``targets``."""
-    d = _check_learn(p)
+    |log(measured/predicted)| where the prediction is above threshold/5), ``archs``, ``targets``. Nothing
+    trains (``progress`` is unused)."""
+    d = int(p.d)
     dev = get_device(device)
     test, train_idx = _draws(d, max(p.ns), p.n_test, p.seeds)
     test, train_idx = test.to(dev), train_idx.to(dev)
@@ -241,11 +227,12 @@ def kernel_learning(p: LearnParams, device=None) -> dict:
                 idx = train_idx[:, :n]  # [seeds, n]
                 K_tr = k[idx[:, :, None] ^ idx[:, None, :]] + ridge * torch.eye(n, dtype=k.dtype, device=dev)
                 K_te = k[test[None, :, None] ^ idx[:, None, :]]  # [seeds, n_test, n]
-                alpha = torch.cholesky_solve(_chi(S, idx)[..., None], torch.linalg.cholesky(K_tr))
+                alpha = torch.cholesky_solve(kernels.walsh(S, idx)[..., None], torch.linalg.cholesky(K_tr))
                 f = (K_te @ alpha)[..., 0]
-                mse[a, t, j] = ((f - _chi(S, test)[None]) ** 2).mean(1).cpu()
+                mse[a, t, j] = ((f - kernels.walsh(S, test)[None]) ** 2).mean(1).cpu()
                 pred[a, t, j] = eigenlearning(lam, mask, n, ridge)
-    n_star = _first_below(torch.tensor(p.ns, dtype=torch.float64), mse.mean(-1), p.threshold)
+    # the smallest n from which the mean error stays below the threshold
+    n_star = first_crossing(torch.tensor(p.ns), mse.mean(-1), p.threshold, "below", stays=True, dim=-1)
     live = pred > p.threshold / 5  # compare where both errors are well above zero
     log_error = float((mse.mean(-1) / pred).log().abs()[live].median())
     return {"ns": torch.tensor(p.ns), "mse": mse, "predicted": pred, "n_star": n_star, "lam": lams,
@@ -253,16 +240,7 @@ def kernel_learning(p: LearnParams, device=None) -> dict:
             "archs": archs, "targets": targets, "params": asdict(p)}
 
 
-def _first_below(ns: torch.Tensor, curves: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Smallest n whose curve value is below ``threshold`` and stays below for all larger n; inf if none.
-    curves: [..., N] → [...]."""
-    below = curves < threshold
-    stays = below.flip(-1).cumprod(-1).flip(-1).bool()  # below from here on
-    first = torch.where(stays, ns, torch.full_like(ns, math.inf))
-    return first.min(-1).values
-
-
-def trained_learning(p: LearnParams, device=None, progress: bool = False) -> dict:
+def trained_learning(p: LearnParams, *, device=None, progress: bool = False) -> dict:
     """Finite MLPs (``depth`` hidden layers of ``width``) and CNNs (``depth`` circular convolutions of
     ``channels`` channels, filter q, flatten readout), no biases, trained by full-batch GD with momentum on
     the MSE. Each architecture is one family whose members are every (target, n, seed); member (t, n, s)
@@ -270,11 +248,7 @@ def trained_learning(p: LearnParams, device=None, progress: bool = False) -> dic
 
     Returns ``ns`` [N], ``mse`` [2 arch, 2 target, N, seeds] (final test MSE), ``train_mse`` (same shape),
     ``n_star`` [2, 2] (as in :func:`kernel_learning`), ``seconds``."""
-    d = _check_learn(p)
-    n_max = max(p.train_ns)
-    for n in p.train_ns:
-        if n_max % n:
-            raise ValueError(f"train_ns must divide max(train_ns) = {n_max}, got {n}")
+    d, n_max = int(p.d), max(p.train_ns)
     dev = get_device(device)
     test, train_idx = _draws(d, n_max, p.n_test, p.train_seeds)
     cube = kernels.hypercube_points(d)
@@ -286,11 +260,11 @@ def trained_learning(p: LearnParams, device=None, progress: bool = False) -> dic
             for s in range(p.train_seeds):
                 idx = train_idx[s, :n].repeat(n_max // n)
                 xs.append(cube[idx])
-                ys.append(_chi(S, idx))
+                ys.append(kernels.walsh(S, idx))
                 seeds.append(1000 * t + 10 * s + n)
     x_tr, y_tr = torch.stack(xs), torch.stack(ys)[..., None]  # [K, n_max, d], [K, n_max, 1]
     x_te = cube[test]
-    y_te = torch.stack([_chi(getattr(p, name), test) for name in targets])  # [2, n_test]
+    y_te = torch.stack([kernels.walsh(getattr(p, name), test) for name in targets])  # [2, n_test]
     N, R = len(p.train_ns), p.train_seeds
     mse = torch.zeros(2, 2, N, R, dtype=torch.float64)
     train_mse = torch.zeros_like(mse)
@@ -313,7 +287,7 @@ def trained_learning(p: LearnParams, device=None, progress: bool = False) -> dic
         y_member = y_te.repeat_interleave(N * R, 0)  # member order is (target, n, seed)
         mse[a] = ((out - y_member) ** 2).mean(1).view(2, N, R)
         train_mse[a] = res.train_loss[-1].to(torch.float64).view(2, N, R)
-    n_star = _first_below(torch.tensor(p.train_ns, dtype=torch.float64), mse.mean(-1), p.threshold)
+    n_star = first_crossing(torch.tensor(p.train_ns), mse.mean(-1), p.threshold, "below", stays=True, dim=-1)
     return {"ns": torch.tensor(p.train_ns), "mse": mse, "train_mse": train_mse, "n_star": n_star,
             "seconds": seconds, "params": asdict(p)}
 
@@ -321,39 +295,36 @@ def trained_learning(p: LearnParams, device=None, progress: bool = False) -> dic
 # ---------------------------------------------------------------- the curse of dimensionality
 
 @dataclass(frozen=True)
-class ModeParams:
+class ModeParams(Params):
     """Cube dimensions ``ds`` at which to count the eigenmodes that come before the localized target
     χ_{0,1,…,k−1} (k = ``degree``), for the MLP and CNN NTKs of ``depth`` and filter ``q``."""
+
+    FULL: ClassVar[dict] = {"ds": (6, 8, 10, 12, 14, 16, 18, 20, 22)}
 
     ds: tuple = (6, 8, 10, 12, 14, 16)
     depth: int = 2
     q: int = 3
     degree: int = 3
 
-    @classmethod
-    def quick(cls) -> ModeParams:
-        return cls()
-
-    @classmethod
-    def full(cls) -> ModeParams:
-        return cls(ds=(6, 8, 10, 12, 14, 16, 18, 20, 22))
-
-    @classmethod
-    def preset(cls, mode: str) -> ModeParams:
-        return cls.quick() if mode == "quick" else cls.full()
+    def check(self) -> None:
+        degree = check_int("degree", self.degree, 1, 8)
+        if len(set(self.ds)) < 3:
+            raise ValueError(f"ds must hold at least 3 distinct dimensions (the slope uses the largest half), "
+                             f"got {self.ds}")
+        for d in self.ds:
+            check_int("ds[i]", d, max(degree, self.q), kernels.MAX_D)
 
 
-def mode_counts(p: ModeParams, device=None) -> dict:
+def mode_counts(p: ModeParams, *, device=None, progress: bool = False) -> dict:
     """For each d: the number of eigenmodes λ_S ≥ λ_target (the target's rank, which sets how many samples
     kernel regression needs to reach it), for the MLP and the CNN; and the log-log slope of rank against d.
 
-    Returns ``ds`` [M], ``rank`` [2 arch, M], ``slope`` [2] (least squares on the largest half of ds)."""
-    degree = check_int("degree", p.degree, 1, 8)
-    if len(set(p.ds)) < 3:
-        raise ValueError(f"ds must hold at least 3 distinct dimensions (the slope uses the largest half), got {p.ds}")
+    Returns ``ds`` [M], ``rank`` [2 arch, M], ``slope`` [2] (least squares on the largest half of ds). Nothing
+    trains (``progress`` is unused)."""
+    degree = int(p.degree)
     ranks = torch.zeros(2, len(p.ds))
     for j, d in enumerate(p.ds):
-        d = check_int("ds[i]", d, max(degree, p.q), kernels.MAX_D)
+        d = int(d)
         for a, arch in enumerate(("mlp", "cnn")):
             sp = kernels.spectrum(d, arch=arch, depth=p.depth, q=p.q, device=device)
             lam = sp.eigenvalues

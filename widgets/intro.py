@@ -6,16 +6,21 @@ It exercises the whole pipeline (data → batched trainer → records → chart 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import torch
 
 from widgets.core import data, models, train
 from widgets.core.checks import check_int
+from widgets.core.params import Params
 
 
 @dataclass(frozen=True)
-class DemoParams:
+class DemoParams(Params):
     """Sizes of the demo. ``ks``: the target's frequencies (cycles on [0, 1)); ``widths``: one member each."""
+
+    FULL: ClassVar[dict] = {"n": 256, "ks": (1, 2, 4, 8), "widths": (8, 32, 128, 512), "depth": 4,
+                            "steps": 10_000, "records": 40}
 
     n: int = 128
     ks: tuple = (1, 2, 4)
@@ -26,28 +31,18 @@ class DemoParams:
     records: int = 24
     seed: int = 0
 
-    @classmethod
-    def quick(cls) -> DemoParams:
-        return cls()
-
-    @classmethod
-    def full(cls) -> DemoParams:
-        return cls(n=256, ks=(1, 2, 4, 8), widths=(8, 32, 128, 512), depth=4, steps=10_000, records=40)
-
-    @classmethod
-    def preset(cls, mode: str) -> DemoParams:
-        return cls.quick() if mode == "quick" else cls.full()
+    def check(self) -> None:
+        check_int("n", self.n, 8, 10**6)
+        if not self.widths:
+            raise ValueError("widths must name at least one width")
 
 
-def fit_sines(p: DemoParams, device=None, progress: bool = False) -> dict:
+def fit_sines(p: DemoParams, *, device=None, progress: bool = False) -> dict:
     """Train one MLP per width on f(x) = Σ sin(2π k x + 2π φ_k), full-batch Adam on MSE.
 
     Returns plain tensors: ``x`` [n] in [0, 1), ``target`` [n], ``steps`` [T], ``outputs`` [T, K, n] (each
     member's function at each record), ``train_loss`` [T, K], ``widths`` [K], ``seconds``.
     """
-    check_int("n", p.n, 8, 10**6)
-    if not p.widths:
-        raise ValueError("widths must name at least one width")
     s = data.sinusoids(p.n, ks=p.ks, seed=p.seed)
     ds = data.Dataset(s.inputs, s.y, s.inputs, s.y)
     family = models.mlp(1, 1, widths=list(p.widths), seeds=[p.seed] * len(p.widths), depth=p.depth,

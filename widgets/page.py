@@ -1,17 +1,29 @@
-"""What the hidden first cell of every chapter calls: mode, seed, device, renderer, claims, one visible note."""
+"""The chapter surface: what a chapter calls, about five names.
+
+    ctx = setup("intro", mode, title=...)           # hidden first cell: mode, seed, device, renderer, record
+    result = run(intro.fit_sines, params)           # device and progress passed, timed, cached, recorded
+    note(demo_width=int(w), demo_seconds=s)         # glue numbers and text for the prose
+    claim("demo_loss_ratio", r, expect=at_most(0.05), section="intro-demo")
+"""
 
 from __future__ import annotations
 
+import inspect
+import re
+import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from widgets.book import claims
 from widgets.book.claims import above, at_least, at_most, below, between, claim, skip
+from widgets.core import cache
 from widgets.core.env import check_mode, get_device, in_book_build, seed_everything
 from widgets.figures import charts
 
-__all__ = ["Context", "setup", "claim", "skip", "above", "at_least", "at_most", "below", "between"]
+__all__ = ["Context", "setup", "run", "note", "claim", "skip", "above", "at_least", "at_most", "below", "between"]
 
 
 @dataclass(frozen=True)
@@ -41,4 +53,111 @@ def setup(chapter: str, mode: str | None = None, *, seed: int = 0, device=None, 
             f"`WIDGETS_MODE={other}` in the environment.</small>"))
     except ImportError:
         pass
-    return Context(chapter=chapter, mode=mode, device=dev, seed=seed, progress=not in_book_build())
+    global _context
+    if in_book_build():  # the claim record notes each run's cache state; the static page needs no warning
+        warnings.filterwarnings("ignore", category=cache.StaleEntryWarning)
+    _context = Context(chapter=chapter, mode=mode, device=dev, seed=seed, progress=not in_book_build())
+    return _context
+
+
+_context: Context | None = None  # the chapter set up last: run() takes its device, progress and seed
+
+
+def run(experiment: Callable[..., dict], params, *args, **extra) -> dict:
+    """``experiment(params, *args, device=ctx.device, progress=ctx.progress, **extra)``, through the cache.
+
+    The result is stored by :func:`widgets.core.cache.cached` under the experiment's qualified name, keyed
+    by ``params`` (a Params dataclass), ``args``, ``extra``, the chapter's seed, the device type and the
+    code and library versions, so a second build recomputes nothing. ``device`` and ``progress`` go only to
+    an experiment that accepts them; ``extra`` may override them. The global RNGs are seeded with the
+    chapter's seed before computing, so a result never depends on which earlier runs were cache hits.
+
+    Returns the experiment's dict in its stored form (tensors on the CPU); a result without ``"seconds"``
+    gets the compute time there. The run (experiment, cache hit or miss, seconds) goes in the chapter's
+    claim record. Raises ValueError if the result is not plain data (see :mod:`widgets.core.cache`).
+    """
+    ctx = _current("run")
+    device = extra.pop("device", ctx.device)
+    progress = extra.pop("progress", ctx.progress)
+    accepted = _accepted(experiment)
+    kwargs = dict(extra)
+    if accepted is None or "device" in accepted:
+        kwargs["device"] = device
+    if accepted is None or "progress" in accepted:
+        kwargs["progress"] = progress
+    name = _run_name(experiment)
+    key = {"params": params, "args": list(args), "extra": extra, "seed": ctx.seed}
+
+    def compute() -> dict:
+        seed_everything(ctx.seed)
+        t0 = time.perf_counter()
+        out = experiment(params, *args, **kwargs)
+        if isinstance(out, dict) and "seconds" not in out:
+            out = {**out, "seconds": time.perf_counter() - t0}
+        return out
+
+    t0 = time.perf_counter()
+    value, status = cache.cached(name, key, compute, device=device, status=True)
+    seconds = time.perf_counter() - t0
+    compute_s = value.get("seconds") if isinstance(value, dict) else None
+    claims.record_run(name, cache.cache_slot(name, key, device)[:12], status, seconds,
+                      float(compute_s) if isinstance(compute_s, int | float) else None)
+    return value
+
+
+def note(**values) -> None:
+    """Glue each value under its name for the prose (``{glue:text}`name:.3f```, ``{glue:md}`name```).
+
+    Values: numbers (a one-element tensor becomes its number), strings, IPython ``Markdown`` (or any object
+    with a rich display, such as a chart, for ``{glue:figure}``). Raises ValueError naming the value
+    otherwise, or when a name is not an identifier; nothing is glued then. Displays nothing.
+    """
+    glued = {}
+    for name, value in values.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(f"note name must be an identifier, got {name!r}")
+        glued[name] = _gluable(name, value)
+    try:
+        from myst_nb import glue
+    except ImportError:  # a bare compute machine: nothing to glue into
+        return
+    for name, value in glued.items():
+        glue(name, value, display=False)
+
+
+def _gluable(name: str, value):
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"note {name!r} must be a single number, got a tensor of shape {tuple(value.shape)}")
+        return value.item()
+    if isinstance(value, bool | int | float | str) or any(hasattr(value, r) for r in _RICH):
+        return value
+    if hasattr(value, "item") and getattr(value, "size", 0) == 1:  # a numpy scalar
+        return value.item()
+    raise ValueError(f"note {name!r} must be a number, a string or Markdown, got {type(value).__name__}")
+
+
+_RICH = ("_repr_markdown_", "_repr_html_", "_repr_mimebundle_")  # Markdown, tables, charts
+
+
+def _current(caller: str) -> Context:
+    if _context is None:
+        raise RuntimeError(f"call widgets.page.setup(chapter, mode) before {caller}()")
+    return _context
+
+
+def _accepted(fn: Callable) -> set[str] | None:
+    """The keyword names ``fn`` accepts; None when it takes ``**kwargs`` (then it accepts any)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin without a signature: pass everything
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+        return None
+    return {n for n, p in sig.parameters.items() if p.kind is not inspect.Parameter.POSITIONAL_ONLY}
+
+
+def _run_name(experiment: Callable) -> str:
+    """``module.qualname``, with characters a file name cannot hold (``<locals>``) replaced by ``_``."""
+    qualname = getattr(experiment, "__qualname__", None) or type(experiment).__name__
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{experiment.__module__}.{qualname}")

@@ -16,14 +16,15 @@ E[z_j² | y] is the same for both classes (k = 5, 7): otherwise ‖x‖² = ‖z
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 
 from widgets.core import data as wdata
-from widgets.core import models, train
+from widgets.core import hooks, models, train
 from widgets.core.checks import check_choice, check_float, check_int
 from widgets.core.env import get_device
+from widgets.core.params import Params
 from widgets.core.stats import auc
 
 SLAB_KS = (3, 5, 7)
@@ -158,7 +159,7 @@ def randomize(z: torch.Tensor, rotation: torch.Tensor, coords, seed: int = 0) ->
 # ---------------------------------------------------------------- experiments
 
 @dataclass(frozen=True)
-class SBParams:
+class SBParams(Params):
     """One LMS experiment. Data: ``n_train`` / ``n_test`` points in ``dim`` dimensions, ``k`` slabs, margin
     ``gamma``; network: ``depth`` weight layers of ``width`` ReLU units; training: SGD on the logistic loss
     (paper: lr 0.1, batch 256, weight decay 5e-5) for ``epochs`` passes; ``seeds`` members, one batched family.
@@ -167,6 +168,11 @@ class SBParams:
     ``eps_train``: the L∞ radius of adversarial training (PGD with ``pgd_steps`` steps); ``eps_grid``: radii
     for the flip-rate curve, in units of γ. ``grid_ks`` × ``grid_gammas``: the precomputed sweep behind the
     interactive figure, ``grid_n_train`` points each."""
+
+    # the noisy-variant nets keep about the quick mode's number of steps (≈ 4k): that is the regime where
+    # the slab-only net has learned the slabs and the others have not; longer runs are untested
+    FULL: ClassVar[dict] = {"n_train": 100_000, "n_test": 10_000, "epochs": 20, "noisy_epochs": 10, "noisy_seeds": 5,
+                            "adv_seeds": 5, "grid_n_train": 50_000}
 
     n_train: int = 20_000
     n_test: int = 5_000
@@ -194,20 +200,16 @@ class SBParams:
     grid_res: int = 21
     seed: int = 0
 
-    @classmethod
-    def quick(cls) -> SBParams:
-        return cls()
-
-    @classmethod
-    def full(cls) -> SBParams:
-        # the noisy-variant nets keep about the quick mode's number of steps (≈ 4k): that is the regime where
-        # the slab-only net has learned the slabs and the others have not; longer runs are untested
-        return cls(n_train=100_000, n_test=10_000, epochs=20, noisy_epochs=10, noisy_seeds=5, adv_seeds=5,
-                   grid_n_train=50_000)
-
-    @classmethod
-    def preset(cls, mode: str) -> SBParams:
-        return cls.quick() if mode == "quick" else cls.full()
+    def check(self) -> None:
+        k = check_choice("k", self.k, SLAB_KS)
+        check_float("gamma", self.gamma, 0, max_gamma(k), lo_open=True, hi_open=True)
+        check_float("reliability", self.reliability, 0.5, 1)
+        check_int("batch_size", self.batch_size, 1, min(self.n_train, self.grid_n_train))
+        for name in ("seeds", "noisy_seeds", "adv_seeds", "epochs", "noisy_epochs", "pgd_steps"):
+            check_int(name, getattr(self, name), 1, 10**6)
+        check_float("eps_train", self.eps_train, 0, 1)
+        if not any(g < max_gamma(k) for k in self.grid_ks for g in self.grid_gammas):
+            raise ValueError("grid_ks × grid_gammas holds no valid (k, γ) pair (need γ < 1/(k − 1))")
 
     def steps(self, n: int | None = None, epochs: int | None = None) -> int:
         return max(1, (epochs or self.epochs) * (n or self.n_train) // self.batch_size)
@@ -218,12 +220,12 @@ def _family(p: SBParams, d_in: int, seeds, device=None) -> models.Family:
 
 
 def _fit(p: SBParams, d: SBData, seeds, epochs: int | None = None, momentum: float = 0.0,
-         device=None) -> models.Family:
+         device=None, progress: bool = False) -> models.Family:
     """Train one family (one member per seed) with SGD on the logistic loss, through the shared trainer."""
     family = _family(p, d.x_train.shape[1], seeds, device)
     train.train(family, d.dataset(), steps=p.steps(len(d.x_train), epochs), lr=p.lr, loss="logistic",
                 optimizer="sgd", weight_decay=p.weight_decay, momentum=momentum, batch_size=p.batch_size,
-                records=2)
+                records=2, progress=progress)
     return family
 
 
@@ -254,21 +256,26 @@ def accuracy(family: models.Family, x: torch.Tensor, y: torch.Tensor) -> torch.T
     return ((scores(family, x) > 0).long() == y).double().mean(1)
 
 
-def extreme_sb(p: SBParams, device=None) -> dict:
+def extreme_sb(p: SBParams, *, device=None, progress: bool = False) -> dict:
     """Section 2 and the ensemble of section 4: ``p.seeds`` nets (one family) trained on LMS-k.
 
-    Returns the per-seed AUCs ([K] each: ``clean``, ``linear_randomized``, ``slabs_randomized``), the ensemble's
-    (floats), the trained ``family`` and the ``data``.
+    Returns plain data: the per-seed AUCs ([K] each: ``clean``, ``linear_randomized``, ``slabs_randomized``),
+    the ensemble's (floats), and for the small-perturbation test at radii ``eps`` = ``p.eps_grid`` × γ [E]:
+    ``flip_rate`` [E, K] (:func:`flip_rate` of the trained nets), ``rule_flip_rate`` [E] (the rule sign(z₀),
+    :func:`linear_rule_flip_rate`) and ``q_l1``, ‖q‖₁ of the linear direction (an L∞ step ε moves z₀ by ε‖q‖₁).
     """
     d = generate(p.n_train, p.n_test, dim=p.dim, k=p.k, gamma=p.gamma, seed=p.seed)
-    family = _fit(p, d, range(p.seeds), device=device)
+    family = _fit(p, d, range(p.seeds), device=device, progress=progress)
     aucs = feature_aucs(family, d, seed=p.seed + 1)
+    eps = torch.tensor(p.eps_grid) * p.gamma
     return {**{k: v for k, v in aucs.items() if not k.startswith("ensemble")},
             "ensemble": {k[len("ensemble_"):]: float(v) for k, v in aucs.items() if k.startswith("ensemble")},
-            "seeds": list(range(p.seeds)), "family": family, "data": d, "params": asdict(p)}
+            "seeds": list(range(p.seeds)), "eps": eps, "flip_rate": flip_rate(family, d, eps),
+            "rule_flip_rate": linear_rule_flip_rate(d, eps), "q_l1": float(d.rotation[0].abs().sum()),
+            "params": asdict(p)}
 
 
-def noisy_linear(p: SBParams, device=None) -> dict:
+def noisy_linear(p: SBParams, *, device=None, progress: bool = False) -> dict:
     """Section 3: the linear coordinate is right for only ``p.reliability`` of the points, every slab for all.
 
     One family trains on the data as it is; a second, the slab-only model, trains on the same points with the
@@ -278,9 +285,10 @@ def noisy_linear(p: SBParams, device=None) -> dict:
     """
     d = generate(p.n_train, p.n_test, dim=p.dim, k=p.k, gamma=p.gamma, reliability=p.reliability, seed=p.seed + 7)
     seeds = range(p.noisy_seeds)
-    sb = _fit(p, d, seeds, epochs=p.noisy_epochs, momentum=p.noisy_momentum, device=device)
+    sb = _fit(p, d, seeds, epochs=p.noisy_epochs, momentum=p.noisy_momentum, device=device, progress=progress)
     slab_only = replace(d, x_train=randomize(d.z_train, d.rotation, [0], seed=p.seed + 2))
-    so = _fit(p, slab_only, seeds, epochs=p.noisy_epochs, momentum=p.noisy_momentum, device=device)
+    so = _fit(p, slab_only, seeds, epochs=p.noisy_epochs, momentum=p.noisy_momentum, device=device,
+              progress=progress)
     return {"sb_acc": accuracy(sb, d.x_test, d.y_test), "slab_acc": accuracy(so, d.x_test, d.y_test),
             "sb_linear_randomized": feature_aucs(sb, d, seed=p.seed + 3)["linear_randomized"],
             "reliability": p.reliability}
@@ -310,44 +318,18 @@ def linear_rule_flip_rate(d: SBData, eps) -> torch.Tensor:
     return ((shift - gamma) / (1 - gamma)).clamp(0, 1)
 
 
-def _pgd(family: models.Family, x: torch.Tensor, y_pm: torch.Tensor, eps: float, steps: int) -> torch.Tensor:
-    """L∞ projected gradient ascent on each member's logistic loss: x [K, B, d] → x + δ, ‖δ‖∞ ≤ eps."""
-    delta = torch.zeros_like(x)
-    alpha = 2.5 * eps / steps
-    for _ in range(steps):
-        delta.requires_grad_(True)
-        loss = F.softplus(-y_pm * family(x + delta)[..., 0]).sum()
-        (grad,) = torch.autograd.grad(loss, delta)
-        delta = (delta.detach() + alpha * grad.sign()).clamp(-eps, eps)
-    return (x + delta).detach()
-
-
-def adversarial_training(p: SBParams, d: SBData | None = None, device=None) -> dict:
+def adversarial_training(p: SBParams, *, device=None, progress: bool = False) -> dict:
     """Section 4: ``p.adv_seeds`` nets (one family) trained with L∞ PGD adversarial training of radius
     ``p.eps_train`` (SGD, logistic loss, the same schedule as the standard nets). Returns their AUCs
-    (as :func:`feature_aucs`) and the family."""
-    d = d or generate(p.n_train, p.n_test, dim=p.dim, k=p.k, gamma=p.gamma, seed=p.seed)
-    dev = get_device(device)
-    family = _family(p, d.x_train.shape[1], range(p.adv_seeds), dev)
-    n = len(d.x_train)
-    x_all, y_all = d.x_train.to(dev), (2 * d.y_train.float() - 1).to(dev)
-    gens = [torch.Generator().manual_seed(s + 1_000_003) for s in family.seeds]
-    order, cursor = None, n
-    for _ in range(p.steps(n)):
-        if cursor + p.batch_size > n:
-            order = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(dev)
-            cursor = 0
-        idx = order[:, cursor:cursor + p.batch_size]
-        cursor += p.batch_size
-        xb, yb = x_all[idx], y_all[idx]
-        xb = _pgd(family, xb, yb, p.eps_train, p.pgd_steps)
-        loss = F.softplus(-yb * family(xb)[..., 0]).mean(1).sum()
-        grads = torch.autograd.grad(loss, family.params)
-        with torch.no_grad():
-            for prm, g in zip(family.params, grads, strict=True):
-                prm.sub_(p.lr * (g + p.weight_decay * prm))
+    (as :func:`feature_aucs`) and their clean test accuracy [K]. The data are :func:`extreme_sb`'s (the same
+    draw)."""
+    d = generate(p.n_train, p.n_test, dim=p.dim, k=p.k, gamma=p.gamma, seed=p.seed)
+    family = _family(p, d.x_train.shape[1], range(p.adv_seeds), device)
+    train.train(family, d.dataset(), steps=p.steps(len(d.x_train)), lr=p.lr, loss="logistic", optimizer="sgd",
+                weight_decay=p.weight_decay, batch_size=p.batch_size, records=2,
+                perturb=hooks.pgd(p.eps_train, p.pgd_steps, loss="logistic"), progress=progress)
     aucs = feature_aucs(family, d, seed=p.seed + 1)
-    return {**{k: v for k, v in aucs.items() if not k.startswith("ensemble")}, "family": family,
+    return {**{k: v for k, v in aucs.items() if not k.startswith("ensemble")},
             "eps_train": p.eps_train, "clean_acc": accuracy(family, d.x_test, d.y_test)}
 
 
@@ -369,7 +351,7 @@ def decision_map(family: models.Family, d: SBData, res: int, j: int = 1, n_conte
     return prob.reshape(family.size, res, res)
 
 
-def sweep_k_gamma(p: SBParams, device=None) -> dict:
+def sweep_k_gamma(p: SBParams, *, device=None, progress: bool = False) -> dict:
     """Train one net per (k, γ) of ``p.grid_ks`` × ``p.grid_gammas`` (one batched computation, each member on
     its own dataset; pairs with γ ≥ 1/(k − 1) are skipped) and measure its three AUCs and its decision map.
 
@@ -377,28 +359,15 @@ def sweep_k_gamma(p: SBParams, device=None) -> dict:
     [M, res, res]; ``points``: per net, a few training points (z_0, z_1, y) for the figure.
     """
     dev = get_device(device)
-    pairs = [(k, g) for k in p.grid_ks for g in p.grid_gammas if g < max_gamma(k)]
-    if not pairs:
-        raise ValueError("grid_ks × grid_gammas holds no valid (k, γ) pair (need γ < 1/(k − 1))")
+    pairs = [(k, g) for k in p.grid_ks for g in p.grid_gammas if g < max_gamma(k)]  # not empty: see check()
     sets = [generate(p.grid_n_train, p.n_test, dim=p.dim, k=k, gamma=g, seed=p.seed + 100 + i)
             for i, (k, g) in enumerate(pairs)]
-    M, n = len(pairs), p.grid_n_train
-    family = _family(p, p.dim, [p.seed] * M, dev)
-    x_all = torch.stack([s.x_train for s in sets]).to(dev)  # [M, n, d]: each member its own data
-    y_all = torch.stack([2 * s.y_train.float() - 1 for s in sets]).to(dev)
-    rows = torch.arange(M, device=dev)[:, None]
-    gen = torch.Generator().manual_seed(p.seed + 1_000_003)
-    perm = None
-    for t in range(p.steps(n)):
-        c = (t * p.batch_size) % (n - n % p.batch_size)
-        if c == 0:
-            perm = torch.randperm(n, generator=gen).to(dev)
-        idx = perm[c:c + p.batch_size].expand(M, -1)
-        loss = F.softplus(-y_all[rows, idx] * family(x_all[rows, idx])[..., 0]).mean(1).sum()
-        grads = torch.autograd.grad(loss, family.params)
-        with torch.no_grad():
-            for prm, g in zip(family.params, grads, strict=True):
-                prm.sub_(p.lr * (g + p.weight_decay * prm))
+    # one member per (k, γ), each on its own dataset; all share the seed, so all draw the same batches
+    family = _family(p, p.dim, [p.seed] * len(pairs), dev)
+    per_member = wdata.Dataset(*(torch.stack([getattr(s.dataset(), f) for s in sets])
+                                 for f in ("x_train", "y_train", "x_test", "y_test")), n_classes=2)
+    train.train(family, per_member, steps=p.steps(p.grid_n_train), lr=p.lr, loss="logistic", optimizer="sgd",
+                weight_decay=p.weight_decay, batch_size=p.batch_size, records=2, progress=progress)
     records, maps, points = [], [], []
     for i, ((k, g), s) in enumerate(zip(pairs, sets, strict=True)):
         member = family.member(i)
@@ -413,12 +382,14 @@ def sweep_k_gamma(p: SBParams, device=None) -> dict:
 # ---------------------------------------------------------------- dominoes: an image analogue
 
 @dataclass(frozen=True)
-class DominoParams:
+class DominoParams(Params):
     """Dominoes: an 8×8 sklearn digit (0 vs 1: the simple block) above an 8×8 texture patch (the complex
     block): a bar of ``bar`` pixels at a uniformly random (wrapped) position in Gaussian noise of standard
     deviation ``noise``, horizontal for label 1 and vertical for label 0. Both blocks predict the label; the
     texture's mean image is the same for both classes, so no linear rule reads it. A small CNN (circular 1-D
     convolutions over the flattened 16×8 image) trains with SGD on the logistic loss."""
+
+    FULL: ClassVar[dict] = {"n_train": 20_000, "n_test": 5000, "seeds": 5, "epochs": 8}
 
     n_train: int = 4000
     n_test: int = 2000
@@ -433,17 +404,14 @@ class DominoParams:
     seeds: int = 2
     seed: int = 0
 
-    @classmethod
-    def quick(cls) -> DominoParams:
-        return cls()
-
-    @classmethod
-    def full(cls) -> DominoParams:
-        return cls(n_train=20_000, n_test=5000, seeds=5, epochs=8)
-
-    @classmethod
-    def preset(cls, mode: str) -> DominoParams:
-        return cls.quick() if mode == "quick" else cls.full()
+    def check(self) -> None:
+        n_train = check_int("n_train", self.n_train, 2, 10**7)
+        check_int("n_test", self.n_test, 6, 10**7)  # the figure shows six test images
+        check_int("bar", self.bar, 2, SIDE)
+        check_float("noise", self.noise, 0, 10)
+        check_int("batch_size", self.batch_size, 1, n_train)
+        check_int("seeds", self.seeds, 1, 10**4)
+        check_int("seed", self.seed, 0)
 
 
 SIDE = 8  # both blocks are SIDE × SIDE
@@ -472,14 +440,16 @@ def bars(y: torch.Tensor, bar: int, noise: float, g: torch.Generator) -> torch.T
     return img.reshape(n, SIDE * SIDE)
 
 
-def dominoes(p: DominoParams) -> dict:
-    """Build the dominoes. The digits are split into train and test images first (250 / 110), so no test
-    digit is seen in training; each domino pairs a random digit of its label with a fresh texture patch.
+def dominoes(n_train: int, n_test: int, *, bar: int = 3, noise: float = 0.1, seed: int = 0) -> dict:
+    """Build ``n_train`` + ``n_test`` dominoes with bars of ``bar`` pixels in noise of deviation ``noise``
+    (see :class:`DominoParams`), drawn from ``seed``. The digits are split into train and test images first
+    (250 / 110), so no test digit is seen in training; each domino pairs a random digit of its label with a
+    fresh texture patch.
     Returns x_train/x_test [n, 128] (row-major 16×8 images: digit rows 0–7, texture rows 8–15),
     y_train/y_test [n] in {0, 1}, and ``block``: [128], 0 for simple-block pixels and 1 for complex ones."""
-    dig = wdata.digits(n_train=250, classes=[0, 1], seed=p.seed)
+    dig = wdata.digits(n_train=250, classes=[0, 1], seed=seed)
     d_tr, d_te = _standardize(dig.x_train, dig.x_test)
-    g = torch.Generator().manual_seed(p.seed)
+    g = torch.Generator().manual_seed(seed)
 
     def build(n, dx, dy):
         y = torch.randint(0, 2, (n,), generator=g)
@@ -487,9 +457,9 @@ def dominoes(p: DominoParams) -> dict:
         for c in (0, 1):
             pool, where = (dy == c).nonzero()[:, 0], (y == c).nonzero()[:, 0]
             pick[where] = pool[torch.randint(0, len(pool), (len(where),), generator=g)]
-        return dx[pick], bars(y, p.bar, p.noise, g), y
+        return dx[pick], bars(y, bar, noise, g), y
 
-    tr, te = build(p.n_train, d_tr, dig.y_train), build(p.n_test, d_te, dig.y_test)
+    tr, te = build(n_train, d_tr, dig.y_train), build(n_test, d_te, dig.y_test)
     t_tr, t_te = _standardize(tr[1], te[1])
     block = torch.cat([torch.zeros(SIDE * SIDE), torch.ones(SIDE * SIDE)]).long()
     return {"x_train": torch.cat([tr[0], t_tr], 1), "y_train": tr[2], "x_test": torch.cat([te[0], t_te], 1),
@@ -506,12 +476,12 @@ def shuffle_block(x: torch.Tensor, block: torch.Tensor, which: int, seed: int = 
     return x
 
 
-def domino_experiment(p: DominoParams, device=None) -> dict:
+def domino_experiment(p: DominoParams, *, device=None, progress: bool = False) -> dict:
     """Train ``p.seeds`` CNNs (one family) on dominoes; test AUC on clean images and with each block
     shuffled across images. Returns [K] tensors ``clean``, ``simple_randomized``, ``complex_randomized``;
     ``complex_only``: the clean test AUC of a second family trained just as long on images whose simple block
     was shuffled (is the complex block learnable at all?); and six test images ``examples`` [6, 16, 8]."""
-    dm = dominoes(p)
+    dm = dominoes(p.n_train, p.n_test, bar=p.bar, noise=p.noise, seed=p.seed)
     n = len(dm["x_train"])
 
     def fit(x_train, epochs):
@@ -519,7 +489,7 @@ def domino_experiment(p: DominoParams, device=None) -> dict:
                          q=p.q, readout="flatten", device=device)
         ds = wdata.Dataset(x_train, 2 * dm["y_train"].float() - 1, dm["x_test"], 2 * dm["y_test"].float() - 1)
         train.train(fam, ds, steps=max(1, epochs * n // p.batch_size), lr=p.lr, loss="logistic", optimizer="sgd",
-                    batch_size=p.batch_size, records=2)
+                    batch_size=p.batch_size, records=2, progress=progress)
         return fam
 
     fam = fit(dm["x_train"], p.epochs)

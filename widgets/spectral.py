@@ -9,25 +9,35 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import torch
 
-from widgets.core import data, models, train
+from widgets.core import data, models, optim, train
 from widgets.core.checks import check_choice, check_float, check_int
-from widgets.core.stats import loglog_slope, spearman
+from widgets.core.losses import centered_mse, sobolev_loss, sobolev_weights
+from widgets.core.params import Params
+from widgets.core.probes import tangent_kernel
+from widgets.core.stats import first_crossing, loglog_slope, spearman
 
 # ----------------------------------------------------------------------------------------- parameters
 
 
 @dataclass(frozen=True)
-class SpectralParams:
+class SpectralParams(Params):
     """One spectral-bias experiment: a sum of sines at ``ks`` (cycles on [0, 1)) sampled at ``n`` points,
     fitted by ``seeds`` MLPs (one phase draw each) of ``depth`` layers and ``width`` units.
 
     ``bias_std``: the biases' initial standard deviation; with a one-dimensional input, zero biases would
     put every first-layer kink at the same point. ``threshold``: a frequency counts as learned once the
-    network's normalized amplitude 2|f̂(k)|/A_k first exceeds it.
+    network's normalized amplitude 2|f̂(k)|/A_k first exceeds it. ``amplitudes``: ``"equal"`` (A_k = 1) or
+    ``"rising"`` (A_k ∝ k's rank). ``features``: 0 feeds the network x rescaled to [-1, 1); m > 0 feeds it
+    Tancik et al.'s m random Fourier features of x with frequencies of scale ``feature_scale``
+    (:func:`fourier_features`).
     """
+
+    # Rahaman et al.'s own setup: 6 layers of 256, full-batch Adam at 3e-4 for 60k steps, 20 phase draws
+    FULL: ClassVar[dict] = {"width": 256, "seeds": 20, "lr": 3e-4, "steps": 60_000, "records": 200}
 
     n: int = 200
     ks: tuple = tuple(range(5, 55, 5))
@@ -41,21 +51,11 @@ class SpectralParams:
     bias_std: float = 1.0
     records: int = 80
     threshold: float = 0.5
+    amplitudes: str = "equal"
+    features: int = 0
+    feature_scale: float = 10.0
 
-    @classmethod
-    def quick(cls) -> SpectralParams:
-        return cls()
-
-    @classmethod
-    def full(cls) -> SpectralParams:
-        # Rahaman et al.'s own setup: 6 layers of 256, full-batch Adam at 3e-4 for 60k steps, 20 phase draws
-        return cls(width=256, seeds=20, lr=3e-4, steps=60_000, records=200)
-
-    @classmethod
-    def preset(cls, mode: str) -> SpectralParams:
-        return cls.quick() if mode == "quick" else cls.full()
-
-    def check(self) -> SpectralParams:
+    def check(self) -> None:
         check_int("n", self.n, 16, 10**6)
         if not self.ks or max(self.ks) >= self.n / 2:
             raise ValueError(f"ks must be non-empty and below the Nyquist frequency n/2 = {self.n / 2}, "
@@ -63,11 +63,13 @@ class SpectralParams:
         check_int("seeds", self.seeds, 1, 10**4)
         check_int("width", self.width, 1, 10**5)
         check_int("depth", self.depth, 2, 64)
-        check_choice("optimizer", self.optimizer, train.OPTIMIZERS)
+        check_choice("optimizer", self.optimizer, optim.RULES)
         check_float("lr", self.lr, 0, 10, lo_open=True)
         check_int("steps", self.steps, 1, 10**7)
         check_float("threshold", self.threshold, 0, 1, lo_open=True, hi_open=True)
-        return self
+        check_choice("amplitudes", self.amplitudes, ("equal", "rising"))
+        check_int("features", self.features, 0, 10**5)
+        check_float("feature_scale", self.feature_scale, 0, 1e4, lo_open=True)
 
 
 # ----------------------------------------------------------------------------------------- measurements
@@ -85,20 +87,11 @@ def spectral_ratio(f: torch.Tensor, ks, amplitudes) -> torch.Tensor:
     return 2 * (torch.fft.rfft(f, dim=-1) / n)[..., ks].abs() / amps
 
 
-def first_crossing(steps: torch.Tensor, value: torch.Tensor, threshold: float, above: bool = True) -> torch.Tensor:
-    """The first recorded step at which ``value`` crosses ``threshold`` (goes above it, or below it if
-    ``above`` is False). steps: [T]; value: [T, ...] → [...] float, +inf where it never does."""
-    hit = value > threshold if above else value < threshold
-    first = hit.float().argmax(0)
-    out = steps.to(torch.float64)[first]
-    return torch.where(hit.any(0), out, torch.full_like(out, math.inf))
-
-
 def learning_order(steps: torch.Tensor, ratio: torch.Tensor, threshold: float) -> torch.Tensor:
     """A key that orders components by when they were learned: the first step above ``threshold`` for those
     learned within the run, and for the rest T·(2 − peak/threshold) ∈ (T, 2T], so they rank after every
     learned one, in order of how close they came. steps [T]; ratio [T, ...] → [...] float64."""
-    first = first_crossing(steps, ratio, threshold)
+    first = first_crossing(steps, ratio, threshold, "above")
     T = float(steps[-1])
     late = T * (2 - ratio.max(0).values.double() / threshold)
     return torch.where(torch.isfinite(first), first, late)
@@ -133,7 +126,7 @@ def _fit(p: SpectralParams, seeds: list[int], amplitudes: str, loss, inputs, dev
     outputs = result.probes["f"][..., 0]
     amps = sines[0].amplitudes
     ratio = spectral_ratio(outputs.double(), p.ks, amps)
-    first = first_crossing(result.steps, ratio, p.threshold)
+    first = first_crossing(result.steps, ratio, p.threshold, "above")
     order = learning_order(result.steps, ratio, p.threshold)
     ks = torch.tensor(p.ks, dtype=torch.float64)
     return {"x": sines[0].x, "targets": targets[..., 0], "ks": ks, "amplitudes": amps, "steps": result.steps,
@@ -143,20 +136,21 @@ def _fit(p: SpectralParams, seeds: list[int], amplitudes: str, loss, inputs, dev
             "amplitude_case": amplitudes}
 
 
-def learn_sines(p: SpectralParams, amplitudes: str = "equal", *, inputs=None, device=None,
-                progress: bool = False) -> dict:
-    """Fit Rahaman et al.'s sum of sines, one phase draw per member, all members in one batched family.
+def learn_sines(p: SpectralParams, *, device=None, progress: bool = False) -> dict:
+    """Fit Rahaman et al.'s sum of sines (amplitudes ``p.amplitudes``), one phase draw per member, all members
+    in one batched family.
 
-    ``inputs``: [n, d] features of the grid to feed the network instead of x rescaled to [-1, 1) (e.g.
-    :func:`fourier_features`). Returns ``x`` [n], ``targets`` [S, n], ``ks`` [m], ``amplitudes`` [m],
-    ``steps`` [T], ``outputs`` [T, S, n] (the network's function at each record), ``ratio`` [T, S, m]
-    (2|f̂(k)|/A_k), ``first`` [S, m] (first step above the threshold, inf if never), ``order`` [S, m]
-    (:func:`learning_order`), ``rank_corr`` [S] (Spearman between k and ``order``), ``train_loss`` [T, S],
-    ``seconds``, ``params``.
+    The network sees x rescaled to [-1, 1), or with ``p.features`` > 0 that many random Fourier features of
+    the grid (:func:`fourier_features`, seed 0, scale ``p.feature_scale``): [n, 2m].
+
+    Returns ``x`` [n], ``targets`` [S, n], ``ks`` [m], ``amplitudes`` [m], ``steps`` [T], ``outputs``
+    [T, S, n] (the network's function at each record), ``ratio`` [T, S, m] (2|f̂(k)|/A_k), ``first`` [S, m]
+    (first step above the threshold, inf if never), ``order`` [S, m] (:func:`learning_order`), ``rank_corr``
+    [S] (Spearman between k and ``order``), ``train_loss`` [T, S], ``seconds``, ``params``.
     """
-    p.check()
-    check_choice("amplitudes", amplitudes, ("equal", "rising"))
-    return _fit(p, list(range(p.seeds)), amplitudes, "mse", inputs, device, progress)
+    grid = torch.arange(p.n, dtype=torch.float64) / p.n  # data.sinusoids' grid
+    inputs = fourier_features(grid, m=p.features, scale=p.feature_scale) if p.features else None
+    return _fit(p, list(range(p.seeds)), p.amplitudes, "mse", inputs, device, progress)
 
 
 # ----------------------------------------------------------------------------------------- 2. the NTK
@@ -183,14 +177,6 @@ def circle(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.cos(2 * math.pi * x), torch.sin(2 * math.pi * x)], dim=1).float()
 
 
-def centered_mse(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean squared error of the residual with its mean removed: out, y [K, n, 1] → [K]. The targets here
-    have zero mean, so this only frees the network's constant offset, whose kernel eigenvalue is the
-    largest and would otherwise set the largest stable step size."""
-    r = out - y
-    return ((r - r.mean(1, keepdim=True)) ** 2).mean((1, 2))
-
-
 def gd_learning_time(eig: torch.Tensor, lr, n: int, fraction: float = 0.5) -> torch.Tensor:
     """Linearized prediction of the step at which gradient descent on mean squared error has fitted
     ``fraction`` of a component whose kernel eigenvalue is ``eig``: its residual shrinks by 1 − 2·lr·eig/n
@@ -200,10 +186,14 @@ def gd_learning_time(eig: torch.Tensor, lr, n: int, fraction: float = 0.5) -> to
 
 
 @dataclass(frozen=True)
-class KernelParams:
+class KernelParams(Params):
     """The linearized-dynamics experiments: a wide one-hidden-layer ReLU network of inputs on the circle,
     trained by full-batch gradient descent at ``lr_fraction`` of its stability limit (lazy enough that its
-    tangent kernel at initialization describes its training)."""
+    tangent kernel at initialization describes its training). ``s_values``: the Sobolev exponents of
+    :func:`gd_runs` (s = 0: the mean squared error)."""
+
+    FULL: ClassVar[dict] = {"ks": tuple(range(1, 11)), "seeds": 10, "width": 4096, "steps": 20_000,
+                            "records": 160, "density_n": 420}
 
     n: int = 200
     ks: tuple = (1, 2, 3, 4, 5, 6, 7)
@@ -217,20 +207,9 @@ class KernelParams:
     density: tuple = (1, 2, 4)
     density_k: int = 4
     density_n: int = 210
+    s_values: tuple = (0.0, -1.0, 1.0)
 
-    @classmethod
-    def quick(cls) -> KernelParams:
-        return cls()
-
-    @classmethod
-    def full(cls) -> KernelParams:
-        return cls(ks=tuple(range(1, 11)), seeds=10, width=4096, steps=20_000, records=160, density_n=420)
-
-    @classmethod
-    def preset(cls, mode: str) -> KernelParams:
-        return cls.quick() if mode == "quick" else cls.full()
-
-    def check(self) -> KernelParams:
+    def check(self) -> None:
         check_int("n", self.n, 16, 10**6)
         check_int("seeds", self.seeds, 1, 10**4)
         check_int("width", self.width, 1, 10**6)
@@ -239,7 +218,10 @@ class KernelParams:
         check_float("threshold", self.threshold, 0, 1, lo_open=True, hi_open=True)
         if not self.ks or max(self.ks) >= self.n / 2:
             raise ValueError(f"ks must be non-empty and below n/2 = {self.n / 2}, got {list(self.ks)}")
-        return self
+        if not self.s_values:
+            raise ValueError("s_values must name at least one exponent")
+        for s in self.s_values:
+            check_float("s_values[i]", s, -4, 4)
 
 
 def _wide(p: KernelParams, device=None, seeds=None) -> models.Family:
@@ -255,12 +237,13 @@ def _stable_lr(theta: torch.Tensor, fraction: float) -> torch.Tensor:
     return (fraction * n / torch.linalg.eigvalsh(P @ theta @ P)[:, -1]).cpu()
 
 
-def deep_ntk_eigs(p: SpectralParams, device=None) -> torch.Tensor:
+def deep_ntk_eigs(p: SpectralParams, *, device=None, progress: bool = False) -> dict:
     """λ_k of the empirical NTK at initialization of :func:`learn_sines`'s own networks, on its grid
-    (inputs in [-1, 1), so the modes are only approximately eigenvectors). Returns [S, m]."""
-    p.check()
+    (inputs in [-1, 1), so the modes are only approximately eigenvectors). Nothing trains (``progress`` is
+    unused). Returns ``eigs`` [S, m], ``ks`` [m], ``params``."""
     x = data.sinusoids(p.n, ks=p.ks).inputs
-    return fourier_eigs(models.tangent_kernel(_family(p, device=device), x), p.ks).cpu()
+    eigs = fourier_eigs(tangent_kernel(_family(p, device=device), x), p.ks).cpu()
+    return {"eigs": eigs, "ks": torch.tensor(p.ks, dtype=torch.float64), "params": asdict(p)}
 
 
 # ----------------------------------------------------------------------------------------- 3. density
@@ -276,7 +259,6 @@ def density_times(p: KernelParams, *, device=None, progress: bool = False) -> di
     (first step with residual < 1 − threshold), ``slope`` (log-log slope of mean time vs density),
     ``x`` [S, n], ``seconds``, ``params``.
     """
-    p.check()
     R = len(p.density)
     dens = torch.tensor(p.density, dtype=torch.float64)
     dens = dens / dens.mean()  # density on [0, 1) with R equal pieces
@@ -289,7 +271,7 @@ def density_times(p: KernelParams, *, device=None, progress: bool = False) -> di
     # members see different samples, so each gets its own kernel and step size; inputs are per member
     family = _wide(p, device)
     X = torch.stack([circle(x) for x in xs])  # [S, n, 2]
-    thetas = torch.stack([models.tangent_kernel(family.member(s), X[s])[0] for s in range(p.seeds)])
+    thetas = torch.stack([tangent_kernel(family.member(s), X[s])[0] for s in range(p.seeds)])
     lrs = _stable_lr(thetas, p.lr_fraction)
     Y = torch.stack(ys)  # [S, n, 1]
     onehot = torch.nn.functional.one_hot(torch.stack(regions), R).double()  # [S, n, R]
@@ -305,7 +287,7 @@ def density_times(p: KernelParams, *, device=None, progress: bool = False) -> di
     result = train.train(family, data.Dataset(X, Y, X, Y), steps=p.steps, lr=lrs.tolist(), loss=centered_mse,
                          optimizer="gd", records=p.records, probes={"residual": residual}, progress=progress)
     res = result.probes["residual"]
-    time_ = first_crossing(result.steps, res, 1 - p.threshold, above=False)
+    time_ = first_crossing(result.steps, res, 1 - p.threshold, "below")
     return {"density": dens, "steps": result.steps, "residual": res, "time": time_,
             "slope": loglog_slope(dens.expand_as(time_), time_), "x": torch.stack(xs),
             "seconds": result.seconds, "params": asdict(p)}
@@ -314,52 +296,16 @@ def density_times(p: KernelParams, *, device=None, progress: bool = False) -> di
 # ----------------------------------------------------------------------------------------- 4. Sobolev loss
 
 
-def sobolev_weights(s, n: int) -> torch.Tensor:
-    """Per-frequency loss weights c_k (1 + k²)^s / n² for k = 0..n//2, with c_k the Parseval factors (1 at
-    k = 0 and n/2, 2 between) and the k = 0 weight set to 0 (the offset is left free, as in
-    :func:`centered_mse`, which s = 0 reproduces exactly). ``s``: one exponent or one per member →
-    [L, n//2 + 1]."""
-    s_list = [s] if isinstance(s, int | float) else list(s)
-    s_t = torch.tensor([check_float("s", v, -4, 4) for v in s_list], dtype=torch.float64)
-    n = check_int("n", n, 2, 10**7)
-    k = torch.arange(n // 2 + 1, dtype=torch.float64)
-    c = torch.full_like(k, 2.0)
-    c[0] = 0.0
-    if n % 2 == 0:
-        c[-1] = 1.0
-    return c * (1 + k**2) ** s_t[:, None] / n**2
-
-
-def sobolev_loss(s, n: int):
-    """The squared H^s norm of the residual on the uniform grid as a loss for :func:`widgets.core.train.train`:
-    Σ_k w_k |DFT(r)(k)|² with w = :func:`sobolev_weights`. Frequency k's weight grows like k^{2s}: s > 0
-    pushes high frequencies, s < 0 holds them back (Yu, Yang & Townsend 2023). ``s``: one exponent or one
-    per member. Returns a callable (out, y [K, n, 1]) → [K]."""
-    weight = sobolev_weights(s, n)
-
-    def loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        r = (out - y)[..., 0]
-        if r.shape[-1] != n:
-            raise ValueError(f"the Sobolev loss was built for n = {n} grid points, got {r.shape[-1]}")
-        if len(weight) not in (1, len(r)):
-            raise ValueError(f"the Sobolev loss has {len(weight)} exponents for {len(r)} members")
-        return (torch.fft.rfft(r, dim=-1).abs() ** 2 * weight.to(r.device, r.dtype)).sum(-1)
-
-    loss.__name__ = "sobolev"
-    return loss
-
-
 def sobolev_matrix(weights: torch.Tensor, n: int) -> torch.Tensor:
     """The loss's quadratic form: Σ_k w_k |DFT(r)(k)|² = rᵀ M r. weights [L, n//2 + 1] → M [L, n, n]."""
     F = torch.fft.rfft(torch.eye(n, dtype=torch.float64), dim=0)  # [n//2 + 1, n]
     return torch.einsum("kn,lk,km->lnm", F.conj(), weights.to(torch.complex128), F).real
 
 
-def gd_runs(p: KernelParams, s_values=(0.0, -1.0, 1.0), *, device=None,
-                  progress: bool = False) -> dict:
+def gd_runs(p: KernelParams, *, device=None, progress: bool = False) -> dict:
     """Predict when each frequency is learned from the empirical NTK Θ at initialization, then train and see:
-    the wide network on the circle, by full-batch GD under the H^s loss for each s (s = 0: the mean squared
-    error), all (s, seed) pairs in one batched family with the same phase draws and initializations for
+    the wide network on the circle, by full-batch GD under the H^s loss for each s of ``p.s_values`` (s = 0:
+    the mean squared error), all (s, seed) pairs in one batched family with the same phase draws and initializations for
     every s. Each member's step is ``p.lr_fraction`` of its stability limit 1/λ_max(ΘM), M the loss matrix.
 
     ``M``'s eigenvalue at k is w_k·n/2 = (1 + k²)^s/n, so the loss multiplies the kernel's spectrum by
@@ -368,16 +314,14 @@ def gd_runs(p: KernelParams, s_values=(0.0, -1.0, 1.0), *, device=None,
     ``rank_corr`` [L, S] (Spearman of k vs order), ``ntk_eigs`` [S, m] (λ_k), ``lr`` [L, S],
     ``time_corr`` [L, S] (Spearman of predicted vs order), ``seconds``, ``params``.
     """
-    p.check()
-    if not s_values:
-        raise ValueError("s_values must name at least one exponent")
+    s_values = p.s_values
     L, S = len(s_values), p.seeds
     seeds = list(range(S)) * L
     sines = [data.sinusoids(p.n, ks=p.ks, seed=s) for s in seeds]
     x = circle(sines[0].x)
     family = _wide(p, device, seeds)
     # the kernel at initialization depends on the seed only, so it is shared by every s
-    thetas = models.tangent_kernel(_wide(p, device), x).cpu()  # [S, n, n]
+    thetas = tangent_kernel(_wide(p, device), x).cpu()  # [S, n, n]
     weights = sobolev_weights(list(s_values), p.n)  # [L, n//2 + 1]
     M = sobolev_matrix(weights, p.n)  # [L, n, n]
     # GD moves f by −2·lr·ΘM·r per step, so it is stable while lr < 1/λ_max(ΘM)
@@ -424,13 +368,16 @@ def fourier_features(x: torch.Tensor, m: int = 64, scale: float = 10.0, seed: in
 
 
 @dataclass(frozen=True)
-class PracticeParams:
+class PracticeParams(Params):
     """Fridovich-Keil et al.'s measurement, offline: MLP classifiers of sklearn's 8×8 digits, and the
     frequency content of their logits along straight paths between training images.
 
     ``n_small`` / ``n_large``: training-set sizes; ``short``: the early step that stands for "less
     training"; ``points``: samples per path; ``pairs``: paths of each kind (same class, different class);
     ``cutoff``: the lowest frequency (cycles per path) counted as high."""
+
+    FULL: ClassVar[dict] = {"width": 512, "steps": 4000, "short": 200, "seeds": 10, "pairs": 300, "points": 128,
+                            "records": 40}
 
     n_small: int = 200
     n_large: int = 1200
@@ -445,19 +392,7 @@ class PracticeParams:
     cutoff: int = 4
     records: int = 10
 
-    @classmethod
-    def quick(cls) -> PracticeParams:
-        return cls()
-
-    @classmethod
-    def full(cls) -> PracticeParams:
-        return cls(width=512, steps=4000, short=200, seeds=10, pairs=300, points=128, records=40)
-
-    @classmethod
-    def preset(cls, mode: str) -> PracticeParams:
-        return cls.quick() if mode == "quick" else cls.full()
-
-    def check(self) -> PracticeParams:
+    def check(self) -> None:
         check_int("n_small", self.n_small, 20, self.n_large)
         check_int("n_large", self.n_large, self.n_small, 1500)
         check_int("steps", self.steps, 2, 10**7)
@@ -465,7 +400,6 @@ class PracticeParams:
         check_int("points", self.points, 8, 4096)
         check_int("cutoff", self.cutoff, 1, self.points // 2)
         check_int("pairs", self.pairs, 1, 10**5)
-        return self
 
 
 def shift_augment(x: torch.Tensor) -> torch.Tensor:
@@ -503,7 +437,6 @@ def practice(p: PracticeParams, *, device=None, progress: bool = False) -> dict:
     Returns ``rows``: one dict per (intervention, seed) with ``intervention``, ``seed``, ``test_acc``,
     ``hf_same``, ``hf_diff``; and ``seconds``, ``params``.
     """
-    p.check()
     base = data.digits(n_train=p.n_large, seed=0)  # sklearn's copy, shipped with the package
     small_x, small_y = base.x_train[: p.n_small], base.y_train[: p.n_small]
     g = torch.Generator().manual_seed(0)

@@ -3,26 +3,33 @@
     python -m widgets.book                 # execute every chapter (mode from $WIDGETS_MODE), build HTML
     python -m widgets.book --mode quick    # the CI sizes
     python -m widgets.book --only intro    # execute one chapter (the rest are reused if present)
+    python -m widgets.book --fresh         # recompute every experiment (an empty cache for this run)
 
 Chapters are MyST Markdown notebooks. Each is executed by papermill into ``_build/executed/``; the HTML build
 then runs Jupyter Book on a staged copy of the book whose chapters are those executed notebooks, with
 execution switched off, so nothing runs twice. The stage also holds the vendored Vega bundle in
 ``_static/``, so the pages draw their charts with no request leaving the machine.
+
+Experiments run through ``widgets.page.run``, which caches their results in ``$WIDGETS_CACHE_DIR``, by
+default ``_build/cache``: a build after a prose-only edit re-executes every chapter and recomputes nothing,
+and any edit to the package recomputes everything (the code is part of every key).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import yaml
 
-from widgets.book.claims import project_root
+from widgets.book.claims import claims_dir, project_root
 from widgets.book.report import is_notebook, toc_files
 
 BUILD = "_build"
@@ -50,11 +57,25 @@ def execute(chapter: str, root: Path | None = None, mode: str = "quick", timeout
     nb = jupytext.read(src)
     os.environ["WIDGETS_BOOK_BUILD"] = "1"  # the kernel inherits it: static-page output, no dead widgets
     os.environ.setdefault("WIDGETS_CLAIMS_DIR", str(root / BUILD / "claims"))
+    os.environ.setdefault("WIDGETS_CACHE_DIR", str(root / BUILD / "cache"))
     t0 = time.perf_counter()
     papermill.execute_notebook(nb, str(out), parameters={"mode": mode}, cwd=str(src.parent),
                                kernel_name="python3", progress_bar=False, execution_timeout=timeout,
                                report_mode=False)
     return time.perf_counter() - t0
+
+
+def cache_summary(chapter: str) -> str:
+    """What the cache did in a chapter's last execution, from its claim record: e.g. ``"3 hit, 1 miss"``."""
+    path = claims_dir() / f"{Path(chapter).stem}.json"
+    try:
+        runs = json.loads(path.read_text(encoding="utf-8")).get("runs", [])
+    except (OSError, ValueError):
+        return "no record"
+    counts: dict[str, int] = {}
+    for r in runs:
+        counts[r["cache"]] = counts.get(r["cache"], 0) + 1
+    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no runs"
 
 
 def _resolve(chapter: str, root: Path) -> str:
@@ -162,7 +183,26 @@ def main(argv: list[str] | None = None) -> int:
                         help="run mode for every chapter (default: $WIDGETS_MODE, else full with CUDA, else quick)")
     parser.add_argument("--only", action="append", help="execute only this chapter (repeatable)")
     parser.add_argument("--no-html", action="store_true", help="execute chapters only")
+    parser.add_argument("--fresh", action="store_true",
+                        help="ignore the cache: every experiment is recomputed, into an empty cache folder "
+                             "that is removed afterwards (the stored cache is left as it was)")
     args = parser.parse_args(argv)
+    if not args.fresh:
+        return _main(args)
+    before = os.environ.get("WIDGETS_CACHE_DIR")
+    fresh = tempfile.mkdtemp(prefix="widgets-fresh-cache-")
+    os.environ["WIDGETS_CACHE_DIR"] = fresh  # the kernels inherit it
+    try:
+        return _main(args)
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
+        if before is None:
+            os.environ.pop("WIDGETS_CACHE_DIR", None)
+        else:
+            os.environ["WIDGETS_CACHE_DIR"] = before
+
+
+def _main(args: argparse.Namespace) -> int:
     from widgets.core.env import check_mode
 
     mode = check_mode(args.mode)
@@ -174,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     for chapter in chapters:
         seconds = execute(chapter, root, mode)
         total += seconds
-        print(f"executed {chapter:<40} {seconds:7.1f} s ({mode})", flush=True)
+        print(f"executed {chapter:<40} {seconds:7.1f} s ({mode}; cache: {cache_summary(chapter)})", flush=True)
     print(f"chapters total: {total:.1f} s", flush=True)
     if not args.no_html:
         t0 = time.perf_counter()

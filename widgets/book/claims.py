@@ -27,7 +27,7 @@ import math
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -151,6 +151,7 @@ class Session:
     started: str
     t0: float
     claims: list
+    runs: list = field(default_factory=list)  # one entry per widgets.page.run(): experiment, cache, seconds
 
     @property
     def path(self) -> Path:
@@ -158,7 +159,8 @@ class Session:
 
     def write(self) -> None:
         record = {"chapter": self.chapter, "title": self.title, "mode": self.mode, "device": self.device,
-                  "torch": torch.__version__, "started": self.started, "claims": self.claims}
+                  "torch": torch.__version__, "started": self.started, "claims": self.claims,
+                  "runs": self.runs}
         folder = self.path.parent
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{self.chapter}-", suffix=".tmp")
@@ -245,6 +247,19 @@ def skip(name: str, reason: str, *, paper: str | None = None, ref: str | None = 
         raise ValueError("skip needs a reason")
     _record({"name": name, "value": None, "expect": None, "passed": None, "paper": paper, "ref": ref,
              "section": section, "skipped": reason, "elapsed_s": round(time.perf_counter() - _session.t0, 2)})
+
+
+def record_run(experiment: str, slot: str, cache: str, seconds: float, compute_s: float | None) -> None:
+    """Record one experiment run of the chapter: its name, ``slot`` (a digest of its parameters), what the
+    cache did (``hit``, ``miss``, …), the seconds this call took and the seconds the stored result took to
+    compute. Running the same experiment with the same parameters again replaces its entry."""
+    if _session is None:
+        raise RuntimeError("call widgets.page.setup(chapter, mode) (or claims.start) before run()")
+    entry = {"experiment": experiment, "slot": slot, "cache": cache, "seconds": round(seconds, 3),
+             "compute_s": None if compute_s is None else round(compute_s, 3),
+             "elapsed_s": round(time.perf_counter() - _session.t0, 2)}
+    _session.runs = [r for r in _session.runs if (r["experiment"], r["slot"]) != (experiment, slot)] + [entry]
+    _session.write()
 
 
 def _check_name(name: str, caller: str) -> None:

@@ -84,6 +84,21 @@ def _value(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else _cell(v)
 
 
+def _runs(runs: list[dict]) -> str:
+    """One sentence on the chapter's experiments (``widgets.page.run``): how many were computed in this build
+    and how many came from the cache, with the compute time either way."""
+    if not runs:
+        return ""
+    hits = [r for r in runs if r["cache"] == "hit"]
+    fresh = [r for r in runs if r["cache"] != "hit"]
+    compute = sum(r["compute_s"] or 0.0 for r in runs)
+    parts = [f"{len(fresh)} computed in this build"] if fresh else []
+    if hits:
+        parts.append(f"{len(hits)} read from the cache")
+    return (f" Its {len(runs)} experiment(s): {' and '.join(parts)} ({compute:.0f} s of compute in all, "
+            f"{sum(r['seconds'] for r in runs):.0f} s in this build).")
+
+
 def report_markdown(root: Path | None = None, folder: Path | None = None) -> str:
     """MyST Markdown for the report page: a summary line, then one table per chapter, and a loud error
     box for every chapter (or claim) that has no record."""
@@ -104,7 +119,7 @@ def report_markdown(root: Path | None = None, folder: Path | None = None) -> str
         ran = max((c["elapsed_s"] for c in rec["claims"]), default=0.0)
         lines = [head, "",
                  f"Ran in **{rec['mode']}** mode on **{rec['device']}** with torch {rec['torch']}, "
-                 f"started {rec['started']}; last claim after {ran:.0f} s.", "",
+                 f"started {rec['started']}; last claim after {ran:.0f} s.{_runs(rec.get('runs', []))}", "",
                  "| claim | paper | ours | expectation | result |", "|---|---|---|---|---|"]
         for c in rec["claims"]:
             link = (f"{{ref}}`{c['name']} <{c['section']}>`" if c.get("section")

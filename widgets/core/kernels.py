@@ -9,7 +9,8 @@ the nonlinear ones: ``models.mlp(depth=L + 1)`` and ``models.cnn(depth=L)`` have
 
 The kernels are those of the NTK parametrization with the models' init variances: hidden weights
 N(0, 2/fan_in) (He), readout weights N(0, 1/fan_in), and bias variance ``bias`` (0 by default: the models
-start their biases at zero, see :func:`empirical_ntk`). All arithmetic is float64.
+start their biases at zero; :func:`widgets.core.probes.tangent_kernel` with ``parametrization="ntk"`` is
+the finite network's counterpart). All arithmetic is float64.
 
 On the hypercube, K(x, x') = k(x ⊙ x') for the MLP and for the CNN with a flatten readout (each patch inner
 product is a sum of z = x ⊙ x' over the patch), so every Walsh monomial χ_S(x) = Π_{i∈S} x_i is an
@@ -24,9 +25,8 @@ point r XOR r'.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
@@ -359,58 +359,12 @@ def dense_spectrum(d: int, device=None, **kw) -> torch.Tensor:
     return torch.linalg.eigvalsh(gram(d, device=device, **kw) / 2**d)
 
 
-def walsh(S: Iterable[int], x: torch.Tensor) -> torch.Tensor:
-    """χ_S(x) = Π_{i∈S} x_i for x: [n, d] → [n] (1 for the empty set)."""
-    S = list(S)
-    for i in S:
-        check_int("S[i]", i, 0, x.shape[-1] - 1)
-    return x[:, S].prod(1) if S else torch.ones(len(x), dtype=x.dtype, device=x.device)
-
-
-# ---------------------------------------------------------------- the empirical NTK of a finite network
-
-def _init_variances(family) -> list[float]:
-    """Per parameter tensor of a lone member: the init variance of its entries, gain²/fan_in."""
-    out = []
-    for i, p in enumerate(family.params):
-        last = i == len(family.params) - 1
-        gain2 = 1.0 if last else 2.0
-        fan = p.shape[1] if family.kind == "mlp" or last else p.shape[2] * p.shape[3]
-        out.append(gain2 / fan)
-    return out
-
-
-def empirical_ntk(family, x1: torch.Tensor, x2: torch.Tensor | None = None, member: int = 0,
-                  chunk_size: int | None = 2) -> torch.Tensor:
-    """The NTK of member ``member`` of a :mod:`widgets.core.models` family at its current weights: [n, m].
-
-    Θ(x, x') = Σ_ℓ σ_ℓ² ⟨∂f(x)/∂W_ℓ, ∂f(x')/∂W_ℓ⟩, with σ_ℓ² = gain²/fan_in the init variance of layer ℓ:
-    the NTK of the same network in the NTK parametrization (W = σ·w/√fan_in, w ~ N(0, 1)), the one whose
-    infinite-width limit :func:`kernel` computes. (Under the models' standard parametrization with one
-    learning rate the tangent kernel grows with the width.) Computed matrix-free with ``torch.func``: one
-    vector-Jacobian product per row of the output and one Jacobian-vector product, vmapped over rows in
-    chunks of ``chunk_size``. Needs a bias-free ReLU family with one output and ``init_scale`` 1.
-    """
-    if family.act != "relu" or family.bias:
-        raise ValueError("empirical_ntk needs a ReLU family built with bias=False (the kernels have no biases)")
-    one = family.member(member)
-    if one.params[-1].shape[-1] != 1:
-        raise ValueError("empirical_ntk needs a family with one output (d_out=1)")
-    params = tuple(p.detach() for p in one.params)
-    var = _init_variances(one)
-    x2 = x1 if x2 is None else x2
-    x1, x2 = (x.to(device=params[0].device, dtype=params[0].dtype) for x in (x1, x2))
-
-    def f(x, *ps):
-        return replace(one, params=list(ps)).forward(x)[0, :, 0]
-
-    _, pullback = torch.func.vjp(lambda *ps: f(x1, *ps), *params)
-
-    def row(e):
-        tangent = tuple(g * v for g, v in zip(pullback(e), var, strict=True))
-        return torch.func.jvp(lambda *ps: f(x2, *ps), params, tangent)[1]
-
-    eye = torch.eye(len(x1), dtype=params[0].dtype, device=params[0].device)
-    with warnings.catch_warnings():  # the CNN's unfold has no vmap rule yet: torch loops, correctly, and warns
-        warnings.filterwarnings("ignore", message=".*unfold_backward.*")
-        return torch.func.vmap(row, chunk_size=chunk_size)(eye)
+def walsh(S: Iterable[int], idx: torch.Tensor) -> torch.Tensor:
+    """The Walsh function χ_S(x) = Π_{i∈S} x_i at the cube points with indices ``idx`` (the order of
+    :func:`hypercube_points`, where bit i of the index set means x_i = −1): (−1)^|S ∩ bits(idx)|, float64 of
+    idx's shape (1 for the empty set). Indices, not points, so no point array is ever built."""
+    S = [check_int("S[i]", i, 0, MAX_D - 1) for i in S]
+    if len(set(S)) != len(S):
+        raise ValueError(f"S must not repeat a coordinate, got {S}")
+    mask = sum(1 << i for i in S)
+    return 1.0 - 2.0 * (_popcount(idx & mask) % 2).to(torch.float64)

@@ -24,8 +24,23 @@ ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "identity": lambda h: h}
 GAINS = {"relu": math.sqrt(2.0), "tanh": 1.0, "identity": 1.0}
 
 
+class _Members:
+    """What the trainer reads off any family layout: ``size`` (K) and ``device``, from ``seeds`` and ``params``."""
+
+    seeds: list[int]
+    params: list[torch.Tensor]
+
+    @property
+    def size(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def device(self) -> torch.device:
+        return self.params[0].device
+
+
 @dataclass
-class Family:
+class Family(_Members):
     """K networks with stacked parameters.
 
     ``params``: list of [K, ...] tensors (leaf tensors with ``requires_grad``); ``masks``: matching 0/1
@@ -43,26 +58,27 @@ class Family:
     q: int = 0
     readout: str = "flatten"
     info: dict = field(default_factory=dict)
-
-    @property
-    def size(self) -> int:
-        return len(self.seeds)
-
-    @property
-    def device(self) -> torch.device:
-        return self.params[0].device
+    scale: torch.Tensor | None = None  # [K]: with params0, the output is α_k (f_k − f_k at init); see centered()
+    params0: list[torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [n, d] (shared by all members) or [K, n, d] (one batch per member) → outputs [K, n, out]."""
         if x.ndim not in (2, 3):
             raise ValueError(f"x must have shape [n, d] or [K, n, d], got {tuple(x.shape)}")
-        return _mlp_forward(self, x) if self.kind == "mlp" else _cnn_forward(self, x)
+        run = _mlp_forward if self.kind == "mlp" else _cnn_forward
+        out = run(self, x, self.params)
+        if self.params0 is None:
+            return out
+        with torch.no_grad():
+            out0 = run(self, x, self.params0)
+        return self.scale.view(-1, 1, 1) * (out - out0)
 
     __call__ = forward
 
-    def n_params(self) -> list[int]:
-        """Number of real (unpadded) parameters of each member."""
-        return [int(sum(m[k].sum() for m in self.masks)) for k in range(self.size)]
+    def broadcast(self, values: torch.Tensor) -> list[torch.Tensor]:
+        """Per-member values [K] laid out to broadcast against each parameter ([K, 1, …] each): how the
+        trainer applies per-member learning rates and weight decays."""
+        return [values.view((self.size,) + (1,) * (p.ndim - 1)) for p in self.params]
 
     def member(self, k: int) -> Family:
         """Member k alone, as a family of one (a copy; trimmed to its own width)."""
@@ -72,43 +88,12 @@ class Family:
         params, masks = _trim(params, masks)
         for p in params:
             p.requires_grad_(True)
-        return Family(self.kind, self.act, params, masks, [self.widths[k]], [self.seeds[k]], self.bias,
+        lone = Family(self.kind, self.act, params, masks, [self.widths[k]], [self.seeds[k]], self.bias,
                       self.q, self.readout, dict(self.info))
-
-    def to_state(self) -> dict:
-        """Plain data (CPU tensors and numbers) for the cache; the inverse is :func:`family_from_state`."""
-        return {"kind": self.kind, "act": self.act, "widths": list(self.widths), "seeds": list(self.seeds),
-                "bias": self.bias, "q": self.q, "readout": self.readout, "info": dict(self.info),
-                "params": [p.detach().cpu() for p in self.params], "masks": [m.cpu() for m in self.masks]}
-
-
-def tangent_kernel(family: Family, x: torch.Tensor, scale=1.0, chunk: int = 64) -> torch.Tensor:
-    """Each member's empirical neural tangent kernel of its scalar output α_k·f_k:
-    Θ_k(x_i, x_j) = α_k² ∇_θ f_k(x_i) · ∇_θ f_k(x_j), on inputs x [n, d]. ``scale``: α, a number or one
-    per member. Returns [K, n, n] in float64.
-
-    Members are independent, so the gradient of Σ_k f_k(x_i) with respect to the stacked parameters holds
-    every member's own gradient: one reverse pass per sample, vectorized with ``torch.func`` in chunks of
-    ``chunk`` samples, gives all members' tangent features at once.
-    """
-    if x.ndim != 2:
-        raise ValueError(f"x must have shape [n, d], got {tuple(x.shape)}")
-    x = x.to(family.device, family.params[0].dtype)
-    if family(x[:1]).shape[-1] != 1:
-        raise ValueError("tangent_kernel needs a single-output family")
-    alpha = torch.as_tensor(scale, dtype=torch.float64).flatten()
-    if len(alpha) not in (1, family.size):
-        raise ValueError(f"scale must be one number or one per member ({family.size}), got {len(alpha)}")
-    params = [p.detach() for p in family.params]
-
-    def summed(ps, xi):  # Σ_k f_k(xi): [d] → scalar
-        return replace(family, params=ps)(xi[None])[:, 0, 0].sum()
-
-    grads = torch.func.vmap(torch.func.grad(summed), in_dims=(None, 0), chunk_size=chunk)(params, x)
-    # grads: one [n, K, ...] per stacked parameter; padding entries of narrower members are masked out
-    J = torch.cat([(g * m).flatten(2) for g, m in zip(grads, family.masks, strict=True)], dim=2)
-    J = J.transpose(0, 1).double()  # [K, n, P]
-    return (J @ J.transpose(1, 2)) * alpha.to(J.device).view(-1, 1, 1) ** 2
+        if self.params0 is not None:
+            p0, _ = _trim([p[k:k + 1].detach().clone() for p in self.params0], [m[k:k + 1] for m in self.masks])
+            lone = replace(lone, scale=self.scale[k:k + 1].clone(), params0=p0)
+        return lone
 
 
 def to_module(family: Family, k: int) -> torch.nn.Sequential:
@@ -128,14 +113,6 @@ def to_module(family: Family, k: int) -> torch.nn.Sequential:
         if i < len(Ws) - 1:
             layers.append({"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "identity": torch.nn.Identity}[family.act]())
     return torch.nn.Sequential(*layers)
-
-
-def family_from_state(state: dict, device=None) -> Family:
-    dev = get_device(device)
-    params = [p.to(dev).requires_grad_(True) for p in state["params"]]
-    return Family(state["kind"], state["act"], params, [m.to(dev) for m in state["masks"]],
-                  list(state["widths"]), list(state["seeds"]), state["bias"], state["q"], state["readout"],
-                  dict(state["info"]))
 
 
 def _per_member(name: str, value, k: int) -> list:
@@ -271,11 +248,11 @@ def _finish(kind, act, params, masks, widths, seeds, bias, q, readout, device, d
     return Family(kind, act, params, masks, widths, seeds, bias, q, readout, info)
 
 
-def _mlp_forward(f: Family, x: torch.Tensor) -> torch.Tensor:
+def _mlp_forward(f: Family, x: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
     act = ACTIVATIONS[f.act]
     step = 2 if f.bias else 1
-    layers = [f.params[i:i + step] for i in range(0, len(f.params), step)]
-    h = x.to(f.params[0].dtype)
+    layers = [params[i:i + step] for i in range(0, len(params), step)]
+    h = x.to(params[0].dtype)
     for i, layer in enumerate(layers):
         if h.ndim == 2:  # shared inputs [n, d]: one pass for all members
             h = h.expand(f.size, *h.shape)
@@ -295,24 +272,24 @@ def _circular_conv(h: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
     return torch.einsum("kncpj,kocj->knop", patches, W)
 
 
-def _cnn_forward(f: Family, x: torch.Tensor) -> torch.Tensor:
+def _cnn_forward(f: Family, x: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
     act = ACTIVATIONS[f.act]
     depth = f.info["depth"]
     step = 2 if f.bias else 1
     K = f.size
-    h = x.to(f.params[0].dtype)
+    h = x.to(params[0].dtype)
     h = h.unsqueeze(-2)  # [.., n, 1, d]
     if h.ndim == 3:
         h = h.unsqueeze(0).expand(K, *h.shape)
     for i in range(depth):
-        h = _circular_conv(h, f.params[step * i])
+        h = _circular_conv(h, params[step * i])
         if f.bias:
-            h = h + f.params[step * i + 1].unsqueeze(1)
+            h = h + params[step * i + 1].unsqueeze(1)
         h = act(h)
     h = h.flatten(-2) if f.readout == "flatten" else h.mean(-1)
-    out = torch.matmul(h, f.params[step * depth])
+    out = torch.matmul(h, params[step * depth])
     if f.bias:
-        out = out + f.params[step * depth + 1]
+        out = out + params[step * depth + 1]
     return out
 
 
@@ -329,3 +306,82 @@ def _trim(params: list[torch.Tensor], masks: list[torch.Tensor]):
         out_p.append(p[(slice(None), *idx)].clone())
         out_m.append(m[(slice(None), *idx)].clone())
     return out_p, out_m
+
+
+def centered(family: Family, scale) -> Family:
+    """The family with outputs F_k(x) = α_k (f_k(x) − f_k⁰(x)), f⁰ the network at its current (initial)
+    weights, kept frozen: lazy training for large α (Chizat, Oyallon & Bach 2019), which pairs with a
+    learning rate ∝ 1/α². ``scale``: α, one number or one per member. Trains with the same parameters."""
+    alpha = torch.tensor([check_float("scale", s, 0, 1e8, lo_open=True)
+                          for s in _per_member("scale", scale, family.size)],
+                         device=family.device, dtype=family.params[0].dtype)
+    return replace(family, scale=alpha, params0=[p.detach().clone() for p in family.params])
+
+
+@dataclass
+class PackedFamily(_Members):
+    """Two-layer ReLU MLPs of different widths, M members stored *packed*: member m owns hidden units
+    [offset_m, offset_m + width_m) of one hidden layer of H = Σ widths units, so the first layer is one GEMM
+    with no padding (a width sweep from 1 to 1000 units costs Σ widths, not M × max width). Members are
+    grouped by width (``groups``: (width, first member, count)), and each group's readout is one batched
+    matmul. The trainer treats it like a :class:`Family` (``params``, ``masks``, ``broadcast``, ``seeds``).
+
+    Weights are stored unit-major so that each group's hidden activations are a contiguous block (no copies):
+    ``W1``: [H, d], ``b1``: [H, 1], ``W2``: [H, c] (row u: unit u's readout), ``b2``: [M, c].
+    """
+
+    params: list[torch.Tensor]
+    widths: list[int]
+    seeds: list[int]
+    groups: list[tuple[int, int, int]]
+    owner: torch.Tensor  # [H] long: the member owning each hidden unit
+
+    @property
+    def masks(self) -> list[torch.Tensor]:
+        """No padding anywhere: all-ones masks that broadcast against every parameter."""
+        return [torch.ones((1,) * p.ndim, device=self.device, dtype=p.dtype) for p in self.params]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [n, d] → outputs [M, n, c]."""
+        if x.ndim != 2:
+            raise ValueError(f"a packed family takes inputs shared by all members, [n, d]; got {tuple(x.shape)}")
+        W1, b1, W2, b2 = self.params
+        hT = torch.relu(torch.addmm(b1, W1, x.to(W1.dtype).T))  # [H, n]
+        sizes = [w * count for w, _, count in self.groups]
+        # split (not slicing) so the backward pass concatenates the groups' gradients instead of adding
+        # one zero-padded full-size gradient per group
+        outs = [torch.bmm(W2g.view(count, w, -1).transpose(1, 2), hg.view(count, w, -1))  # [count, c, n]
+                for (w, _, count), hg, W2g in zip(self.groups, hT.split(sizes), W2.split(sizes), strict=True)]
+        return torch.cat(outs).transpose(1, 2) + b2[:, None, :]
+
+    __call__ = forward
+
+    def broadcast(self, values: torch.Tensor) -> list[torch.Tensor]:
+        """Per-member values [M] → per-unit columns for W1, b1, W2 ([H, 1]) and [M, 1] for b2."""
+        unit = values[self.owner].view(-1, 1)
+        return [unit, unit, unit, values.view(-1, 1)]
+
+
+def packed_mlp(d_in: int, d_out: int, widths, seeds, device=None, dtype=None) -> PackedFamily:
+    """The members of ``mlp(d_in, d_out, widths, seeds, depth=2, act="relu")`` (the same initialisation,
+    member by member), packed. Members are reordered so equal widths are adjacent; the result's ``widths`` and
+    ``seeds`` give the new order."""
+    widths, seeds = list(widths), list(seeds)
+    if len(widths) != len(seeds) or not widths:
+        raise ValueError(f"widths and seeds must be equally long and non-empty, got {len(widths)} and {len(seeds)}")
+    order = sorted(range(len(widths)), key=lambda k: (widths[k], k))
+    widths, seeds = [widths[k] for k in order], [seeds[k] for k in order]
+    fam = mlp(d_in, d_out, widths=widths, seeds=seeds, depth=2, device="cpu", dtype=torch.float64)
+    W1, b1, W2, b2 = (p.detach() for p in fam.params)
+    groups, k = [], 0
+    while k < len(widths):
+        count = widths.count(widths[k])  # sorted, so equal widths are adjacent
+        groups.append((widths[k], k, count))
+        k += count
+    dev = get_device(device)
+    dt = dict(device=dev, dtype=get_dtype(dev, dtype))
+    packed = [torch.cat([W1[k, :, :w] for k, w in enumerate(widths)], 1).T.contiguous(),
+              torch.cat([b1[k, 0, :w] for k, w in enumerate(widths)])[:, None].contiguous(),
+              torch.cat([W2[k, :w] for k, w in enumerate(widths)]), b2[:, 0].clone()]
+    owner = torch.cat([torch.full((w,), k) for k, w in enumerate(widths)]).to(dev)
+    return PackedFamily([p.to(**dt).requires_grad_(True) for p in packed], widths, seeds, groups, owner)

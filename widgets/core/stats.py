@@ -1,10 +1,13 @@
-"""Statistics shared by the chapters (torch only): average ranks, Spearman's correlation, AUC, effective rank."""
+"""Statistics shared by the chapters (torch only): average ranks, Spearman's correlation, AUC, effective rank,
+log-log slopes, and the first crossing of a level by a recorded curve."""
 
 from __future__ import annotations
 
 import math
 
 import torch
+
+from widgets.core.checks import check_choice
 
 
 def ranks(v: torch.Tensor) -> torch.Tensor:
@@ -72,3 +75,55 @@ def loglog_slope(x, y) -> float:
     lx, ly = x[ok].log(), y[ok].log()
     lx = lx - lx.mean()
     return float(lx @ (ly - ly.mean()) / (lx @ lx))
+
+
+def first_crossing(x, values, level: float, direction: str = "below", *, inclusive: bool = False,
+                   stays: bool = False, loglog: bool = False, never: float = math.inf, dim: int = 0) -> torch.Tensor:
+    """Where a recorded curve first crosses ``level``: the position x of the first record along ``dim`` at which
+    ``values`` is below ``level`` (``direction="below"``) or above it (``"above"``). Returns float64 of
+    values' shape without ``dim``, holding ``never`` (+inf by default) where the curve never crosses.
+
+    ``x``: the records' positions, [T] shared (steps, sample sizes, or ``torch.arange(T)`` for indices) or
+    values' own shape (one position per record and column, e.g. a second measured quantity).
+    ``inclusive``: a value equal to the level counts as crossed (≤, ≥ instead of <, >).
+    ``stays``: the first record from which the curve stays across until the last one.
+    ``loglog``: interpolate x linearly in (log values, log x) between the last record before the crossing and
+    the first one after it (both must be positive), instead of taking x at the first record past it.
+    """
+    check_choice("direction", direction, ("below", "above"))
+    values = torch.as_tensor(values)
+    x = torch.as_tensor(x, dtype=torch.float64, device=values.device)
+    T = values.shape[dim]
+    if x.shape not in ((T,), values.shape):
+        raise ValueError(f"x must be [{T}] or values' shape {tuple(values.shape)}, got {tuple(x.shape)}")
+    v = values.movedim(dim, -1)
+    xs = (x if x.ndim == 1 else x.movedim(dim, -1)).expand(v.shape)
+    # compared in the values' own precision, as a loop over them would; interpolated in float64
+    i, hit = _first_hit(v, level, direction, inclusive, stays)  # [...], [...]
+    out = xs.gather(-1, i[..., None])[..., 0]
+    if loglog:
+        out = torch.where(i > 0, _loglog_at(xs, v.double(), i, level), out)
+    return torch.where(hit, out, torch.full_like(out, never))
+
+
+def _first_hit(v: torch.Tensor, level: float, direction: str, inclusive: bool, stays: bool):
+    """Index of the first crossing record along the last axis of v [..., T] ([...] long; 0 where none) and
+    whether there is one ([...] bool)."""
+    if direction == "below":
+        hit = v <= level if inclusive else v < level
+    else:
+        hit = v >= level if inclusive else v > level
+    if stays:  # across from here to the end: the reversed running product of the hits
+        hit = hit.flip(-1).cumprod(-1).flip(-1).bool()
+    # argmax returns the first of equal maxima, so the first True of each row
+    return hit.to(torch.uint8).argmax(-1), hit.any(-1)
+
+
+def _loglog_at(xs: torch.Tensor, v: torch.Tensor, i: torch.Tensor, level: float) -> torch.Tensor:
+    """x at the level, interpolated in (log v, log x) between records i − 1 and i (i ≥ 1). xs, v: [..., T];
+    i: [...]. Where the two records have equal values, x at record i."""
+    lo, hi = (i - 1).clamp_min(0)[..., None], i[..., None]
+    v0, v1 = v.gather(-1, lo)[..., 0].log(), v.gather(-1, hi)[..., 0].log()
+    x0, x1 = xs.gather(-1, lo)[..., 0].log(), xs.gather(-1, hi)[..., 0].log()
+    w = torch.where(v1 != v0, (math.log(level) - v0) / (v1 - v0), torch.ones_like(v0))
+    return torch.exp(x0 + w * (x1 - x0))

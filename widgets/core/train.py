@@ -1,14 +1,27 @@
-"""Train a whole family of K networks as one computation, recording at log-spaced steps.
+"""The one training loop: a whole family of K networks trained as one computation.
 
 The loss of the family is the sum of the members' losses, so one backward pass gives every member its own
-gradient; the optimizers below are written on the stacked tensors with per-member learning rates and
-weight decays. Members differ in seed, width, init scale, learning rate and weight decay; they share the
-data, the loss, the optimizer kind, the batch size and the number of steps.
+gradient. Everything that varies between experiments is data handed to this loop, never a copy of it:
+
+* the update rule (:mod:`widgets.core.optim`: gradient descent, SGD with momentum, AdamW), with per-member
+  learning rates and weight decays;
+* per-member step budgets (member k stops after ``steps[k]``: equal time lr × steps across learning rates);
+* an objective hook (e.g. :func:`widgets.core.hooks.gradient_penalty`) and a perturbation hook applied to
+  each batch (e.g. :func:`widgets.core.hooks.pgd`, for adversarial training);
+* shared data, or one dataset per member (inputs [K, n, d] and/or targets with a leading K axis);
+* the family's layout: stacked and padded (:func:`widgets.core.models.mlp`) or packed
+  (:func:`widgets.core.models.packed_mlp`), through ``family.broadcast``;
+* how a step runs: eagerly (the default), or with its loss, backward and update compiled by ``torch.compile``
+  (``compile=True``, :mod:`widgets.core.compiled`; faster, not bit-identical).
+
+Minibatches follow one scheme for the whole book: each member draws its own permutation of the training
+set (from its seed), walks through it in batches of ``batch_size``, and reshuffles when fewer than
+``batch_size`` points are left (the remainder of an epoch is dropped). Records are taken on the schedule of
+:func:`record_marks`: log-spaced (the default) or evenly spaced, per member.
 """
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -16,12 +29,12 @@ from dataclasses import dataclass, field
 
 import torch
 
+from widgets.core import compiled, optim
 from widgets.core.checks import check_choice, check_float, check_int
 from widgets.core.data import Dataset
 from widgets.core.losses import LOSSES, member_accuracy, member_losses
-from widgets.core.models import Family
 
-OPTIMIZERS = ("gd", "sgd", "adam")
+SPACINGS = ("log", "linear")
 
 
 def log_steps(steps: int, n: int) -> list[int]:
@@ -35,15 +48,68 @@ def log_steps(steps: int, n: int) -> list[int]:
     return sorted(p for p in pts if 0 <= p <= steps)
 
 
+def record_marks(steps: Sequence[int], records: int, spacing: str = "log") -> torch.Tensor:
+    """The record schedule of every member: [R, K] long, entry (r, k) the step of member k's r-th record, −1
+    where member k has fewer than R records.
+
+    ``steps``: each member's own budget. ``"log"``: :func:`log_steps` of each budget (distinct points).
+    ``"linear"``: ``round(r · steps_k / (R − 1))`` for r = 0 … R − 1 with R = ``records``, so row r is the
+    same *fraction* of every member's run (points may repeat for tiny budgets).
+    """
+    check_choice("spacing", spacing, SPACINGS)
+    records = check_int("records", records, 2, 10**5)
+    steps = [check_int("steps", s, 0, 10**8) for s in steps]
+    if not steps:
+        raise ValueError("steps must hold one budget per member, got none")
+    if spacing == "linear":
+        return torch.tensor([[round(r * s / (records - 1)) for s in steps] for r in range(records)])
+    cols = [log_steps(s, records) for s in steps]
+    R = max(len(c) for c in cols)
+    return torch.tensor([[c[r] if r < len(c) else -1 for c in cols] for r in range(R)])
+
+
+def recorded(steps: int, records: int, advance: Callable[[int], None], record: Callable[[int], dict],
+             spacing: str = "log", progress: bool = False) -> dict:
+    """The record scheduler of the solvers that are not the trainer (closed-form updates, hand gradients):
+    ``advance(n)`` runs n more steps, ``record(step)`` returns a dict of tensors at that point.
+
+    Returns ``steps`` [T] and, for each key of ``record``, its values stacked along a leading [T] axis.
+    """
+    at = record_marks([steps], records, spacing)[:, 0].tolist()
+    log: dict[str, list] = {}
+    bar = _bar(at[-1], "solving", progress)
+    t = 0
+    for target in at:
+        advance(target - t)
+        if bar is not None:
+            bar.update(target - t)
+        t = target
+        for key, value in record(t).items():
+            log.setdefault(key, []).append(value)
+    if bar is not None:
+        bar.close()
+    return {"steps": torch.tensor(at), **{k: torch.stack(v) for k, v in log.items()}}
+
+
+def _bar(total: int, desc: str, show: bool):
+    """A tqdm progress bar over ``total`` steps, or None when not shown."""
+    if not show:
+        return None
+    from tqdm.auto import tqdm  # presentation nicety; torch itself depends on tqdm
+
+    return tqdm(total=total, desc=desc, leave=False)
+
+
 @dataclass
 class TrainResult:
     """What a family's training produced, on the CPU.
 
-    ``steps``: [T] the optimizer steps at which records were taken (0 = initialisation).
+    ``steps``: [T] the optimizer steps at which records were taken (0 = initialisation), or [T, K] when
+    members have their own step budgets (each member's own steps; −1 where it has no record).
     ``train_loss``, ``test_loss``, ``train_acc``, ``test_acc``: [T, K] (accuracy is NaN for MSE on a
-    single output). ``probes``: name → [T, K, ...] as returned by each probe. ``params``: the final
-    parameters, [K, ...] each. ``diverged``: [K] bool, members whose loss became non-finite.
-    ``config``: the training settings; ``seconds``: wall time.
+    single output; NaN where a member has no record). ``probes``: name → [T, K, ...] as returned by each
+    probe. ``params``: the final parameters, [K, ...] each. ``diverged``: [K] bool, members whose loss
+    became non-finite. ``config``: the training settings; ``seconds``: wall time.
     """
 
     steps: torch.Tensor
@@ -65,20 +131,37 @@ class TrainResult:
         return cls(**state)
 
 
-def _check_targets(data: Dataset, loss, family: Family) -> None:
-    if callable(loss):
-        loss = "mse"
-    for name, y in (("y_train", data.y_train), ("y_test", data.y_test)):
-        if loss == "cross_entropy" and y.dtype != torch.int64:
-            raise ValueError(f"loss='cross_entropy' needs int64 class labels in {name}, got {y.dtype}")
-        if loss == "logistic":
-            if not torch.isin(y.float(), torch.tensor([-1.0, 1.0], device=y.device)).all():
-                raise ValueError(f"loss='logistic' needs labels in {{-1, +1}} in {name}")
-        if loss != "cross_entropy" and not torch.isfinite(y.float()).all():
-            raise ValueError(f"{name} holds NaN or inf")
-    for name, x in (("x_train", data.x_train), ("x_test", data.x_test)):
+def _per_member_targets(y: torch.Tensor, loss) -> bool:
+    """Targets are per member when they carry a leading K axis: [K, n, o] for squared-error-like losses
+    (shared: [n] or [n, o]), [K, n] for class labels (shared: [n])."""
+    return y.ndim == (2 if loss in ("cross_entropy", "logistic") else 3)
+
+
+def _check_data(data: Dataset, loss, K: int) -> None:
+    """Inputs are shared [n, d] or per member [K, n, d]; targets shared or per member (see
+    :func:`_per_member_targets`), each split on its own; every shape must agree, and nothing may be NaN."""
+    kind = "mse" if callable(loss) else loss
+    for split in ("train", "test"):
+        x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+        if x.ndim not in (2, 3) or (x.ndim == 3 and len(x) != K):
+            raise ValueError(f"x_{split} must be [n, d] (shared) or [K={K}, n, d] (one dataset per member), "
+                             f"got {tuple(x.shape)}")
+        if _per_member_targets(y, kind) and len(y) != K:
+            raise ValueError(f"y_{split} has a leading member axis of {len(y)}, the family has K={K} members")
+        n_x = x.shape[-2] if x.ndim == 3 else len(x)
+        n_y = y.shape[1] if _per_member_targets(y, kind) else len(y)
+        if n_x != n_y:
+            raise ValueError(f"x_{split} holds {n_x} points but y_{split} holds {n_y} ({tuple(y.shape)})")
+        if split == "train" and n_x == 0:
+            raise ValueError("x_train holds no training points")
         if not torch.isfinite(x).all():
-            raise ValueError(f"{name} holds NaN or inf")
+            raise ValueError(f"x_{split} holds NaN or inf")
+        if kind == "cross_entropy" and y.dtype != torch.int64:
+            raise ValueError(f"loss='cross_entropy' needs int64 class labels in y_{split}, got {y.dtype}")
+        if kind == "logistic" and not torch.isin(y.float(), torch.tensor([-1.0, 1.0], device=y.device)).all():
+            raise ValueError(f"loss='logistic' needs labels in {{-1, +1}} in y_{split}")
+        if kind != "cross_entropy" and not torch.isfinite(y.float()).all():
+            raise ValueError(f"y_{split} holds NaN or inf")
 
 
 def per_member(name: str, value, K: int, lo: float, hi: float, device, dtype) -> torch.Tensor:
@@ -90,139 +173,193 @@ def per_member(name: str, value, K: int, lo: float, hi: float, device, dtype) ->
     return torch.tensor(vals, device=device, dtype=dtype)
 
 
-def train(family: Family, data: Dataset, *, steps: int, lr: float | Sequence[float], loss: str | Callable = "mse",
-          optimizer: str = "adam", weight_decay: float | Sequence[float] = 0.0, momentum: float = 0.0,
-          batch_size: int | None = None, records: int = 30,
-          probes: dict[str, Callable[[Family], torch.Tensor]] | None = None,
-          progress: bool = False, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> TrainResult:
+class Batches:
+    """The book's one minibatch scheme: member k walks through its own permutation of the n training points
+    (drawn from ``seeds[k]``) in batches of ``size`` and reshuffles when fewer than ``size`` are left."""
+
+    def __init__(self, n: int, size: int, seeds: Sequence[int], device):
+        self.n, self.size, self.device = n, size, device
+        self.gens = [torch.Generator().manual_seed(s + 1_000_003) for s in seeds]
+        self.order, self.cursor = None, n
+
+    def next(self) -> torch.Tensor:
+        """Indices of the next batch of every member: [K, size] long."""
+        if self.cursor + self.size > self.n:
+            self.order = torch.stack([torch.randperm(self.n, generator=g) for g in self.gens]).to(self.device)
+            self.cursor = 0
+        idx = self.order[:, self.cursor:self.cursor + self.size]
+        self.cursor += self.size
+        return idx
+
+
+def _take(t: torch.Tensor, idx: torch.Tensor, per_member: bool) -> torch.Tensor:
+    """Rows ``idx`` [K, B] of shared data [n, ...] or of per-member data [K, n, ...] → [K, B, ...]."""
+    if per_member:
+        return t[torch.arange(len(idx), device=idx.device)[:, None], idx]
+    return t[idx]
+
+
+def _as_columns(data: Dataset, loss) -> Dataset:
+    """Shared squared-error targets of a single output get an output axis ([n] → [n, 1]), so a batch's
+    targets are [K, B, 1] like the outputs."""
+    if loss != "mse" or data.y_train.ndim != 1:
+        return data
+    return Dataset(data.x_train, data.y_train[:, None], data.x_test, data.y_test[:, None], data.n_classes)
+
+
+def train(family, data: Dataset, *, steps: int | Sequence[int], lr: float | Sequence[float],
+          loss: str | Callable = "mse", optimizer="adam", weight_decay: float | Sequence[float] = 0.0,
+          momentum: float = 0.0, batch_size: int | None = None, records: int = 30, spacing: str = "log",
+          probes: dict[str, Callable] | None = None, objective: Callable | None = None,
+          perturb: Callable | None = None, progress: bool = False, betas: tuple[float, float] = (0.9, 0.999),
+          eps: float = 1e-8, compile: bool = False) -> TrainResult:
     """Train every member of ``family`` on ``data`` for ``steps`` optimizer steps, in place.
 
-    ``lr`` and ``weight_decay`` are one number or one per member. ``optimizer``: ``"gd"`` (full batch),
-    ``"sgd"`` (minibatches of ``batch_size`` drawn without replacement, per member from its seed;
-    heavy-ball ``momentum``) or ``"adam"`` (decoupled weight decay, as AdamW). Weight decay in gd/sgd adds
-    ``weight_decay · θ`` to the gradient. ``probes``: name → function of the family returning a tensor
-    with a leading K axis, evaluated at every record. Returns a :class:`TrainResult` on the CPU.
+    ``steps``: one budget, or one per member (member k stops after ``steps[k]``; its lr is zero after).
+    ``lr`` and ``weight_decay``: one number or one per member. ``optimizer``: ``"gd"`` (full batch),
+    ``"sgd"`` (minibatches of ``batch_size``, see :class:`Batches`; heavy-ball ``momentum``), ``"adam"``
+    (AdamW), or a rule of :mod:`widgets.core.optim`. Weight decay in gd/sgd adds ``weight_decay · θ`` to the
+    gradient; in Adam it is decoupled.
+
+    Hooks: ``objective(family, x, y) → [K]`` replaces the mean loss as what each member minimizes (the
+    records still report the plain loss); ``perturb(family, x, y) → x'`` rewrites each batch's inputs before
+    the step (adversarial training). ``probes``: name → function of the family returning a tensor with a
+    leading K axis, evaluated at every record; ``records`` and ``spacing``: see :func:`record_marks`.
+
+    ``data``: inputs [n, d] shared by all members or [K, n, d] (one dataset per member); targets shared
+    ([n] or [n, o]; class labels [n]) or per member ([K, n, o]; class labels [K, n]). Returns a
+    :class:`TrainResult` on the CPU.
+
+    ``compile=True``: each step's loss, forward and backward, and the update run through ``torch.compile``
+    (see :mod:`widgets.core.compiled`): the same loop and arithmetic, float32 results within rounding of the
+    eager ones (not bit-identical), 1.4-2x faster on the CPU after a compile of a few seconds per new structure
+    (``seconds`` includes it). Not with an ``objective`` hook (ValueError); ``perturb`` and probes run eagerly.
+    Raises a RuntimeError if ``torch.compile`` cannot run here (no fallback).
     """
     if not callable(loss):
         check_choice("loss", loss, LOSSES)
-    check_choice("optimizer", optimizer, OPTIMIZERS)
-    steps = check_int("steps", steps, 0, 10**8)
-    momentum = check_float("momentum", momentum, 0, 1, hi_open=True)
-    b1, b2 = (check_float(f"betas[{i}]", b, 0, 1, hi_open=True) for i, b in enumerate(betas))
-    eps = check_float("eps", eps, 0, 1, lo_open=True)
-    n = len(data.x_train)
+    if not isinstance(compile, bool):
+        raise ValueError(f"compile must be True or False, got {compile!r}")
+    if compile and objective is not None:
+        raise ValueError("compile=True does not support an objective hook (compiled graphs have no double "
+                         "backward, which e.g. hooks.gradient_penalty needs): use compile=False")
+    rule = optim.rule(optimizer, momentum=momentum, betas=betas, eps=eps)
+    K, dev, dt = family.size, family.device, family.params[0].dtype
+    budgets = [steps] * K if isinstance(steps, int) else list(steps)
+    if len(budgets) != K:
+        raise ValueError(f"steps must be a number or a list of {K} (one per member), got {len(budgets)}")
+    budgets = [check_int("steps", s, 0, 10**8) for s in budgets]
+    total_steps = max(budgets)
+    _check_data(data, loss, K)
+    per_x = data.x_train.ndim == 3
+    per_y = _per_member_targets(data.y_train, "mse" if callable(loss) else loss)
+    n = data.x_train.shape[-2] if per_x else len(data.x_train)
     if batch_size is not None:
         if optimizer == "gd":
             raise ValueError("optimizer='gd' is full-batch: leave batch_size=None, or use optimizer='sgd'")
         batch_size = check_int("batch_size", batch_size, 1, n)
         if callable(loss):
             raise ValueError("a callable loss sees the whole training set: leave batch_size=None")
-    K, dev, dt = family.size, family.device, family.params[0].dtype
     lrs = per_member("lr", lr, K, 0, 1e6, dev, dt)
     wds = per_member("weight_decay", weight_decay, K, 0, 1e6, dev, dt)
-    _check_targets(data, loss, family)
-    data = data.to(dev)
-    if loss == "mse" and data.y_train.ndim == 1:  # one output: [n] → [n, 1], so batches are [K, B, 1]
-        data = Dataset(data.x_train, data.y_train[:, None], data.x_test, data.y_test[:, None], data.n_classes)
-    record_at = set(log_steps(steps, records))
+    data = _as_columns(data.to(dev), loss)
     probes = probes or {}
+    objective = objective or (lambda fam, x, y: member_losses(fam(x), y, loss))
+    if compile:
+        compiled.check_available(dev)
 
-    params, masks = family.params, family.masks
-    shape = [(K,) + (1,) * (p.ndim - 1) for p in params]
-    lr_b = [lrs.view(s) for s in shape]
-    wd_b = [wds.view(s) for s in shape]
-    padded = [bool((m == 0).any()) for m in masks]  # members of different widths share one tensor
-    decay = bool((wds > 0).any())
-    state1 = [torch.zeros_like(p) for p in params]  # momentum buffer, or Adam's first moment
-    state2 = [torch.zeros_like(p) for p in params] if optimizer == "adam" else None
-    gens = [torch.Generator().manual_seed(s + 1_000_003) for s in family.seeds]  # per-member batch order
-    order, cursor = None, n
+    params = family.params
+    padded = [bool((m == 0).any()) for m in family.masks]  # members of different widths share one tensor
+    lr_b = family.broadcast(lrs)
+    wd_b = family.broadcast(wds) if bool((wds > 0).any()) else None
+    budget = torch.tensor(budgets, device=dev)
+    stops = set(budgets) - {total_steps}  # steps after which some member's lr drops to zero
+    state = rule.init(params)
+    if compile:  # the same step, compiled: gradients of Σ_k loss_k, then the rule's update
+        step_grads, update = compiled.step_grads(family, loss), compiled.update(rule)
+    else:
+        def step_grads(x, y):
+            return torch.autograd.grad(objective(family, x, y).sum(), params)
 
-    log: dict[str, list] = {k: [] for k in ("steps", "train_loss", "test_loss", "train_acc", "test_acc")}
-    probe_log: dict[str, list] = {k: [] for k in probes}
+        update = rule.update
+    batches = Batches(n, batch_size, family.seeds, dev) if batch_size is not None else None
+
+    marks = record_marks(budgets, records, spacing)  # [R, K]
+    R = len(marks)
+    log = {k: torch.full((R, K), float("nan"), dtype=dt) for k in ("train_loss", "test_loss", "train_acc",
+                                                                   "test_acc")}
+    probe_log: dict[str, torch.Tensor] = {}
+    due = {}  # step → (rows, cols) of the records taken then
+    for r, k in (marks >= 0).nonzero().tolist():
+        rows, cols = due.setdefault(int(marks[r, k]), ([], []))
+        rows.append(r)
+        cols.append(k)
 
     def record(step: int) -> None:
+        rows, cols = (torch.tensor(v) for v in due[step])
         with torch.no_grad():
             for split in ("train", "test"):
                 x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
                 out = family(x)
-                log[f"{split}_loss"].append(member_losses(out, y, loss).cpu())
-                log[f"{split}_acc"].append(member_accuracy(out, y, loss).cpu())
-        log["steps"].append(step)
+                log[f"{split}_loss"][rows, cols] = member_losses(out, y, loss).cpu().to(dt)[cols]
+                log[f"{split}_acc"][rows, cols] = member_accuracy(out, y, loss).cpu().to(dt)[cols]
         for name, fn in probes.items():
             value = fn(family)
             if not isinstance(value, torch.Tensor) or value.shape[:1] != (K,):
                 raise ValueError(f"probe {name!r} must return a tensor with a leading axis of size {K}")
-            probe_log[name].append(value.detach().cpu())
+            value = value.detach().cpu()
+            if name not in probe_log:
+                fill = float("nan") if value.is_floating_point() or value.is_complex() else 0
+                probe_log[name] = torch.full((R, *value.shape), fill, dtype=value.dtype)
+            probe_log[name][rows, cols] = value[cols]
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm  # presentation nicety; the core itself needs only torch
-
-        bar = tqdm(total=steps, desc=f"training {K} models", leave=False)
+    bar = _bar(total_steps, f"training {K} models", progress)
     t0 = time.perf_counter()
-    if 0 in record_at:
-        record(0)
-    for t in range(1, steps + 1):
-        if batch_size is None:
+    for t in range(total_steps + 1):
+        if t in due:
+            record(t)
+        if t == total_steps:
+            break
+        if t in stops:  # members whose budget is spent stop moving
+            lr_b = family.broadcast(lrs * (t < budget).to(dt))
+        if batches is None:
             xb, yb = data.x_train, data.y_train
         else:
-            if cursor + batch_size > n:
-                order = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(dev)
-                cursor = 0
-            idx = order[:, cursor:cursor + batch_size]
-            cursor += batch_size
-            xb, yb = data.x_train[idx], data.y_train[idx]
-        total = member_losses(family(xb), yb, loss).sum()
-        grads = torch.autograd.grad(total, params)
-        with torch.no_grad():
-            for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-                if padded[i]:
-                    g = g * masks[i]
-                if optimizer == "adam":
-                    # AdamW, arranged as torch.optim's: p -= lr/bc1 · m / (√v/√bc2 + eps), with the per-member
-                    # step folded into the denominator so the update is one addcdiv (fewer passes over memory)
-                    bc1, bc2 = 1 - b1**t, math.sqrt(1 - b2**t)
-                    state1[i].lerp_(g, 1 - b1)
-                    state2[i].mul_(b2).addcmul_(g, g, value=1 - b2)
-                    denom = state2[i].sqrt().add_(eps * bc2).mul_(bc1 / (bc2 * lr_b[i]))
-                    if decay:
-                        p.mul_(1 - lr_b[i] * wd_b[i])
-                    p.addcdiv_(state1[i], denom, value=-1.0)
-                else:
-                    if decay:
-                        g = g + wd_b[i] * p
-                    if momentum:
-                        g = state1[i].mul_(momentum).add_(g)
-                    p.sub_(lr_b[i] * g)
-        if t in record_at:
-            record(t)
+            idx = batches.next()
+            xb, yb = _take(data.x_train, idx, per_x), _take(data.y_train, idx, per_y)
+        if perturb is not None:
+            xb = perturb(family, xb, yb)
+        grads = step_grads(xb, yb)
+        grads = [g * m if pad else g for g, m, pad in zip(grads, family.masks, padded, strict=True)]
+        update(params, grads, state, t + 1, lr_b, wd_b)
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - t0
 
-    train_loss = torch.stack(log["train_loss"])
-    diverged = ~torch.isfinite(train_loss).all(0)
+    diverged = (~torch.isfinite(log["train_loss"]) & (marks >= 0)).any(0)
     if diverged.any():
         warnings.warn(f"{int(diverged.sum())} of {K} members diverged (non-finite loss); "
                       "they are marked in TrainResult.diverged", RuntimeWarning, stacklevel=2)
-    config = {"steps": steps, "lr": lrs.tolist(), "weight_decay": wds.tolist(),
+    config = {"steps": budgets if len(set(budgets)) > 1 else total_steps, "lr": lrs.tolist(),
+              "weight_decay": wds.tolist(),
               "loss": loss if isinstance(loss, str) else getattr(loss, "__name__", "custom"),
-              "optimizer": optimizer, "momentum": momentum, "batch_size": batch_size, "widths": family.widths,
-              "seeds": family.seeds, "device": str(dev)}
+              "optimizer": optimizer if isinstance(optimizer, str) else type(rule).__name__, "momentum": momentum,
+              "batch_size": batch_size, "widths": list(family.widths), "seeds": list(family.seeds),
+              "device": str(dev)}
+    if compile:
+        config["compile"] = True
+    step_index = marks[:, 0] if len(set(budgets)) == 1 else marks
     return TrainResult(
-        steps=torch.tensor(log["steps"]), train_loss=train_loss, test_loss=torch.stack(log["test_loss"]),
-        train_acc=torch.stack(log["train_acc"]), test_acc=torch.stack(log["test_acc"]),
-        probes={k: torch.stack(v) for k, v in probe_log.items()},
-        params=[p.detach().cpu().clone() for p in params], diverged=diverged, config=config, seconds=seconds)
+        steps=step_index.clone(), probes=probe_log, diverged=diverged, config=config, seconds=seconds,
+        params=[p.detach().cpu().clone() for p in params], **log)
 
 
-def outputs_on(x: torch.Tensor) -> Callable[[Family], torch.Tensor]:
+def outputs_on(x: torch.Tensor) -> Callable:
     """A probe recording every member's outputs on fixed inputs x: [m, d] → [K, m, out]."""
 
-    def probe(family: Family) -> torch.Tensor:
+    def probe(family) -> torch.Tensor:
         with torch.no_grad():
             return family(x.to(family.device))
 

@@ -166,6 +166,19 @@ def write_vega_bundle(path: Path | str) -> Path:
     return path
 
 
+def slider(name: str, lo: int, hi: int, label: str, *, value: int | None = None, step: int = 1,
+           tagged: bool = True) -> alt.Parameter:
+    """A Vega-Lite range slider: the param ``name`` (for ``alt.datum.<col> == param`` filters) moves from
+    ``lo`` to ``hi`` in ``step``s, shown as "<label> (slider) " (or "<label> " with ``tagged=False``).
+
+    It starts at ``value``, by default ``hi`` (the last frame of a sweep), so that moving it to its minimum,
+    as the browser tests do, always changes the chart. Add it with ``.add_params`` on the chart that uses it.
+    """
+    text = f"{label} (slider) " if tagged else f"{label} "
+    return alt.param(name=name, value=hi if value is None else value,
+                     bind=alt.binding_range(min=lo, max=hi, step=step, name=text))
+
+
 def frames(data, x: str, y: str, frame: str, *, frame_label: str, color: str | None = None,
            reference=None, title: str, x_title: str, y_title: str, description: str,
            color_title: str | None = None, height: int = HEIGHT):
@@ -183,8 +196,7 @@ def frames(data, x: str, y: str, frame: str, *, frame_label: str, color: str | N
     if missing:
         raise ValueError(f"data is missing the columns {missing}; it has {list(df.columns)}")
     n_frames = int(df[frame].max()) + 1
-    param = alt.param(name="frame", value=n_frames - 1,
-                      bind=alt.binding_range(min=0, max=n_frames - 1, step=1, name=f"{frame_label} (slider) "))
+    param = slider("frame", 0, n_frames - 1, frame_label)
     enc = {"x": alt.X(f"{x}:Q", title=x_title), "y": alt.Y(f"{y}:Q", title=y_title)}
     if color is not None:
         enc["color"] = alt.Color(f"{color}:N", title=color_title or color)

@@ -8,7 +8,7 @@ from dataclasses import replace
 import altair as alt
 import pandas as pd
 
-from widgets.figures.charts import HEIGHT, PALETTE, WIDTH, round_sig
+from widgets.figures.charts import HEIGHT, PALETTE, WIDTH, round_sig, slider
 from widgets.figures.explore import Explorer
 
 
@@ -68,8 +68,7 @@ def _slider_chart(rows: list[dict], label_col: str, slider_name: str, reference:
     df, ref = pd.DataFrame(rows), pd.DataFrame(reference)
     n_frames = int(df["frame"].max()) + 1
     # start at the last frame, so that moving the slider to its minimum changes the chart
-    param = alt.param(name="frame", value=n_frames - 1,
-                      bind=alt.binding_range(min=0, max=n_frames - 1, step=1, name=f"{slider_name} (slider) "))
+    param = slider("frame", 0, n_frames - 1, slider_name)
     x = alt.X("ratio:Q", title=x_title, scale=alt.Scale(type="log", nice=False))
     y = alt.Y("y:Q", title=y_title, scale=alt.Scale(type="log") if log_y else alt.Undefined)
     base = alt.Chart(ref).mark_line(color="#9a9a9a", strokeDash=[4, 3], strokeWidth=1.5).encode(x=x, y=y)
@@ -175,8 +174,7 @@ def epoch_curves(res: dict):
             for split, e in (("train (noisy labels)", tr[t, g]), ("test (clean labels)", te[t, g])):
                 rows.append({"frame": g, "wl": f"width {w}", "step": s, "split": split, "err": round_sig(e)})
     df = pd.DataFrame(rows)
-    param = alt.param(name="frame", value=len(widths) - 1,
-                      bind=alt.binding_range(min=0, max=len(widths) - 1, step=1, name="width index (slider) "))
+    param = slider("frame", 0, len(widths) - 1, "width index")
     lines = (alt.Chart(df).mark_line(point=True)
              .encode(x=alt.X("step:Q", title="Adam step (full batch)", scale=alt.Scale(type="log", nice=False)),
                      y=alt.Y("err:Q", title="error (fraction)", scale=alt.Scale(domain=[0, 1])),

@@ -7,7 +7,7 @@ import math
 import altair as alt
 import pandas as pd
 
-from widgets.figures.charts import HEIGHT, PALETTE, WIDTH, curves, round_sig
+from widgets.figures.charts import HEIGHT, PALETTE, WIDTH, curves, round_sig, slider
 from widgets.figures.explore import Explorer
 
 
@@ -53,10 +53,8 @@ def cnn_heatmap(res: dict):
                                  "log10 λ": None if zero else round(math.log10(v), 2),
                                  "λ": 0.0 if zero else round_sig(v, 3)})
     df = pd.DataFrame(rows)
-    p_depth = alt.param(name="depth", value=res["depth"],
-                        bind=alt.binding_range(min=min(depths), max=max(depths), step=1, name="depth L (slider) "))
-    p_q = alt.param(name="filter", value=res["q"],
-                    bind=alt.binding_range(min=min(qs), max=max(qs), step=1, name="filter size q (slider) "))
+    p_depth = slider("depth", min(depths), max(depths), "depth L", value=res["depth"])
+    p_q = slider("filter", min(qs), max(qs), "filter size q", value=res["q"])
     base = (alt.Chart(df).transform_filter((alt.datum.L == p_depth) & (alt.datum.q == p_q)))
     axis = list(range(d + 1))
     x = alt.X("spread:O", title="spatial spread of S (length of the shortest arc covering it)",

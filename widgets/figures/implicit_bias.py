@@ -4,20 +4,15 @@ picks". Compute lives in :mod:`widgets.implicit_bias`; these functions only draw
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import asdict
 
 import altair as alt
 import pandas as pd
 
-from widgets.figures.charts import HEIGHT, PALETTE, WIDTH, curves, round_sig
+from widgets.figures.charts import HEIGHT, PALETTE, WIDTH, curves, round_sig, slider
 from widgets.figures.explore import Explorer
 
 SMALL = 300  # side of the square panels, in pixels
-
-
-def _slider(n_frames: int, label: str, name: str = "frame", value: int | None = None):
-    return alt.param(name=name, value=n_frames - 1 if value is None else value,
-                     bind=alt.binding_range(min=0, max=n_frames - 1, step=1, name=f"{label} (slider) "))
 
 
 # ---------------------------------------------------------------- 1. max margin
@@ -100,7 +95,7 @@ def boundary_slider(res: dict, frames: int = 30):
                         "flipped": ["flipped in the contrast" if a != b else "kept" for a, b in
                                     zip(res["y"].tolist(), res["y_flipped"].tolist(), strict=True)]})
     df = pd.DataFrame(rows)
-    frame = _slider(len(keep), "training step")
+    frame = slider("frame", 0, len(keep) - 1, "training step")
     scale = alt.Scale(domain=[-3.2, 3.2])
     x = alt.X("x1:Q", scale=scale, title="x₁ (dimensionless)")
     y = alt.Y("x2:Q", scale=scale, title="x₂ (dimensionless)")
@@ -152,7 +147,7 @@ def boundaries_chart(res: dict):
                   "label": "+1" if v > 0 else "−1"}
                  for (a, b), v in zip(res["plane_x"].tolist(), res["plane_y"].tolist(), strict=True)]
     data = alt.InlineData(values=rows)  # rows keep only their own keys (no NaN padding, as a DataFrame would)
-    frame = _slider(len(dims), "input dimension d")
+    frame = slider("frame", 0, len(dims) - 1, "input dimension d")
     x = alt.X("x1:Q", title="x₁ (dimensionless)", scale=alt.Scale(domain=[-0.75, 0.75]))
     y = alt.Y("x2:Q", title="x₂ (dimensionless)", scale=alt.Scale(domain=[-0.75, 0.75]))
     heat = (alt.Chart().mark_rect(width=SMALL * cell / 1.5 + 1, height=SMALL * cell / 1.5 + 1)
@@ -249,7 +244,7 @@ def singular_values_chart(res: dict, top: int = 8, seed: int = 0):
                                  "setup": _setup(d, c), "depth": f"depth {d}", "init": f"{c:g}",
                                  "step": f"step {s:,}"})
     df = pd.DataFrame(rows)
-    frame = _slider(len(steps), "training step")
+    frame = slider("frame", 0, len(steps) - 1, "training step")
     base = alt.Chart().encode(
         x=alt.X("i:O", title="index i of the singular value"),
         y=alt.Y("sigma:Q", scale=alt.Scale(type="log", domain=[1e-5, 10]), title="σᵢ(W) (log scale)"),
@@ -313,7 +308,7 @@ def explorer_chart(result: dict):
         rows += [{"x1": round(float(grid[g, 0]), 3), "x2": round(float(grid[g, 1]), 3),
                   "f": round(float(out[g]) / scale, 2), "frame": t, "step": f"step {steps[t]:,}"}
                  for g in range(len(grid))]
-    frame = _slider(len(steps), "training step")
+    frame = slider("frame", 0, len(steps) - 1, "training step")
     cell = float(grid[1, 0] - grid[0, 0])
     x = alt.X("x1:Q", title="x₁", scale=alt.Scale(domain=[-0.75, 0.75]))
     y = alt.Y("x2:Q", title="x₂", scale=alt.Scale(domain=[-0.75, 0.75]))
@@ -365,10 +360,11 @@ class ImplicitBiasExplorer(Explorer):
         }
 
     def compute(self, k, d, width, alpha, layers, steps):
-        from widgets.implicit_bias import explore_two_layer
+        from widgets.implicit_bias import OneNetParams, explore_two_layer
 
-        p = replace(self.params, k=k, width=width, steps=steps)
-        return explore_two_layer(p, d=d, alpha=alpha, both=layers == "both layers", device=self.device)
+        p = OneNetParams(**{**asdict(self.params), "k": k, "width": width, "steps": steps, "d": d, "alpha": alpha,
+                            "both": layers == "both layers"})
+        return explore_two_layer(p, device=self.device)
 
     def chart(self, result):
         return explorer_chart(result)

@@ -10,7 +10,7 @@ from dataclasses import replace
 import altair as alt
 import pandas as pd
 
-from widgets.figures.charts import HEIGHT, PALETTE, WIDTH, curves, round_sig
+from widgets.figures.charts import HEIGHT, PALETTE, WIDTH, curves, round_sig, slider
 from widgets.figures.explore import Explorer
 
 # ---------------------------------------------------------------- the two-parameter model
@@ -34,8 +34,7 @@ def toy_trajectories(result: dict):
     df = pd.DataFrame(rows)
     valley = pd.DataFrame([{"a": round_sig(a), "b": round_sig(1 / a)} for a in [0.3 + 0.05 * i for i in range(60)]])
     n = len(result["paths"])
-    param = alt.param(name="frame", value=n - 1,
-                      bind=alt.binding_range(min=0, max=n - 1, step=1, name="step size h (slider) "))
+    param = slider("frame", 0, n - 1, "step size h")
     x = alt.X("a:Q", title="parameter a (dimensionless)", scale=alt.Scale(domain=[0, 3.2]))
     y = alt.Y("b:Q", title="parameter b (dimensionless)", scale=alt.Scale(domain=[0, 3.2]))
     color = alt.Color("series:N", title="trajectory", scale=alt.Scale(range=[PALETTE[1], "#555555", PALETTE[0]]))

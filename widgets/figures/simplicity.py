@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from widgets.figures.charts import HEIGHT, PALETTE, WIDTH
+from widgets.figures.charts import HEIGHT, PALETTE, WIDTH, slider
 from widgets.figures.explore import Explorer
 
 CONDITIONS = {"clean": "clean test set", "linear_randomized": "linear coordinate randomized",
@@ -107,11 +107,10 @@ def sweep_figure(sweep: dict, n_points: int = 120):
                   for i in range(res) for j in range(res)]
         pts += [{**key, "z0": round(a, 3), "z1": round(b, 3), "label": f"class {int(c)}"}
                 for a, b, c in sweep["points"][m][:n_points].tolist()]
-    k_param = alt.param(name="k", value=5 if 5 in ks else ks[0],
-                        bind=alt.binding_range(min=min(ks), max=max(ks), step=2, name="number of slabs k "))
-    g_param = alt.param(name="g", value=gi[min(gammas, key=lambda g: abs(g - 0.1))],
-                        bind=alt.binding_range(min=0, max=len(gammas) - 1, step=1,
-                                               name=f"margin γ (index into {', '.join(map(str, gammas))}) "))
+    k_param = slider("k", min(ks), max(ks), "number of slabs k", value=5 if 5 in ks else ks[0], step=2,
+                     tagged=False)
+    g_param = slider("g", 0, len(gammas) - 1, f"margin γ (index into {', '.join(map(str, gammas))})",
+                     value=gi[min(gammas, key=lambda g: abs(g - 0.1))], tagged=False)
     sel = (alt.datum.k == k_param) & (alt.datum.g == g_param)
     w = 300
     left = alt.layer(

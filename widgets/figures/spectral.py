@@ -190,8 +190,8 @@ class SpectralExplorer(Explorer):
             raise ValueError(f"frequencies must be whole numbers separated by commas, got {ks!r}") from None
         p = spectral.SpectralParams(n=self.params.n, ks=ks, seeds=1, width=width, depth=depth, act=act,
                                     optimizer=optimizer, lr=lr, steps=self.params.steps,
-                                    records=self.params.records)
-        return spectral.learn_sines(p, amplitudes, device=self.device, progress=True)
+                                    records=self.params.records, amplitudes=amplitudes)
+        return spectral.learn_sines(p, device=self.device, progress=True)
 
     def chart(self, result):
         return spectrum_heatmap([result], title="Your network's spectrum during training")

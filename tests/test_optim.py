@@ -1,0 +1,49 @@
+import pytest
+import torch
+
+from widgets.core import data, models, optim, train
+
+
+def test_rules_by_name_and_as_objects_train_identically():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(20, 2, generator=g, dtype=torch.float64)
+    ds = data.Dataset(x, x.sum(1), x, x.sum(1))
+    runs = []
+    for opt, kw in (("sgd", {"momentum": 0.9}), (optim.SGD(0.9), {}), ("adam", {}), (optim.Adam(), {})):
+        fam = models.mlp(2, 1, widths=5, seeds=[0, 1], dtype=torch.float64)
+        runs.append(train.train(fam, ds, steps=10, lr=0.01, optimizer=opt, batch_size=5, records=2, **kw))
+    assert torch.equal(runs[0].train_loss, runs[1].train_loss) and torch.equal(runs[2].train_loss, runs[3].train_loss)
+    assert runs[1].config["optimizer"] == "SGD"
+
+
+def test_sgd_update_is_the_formula():
+    p = [torch.tensor([[1.0, -2.0]])]
+    rule = optim.SGD(momentum=0.5)
+    state = rule.init(p)
+    lr, wd = [torch.tensor([[0.1]])], [torch.tensor([[0.01]])]
+    for _ in range(2):
+        rule.update(p, [torch.tensor([[1.0, 1.0]])], state, 1, lr, wd)
+    g1 = torch.tensor([1.0, 1.0]) + 0.01 * torch.tensor([1.0, -2.0])
+    p1 = torch.tensor([1.0, -2.0]) - 0.1 * g1
+    b2 = 0.5 * g1 + torch.tensor([1.0, 1.0]) + 0.01 * p1
+    torch.testing.assert_close(p[0][0], p1 - 0.1 * b2)
+
+
+def test_a_zero_learning_rate_does_not_move_adam():
+    p = [torch.ones(2, 3)]
+    rule = optim.Adam()
+    state = rule.init(p)
+    rule.update(p, [torch.randn(2, 3)], state, 1, [torch.tensor([[0.0], [0.1]])], None)
+    assert torch.equal(p[0][0], torch.ones(3)) and not torch.equal(p[0][1], torch.ones(3))
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: optim.SGD(momentum=1.0), "momentum"),
+    (lambda: optim.Adam(b1=1.0), "betas"),
+    (lambda: optim.Adam(eps=0.0), "eps"),
+    (lambda: optim.rule("lbfgs"), "optimizer"),
+    (lambda: optim.rule("adam", momentum=0.9), "momentum"),
+])
+def test_bad_rules(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()

@@ -1,0 +1,170 @@
+"""The Params base (presets derived once, validation once) and the one experiment signature."""
+
+import dataclasses
+import importlib
+import inspect
+import typing
+from dataclasses import dataclass, replace
+from typing import ClassVar
+
+import pytest
+
+from widgets.core.checks import check_int
+from widgets.core.params import Params
+
+TOPICS = ("intro", "spectral", "implicit_regularization", "implicit_bias", "eigenspace", "simplicity",
+          "double_descent")
+
+
+@dataclass(frozen=True)
+class Toy(Params):
+    FULL: ClassVar[dict] = {"steps": 5000, "ks": (1, 2, 3, 4)}
+
+    steps: int = 100
+    ks: tuple = (1, 2)
+    lr: float = 0.1
+
+    def check(self) -> None:
+        check_int("steps", self.steps, 1, 10**6)
+
+
+def test_quick_is_the_defaults_and_full_overrides_only_what_FULL_names():
+    assert Toy.preset("quick") == Toy()
+    full = Toy.preset("full")
+    assert (full.steps, full.ks) == (5000, (1, 2, 3, 4))
+    assert full.lr == Toy().lr  # not named in FULL: the default
+    assert Toy.FULL == {"steps": 5000, "ks": (1, 2, 3, 4)}  # presets never mutate the table
+
+
+def test_mode_none_takes_the_default_mode(monkeypatch):
+    monkeypatch.setenv("WIDGETS_MODE", "full")
+    assert Toy.preset(None) == Toy.preset("full")
+    monkeypatch.setenv("WIDGETS_MODE", "quick")
+    assert Toy.preset() == Toy()
+
+
+@pytest.mark.parametrize("mode", ["fast", "", "Full", 1])
+def test_bad_mode_is_a_value_error_naming_mode(mode):
+    with pytest.raises(ValueError, match="mode must be one of"):
+        Toy.preset(mode)
+
+
+def test_validation_fires_on_construction_and_on_replace():
+    with pytest.raises(ValueError, match=r"steps must be an integer in \[1, 1000000\], got 0"):
+        Toy(steps=0)
+    with pytest.raises(ValueError, match="steps"):
+        replace(Toy(), steps=-3)
+    assert replace(Toy(), steps=7).steps == 7
+
+
+def test_full_naming_an_unknown_field_is_an_error():
+    @dataclass(frozen=True)
+    class Typo(Params):
+        FULL: ClassVar[dict] = {"stpes": 10}
+        steps: int = 1
+
+    with pytest.raises(ValueError, match="stpes"):
+        Typo.preset("full")
+
+
+def test_a_bad_full_preset_fails_validation():
+    @dataclass(frozen=True)
+    class TooBig(Toy):
+        FULL: ClassVar[dict] = {"steps": 10**9}
+
+    with pytest.raises(ValueError, match="steps"):
+        TooBig.preset("full")
+
+
+def test_params_are_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Toy().steps = 3
+
+
+# ---------------------------------------------------------------- every topic's Params and experiments
+
+
+def _params_classes():
+    for name in TOPICS:
+        mod = importlib.import_module(f"widgets.{name}")
+        for attr, obj in vars(mod).items():
+            if isinstance(obj, type) and obj.__module__ == mod.__name__ and dataclasses.is_dataclass(obj) \
+                    and attr.endswith("Params"):
+                yield f"{name}.{attr}", obj
+
+
+def _experiments():
+    """Every public function of a topic module whose first parameter is annotated with a Params class."""
+    found = []
+    for name in TOPICS:
+        mod = importlib.import_module(f"widgets.{name}")
+        for attr, fn in vars(mod).items():
+            if attr.startswith("_") or not inspect.isfunction(fn) or fn.__module__ != mod.__name__:
+                continue
+            hints = typing.get_type_hints(fn)
+            first = next(iter(inspect.signature(fn).parameters), None)
+            kind = hints.get(first)
+            if isinstance(kind, type) and issubclass(kind, Params):
+                found.append((f"{name}.{attr}", fn, hints))
+    return found
+
+
+PARAMS = dict(_params_classes())
+EXPERIMENTS = _experiments()
+
+
+def test_every_topic_params_class_derives_from_the_base():
+    assert len(PARAMS) >= 20
+    bad = [name for name, cls in PARAMS.items() if not issubclass(cls, Params)]
+    assert not bad, f"not derived from widgets.core.params.Params: {bad}"
+
+
+@pytest.mark.parametrize("name", sorted(PARAMS))
+def test_every_preset_is_valid_and_full_names_only_fields(name):
+    cls = PARAMS[name]
+    assert cls.preset("quick") == cls()
+    full = cls.preset("full")
+    overrides = cls.full_overrides()
+    kept = [f.name for f in dataclasses.fields(cls) if f.name not in overrides]
+    assert all(getattr(full, k) == getattr(cls(), k) for k in kept)
+    assert all(getattr(full, k) == v for k, v in overrides.items())
+    for attr in ("quick", "full"):
+        assert attr not in vars(cls), f"{name} defines its own {attr}(): the base derives presets"
+    assert "preset" not in vars(cls), f"{name} defines its own preset(): the base derives it"
+
+
+def test_experiments_are_found():
+    names = {n for n, *_ in EXPERIMENTS}
+    assert {"intro.fit_sines", "spectral.learn_sines", "implicit_bias.max_margin", "double_descent.width_sweep",
+            "simplicity.adversarial_training", "eigenspace.mode_counts"} <= names
+    assert len(names) >= 25
+
+
+@pytest.mark.parametrize("name,fn,hints", EXPERIMENTS, ids=[n for n, *_ in EXPERIMENTS])
+def test_every_experiment_has_the_one_signature(name, fn, hints):
+    """``f(p, *, device=None, progress=False) -> dict``: nothing else, so a chapter's ``run`` can call any."""
+    params = list(inspect.signature(fn).parameters.values())
+    shape = [(q.name, q.kind, q.default) for q in params]
+    assert shape == [
+        (params[0].name, inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.empty),
+        ("device", inspect.Parameter.KEYWORD_ONLY, None),
+        ("progress", inspect.Parameter.KEYWORD_ONLY, False),
+    ], f"{name}{inspect.signature(fn)}"
+    assert params[0].name == "p", f"{name}: call the parameters p"
+    assert hints.get("return") is dict, f"{name} must be annotated -> dict"
+
+
+def test_a_function_taking_p_is_annotated_so_it_is_found():
+    """The finder above keys on the annotation: a public function whose first parameter is ``p`` without a
+    Params annotation would slip past the signature check."""
+    found = {n for n, *_ in EXPERIMENTS}
+    loose = []
+    for name in TOPICS:
+        mod = importlib.import_module(f"widgets.{name}")
+        for attr, fn in vars(mod).items():
+            if attr.startswith("_") or not inspect.isfunction(fn) or fn.__module__ != mod.__name__:
+                continue
+            first = next(iter(inspect.signature(fn).parameters), None)
+            if first == "p" and f"{name}.{attr}" not in found:
+                loose.append(f"{name}.{attr}")
+    assert not loose, f"take p without a Params annotation: {loose}"

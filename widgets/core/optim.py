@@ -1,0 +1,107 @@
+"""Update rules as data: each rule is a small object with ``init(params) → state`` and an in-place
+``update(params, grads, state, t, lr, wd)``, written on the stacked per-member tensors of a family (the
+``(init, update)`` pair of optax, without owning a loop). The one trainer, :func:`widgets.core.train.train`,
+calls them; a new rule never copies the loop.
+
+``lr`` and ``wd`` are lists with one tensor per parameter, each broadcastable to its parameter (the family's
+per-member values laid out by ``family.broadcast``), so members train with their own learning rates and weight
+decays in one pass. ``wd`` is None when no member decays. ``t`` counts steps from 1.
+
+The built-in rules split ``update`` into ``scalars(t)`` (the numbers that depend on the step count: Adam's bias
+corrections; none for SGD) and ``step(params, grads, state, scalars, lr, wd)`` (the arithmetic, which takes
+those numbers as Python floats or as 0-d tensors). ``update`` is ``step`` with ``scalars(t)``; the compiled
+trainer (:mod:`widgets.core.compiled`) compiles ``step`` and passes tensors, so the graph does not depend on t.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from widgets.core.checks import check_choice, check_float
+
+RULES = ("gd", "sgd", "adam")
+
+
+@dataclass(frozen=True)
+class SGD:
+    """θ ← θ − lr · b with b ← μ b + (g + wd θ) (heavy ball; μ = 0 is plain gradient descent). The weight decay
+    is added to the gradient (L2), as in ``torch.optim.SGD``."""
+
+    momentum: float = 0.0
+
+    def __post_init__(self):
+        check_float("momentum", self.momentum, 0, 1, hi_open=True)
+
+    def init(self, params: list[torch.Tensor]) -> dict:
+        return {"buf": [torch.zeros_like(p) for p in params]} if self.momentum else {}
+
+    def scalars(self, t: int) -> tuple:
+        return ()
+
+    def update(self, params, grads, state, t: int, lr, wd) -> None:
+        self.step(params, grads, state, (), lr, wd)
+
+    def step(self, params, grads, state, scalars: tuple, lr, wd) -> None:
+        with torch.no_grad():
+            for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+                if wd is not None:
+                    g = g + wd[i] * p
+                if self.momentum:
+                    g = state["buf"][i].mul_(self.momentum).add_(g)
+                p.sub_(lr[i] * g)
+
+
+@dataclass(frozen=True)
+class Adam:
+    """AdamW (Loshchilov & Hutter 2019): decoupled weight decay θ ← θ(1 − lr·wd), then the Adam step
+    θ ← θ − lr · m̂ / (√v̂ + ε) with bias-corrected moments, arranged as ``torch.optim.AdamW`` arranges it."""
+
+    b1: float = 0.9
+    b2: float = 0.999
+    eps: float = 1e-8
+
+    def __post_init__(self):
+        check_float("betas[0]", self.b1, 0, 1, hi_open=True)
+        check_float("betas[1]", self.b2, 0, 1, hi_open=True)
+        check_float("eps", self.eps, 0, 1, lo_open=True)
+
+    def init(self, params: list[torch.Tensor]) -> dict:
+        return {"m": [torch.zeros_like(p) for p in params], "v": [torch.zeros_like(p) for p in params]}
+
+    def scalars(self, t: int) -> tuple[float, float]:
+        """The bias corrections 1 − β₁ᵗ and √(1 − β₂ᵗ)."""
+        return 1 - self.b1**t, math.sqrt(1 - self.b2**t)
+
+    def update(self, params, grads, state, t: int, lr, wd) -> None:
+        self.step(params, grads, state, self.scalars(t), lr, wd)
+
+    def step(self, params, grads, state, scalars, lr, wd) -> None:
+        """The update with the bias corrections ``scalars`` = (bc1, bc2) given (floats or 0-d tensors)."""
+        bc1, bc2 = scalars
+        with torch.no_grad():
+            for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+                m, v = state["m"][i], state["v"][i]
+                m.lerp_(g, 1 - self.b1)
+                v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
+                # p −= lr/bc1 · m / (√v/bc2 + eps), with the per-member lr folded into the denominator so the
+                # step is one addcdiv (fewer passes over memory); lr = 0 gives an infinite denominator: no step
+                denom = v.sqrt().add_(self.eps * bc2).mul_(bc1 / (bc2 * lr[i]))
+                if wd is not None:
+                    p.mul_(1 - lr[i] * wd[i])
+                p.addcdiv_(m, denom, value=-1.0)
+
+
+def rule(optimizer, *, momentum: float = 0.0, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+    """The update rule named by ``optimizer`` (``"gd"``/``"sgd"``: :class:`SGD`, ``"adam"``: :class:`Adam`), or
+    ``optimizer`` itself if it is already a rule (an object with ``init`` and ``update``)."""
+    if hasattr(optimizer, "init") and hasattr(optimizer, "update"):
+        return optimizer
+    check_choice("optimizer", optimizer, RULES)
+    if optimizer == "adam":
+        if momentum:
+            raise ValueError("momentum applies to optimizer='gd' or 'sgd'; Adam's momentum is betas[0]")
+        return Adam(*betas, eps=eps)
+    return SGD(momentum)
