@@ -47,3 +47,23 @@ def test_a_zero_learning_rate_does_not_move_adam():
 def test_bad_rules(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+@pytest.mark.parametrize("rule", [optim.Adam(), optim.SGD(0.9)])
+def test_update_is_step_with_the_scalars_of_t_given_as_floats_or_tensors(rule):
+    """What the compiled trainer relies on: ``step`` with the ``scalars`` of t as a 0-d tensor is ``update`` at t."""
+    g = torch.Generator().manual_seed(0)
+    p = [torch.randn(2, 3, generator=g)]
+    q, p0 = [p[0].clone()], p[0].clone()
+    sp, sq = rule.init(p), rule.init(q)
+    lr, wd = [torch.tensor([[1e-2], [0.0]])], [torch.tensor([[0.1], [0.1]])]
+    for t in range(1, 4):
+        grad = [torch.randn(2, 3, generator=g)]
+        rule.update(p, grad, sp, t, lr, wd)
+        rule.step(q, grad, sq, rule.scalars(torch.tensor(float(t), dtype=torch.float64)), lr, wd)
+    torch.testing.assert_close(p[0], q[0], rtol=1e-6, atol=1e-7)
+    assert torch.equal(p[0][1], p0[1]) and torch.equal(q[0][1], p0[1])  # lr = 0: neither moved
+    assert len(rule.scalars(5)) == (2 if isinstance(rule, optim.Adam) else 0)
+    if isinstance(rule, optim.Adam):  # the tensor route computes the same bias corrections
+        as_tensors = rule.scalars(torch.tensor(7.0, dtype=torch.float64))
+        assert [float(c) for c in as_tensors] == pytest.approx(rule.scalars(7), rel=1e-15)

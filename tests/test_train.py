@@ -317,3 +317,107 @@ def test_centered_family_starts_at_zero_and_members_match_lone_runs():
         lone = models.centered(models.mlp(3, 1, widths=6, seeds=k, depth=2, dtype=torch.float64), a)
         r1 = train.train(lone, ds, steps=10, lr=0.1 / a**2, optimizer="gd", records=2)
         torch.testing.assert_close(res.train_loss[:, k], r1.train_loss[:, 0], rtol=1e-10, atol=1e-12)
+
+
+# --- train(..., compile=True): the same loop with its step compiled (widgets.core.compiled) ---------------------
+
+
+def _compile_works() -> bool:
+    """torch.compile can run here: dynamo supports this Python and platform, and inductor finds a C++ compiler."""
+    try:
+        import torch._inductor.cpp_builder as cpp
+
+        return torch._dynamo.is_dynamo_supported() and bool(cpp.get_cpp_compiler())
+    except Exception:
+        return False
+
+
+needs_compile = pytest.mark.skipif(not _compile_works(), reason="torch.compile is not available here")
+# float32, tiny nets, 30 steps: compiled and eager differ by rounding (measured ~1e-7); a wrong update (another
+# lr, a missed weight decay or bias correction) moves parameters by ≥ 1e-3
+COMPILED_ATOL = 1e-5
+
+
+def _compiled_vs_eager(**kw):
+    ds = regression()
+    runs = {}
+    for compile in (False, True):
+        fam = models.mlp(3, 1, widths=[5, 9, 9], seeds=[0, 1, 2], depth=3, act="tanh", dtype=torch.float32)
+        runs[compile] = train.train(fam, ds, records=4, compile=compile, **kw), fam
+    return runs[False], runs[True]
+
+
+@needs_compile
+def test_compiled_adam_follows_the_eager_trajectory_with_per_member_lrs():
+    """AdamW, per-member lrs and weight decays, padded widths: the compiled trajectory is the eager one to float32
+    rounding (|Δθ| ≤ 1e-5, losses to 1e-5 relative); a member with lr = 0 does not move at all."""
+    lrs, wds = [1e-2, 3e-3, 0.0], [0.1, 0.0, 0.1]
+    (eager, _), (comp, fam) = _compiled_vs_eager(steps=30, lr=lrs, weight_decay=wds, optimizer="adam")
+    assert comp.config["compile"] is True and "compile" not in eager.config
+    torch.testing.assert_close(comp.train_loss, eager.train_loss, rtol=1e-5, atol=1e-7)
+    for a, b in zip(comp.params, eager.params, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=COMPILED_ATOL)
+    init = models.mlp(3, 1, widths=[5, 9, 9], seeds=[0, 1, 2], depth=3, act="tanh", dtype=torch.float32)
+    for p, p0, m in zip(comp.params, init.params, fam.masks, strict=True):
+        assert torch.equal(p[2], p0[2].detach())  # lr = 0: exactly where it started
+        assert (p[m == 0] == 0).all()  # padded entries stay zero
+        assert not torch.equal(p[0], p0[0].detach())  # lr > 0: moved
+    # the per-member lrs are applied member by member: the same run with the lrs swapped is far off
+    other = train.train(models.mlp(3, 1, widths=[5, 9, 9], seeds=[0, 1, 2], depth=3, act="tanh"), regression(),
+                        steps=30, lr=[3e-3, 1e-2, 0.0], weight_decay=wds, records=4)
+    assert max(float((a - b).abs().max()) for a, b in zip(comp.params, other.params, strict=True)) > 100 * COMPILED_ATOL
+
+
+@needs_compile
+def test_compiled_sgd_with_momentum_minibatches_and_budgets_follows_eager():
+    (eager, _), (comp, _) = _compiled_vs_eager(steps=[12, 30, 20], lr=[0.05, 0.02, 0.0], weight_decay=1e-2,
+                                               optimizer="sgd", momentum=0.9, batch_size=8)
+    torch.testing.assert_close(comp.train_loss, eager.train_loss, rtol=1e-5, atol=1e-7, equal_nan=True)
+    for a, b in zip(comp.params, eager.params, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=COMPILED_ATOL)
+
+
+@needs_compile
+def test_compiled_code_is_reused_and_a_custom_rule_keeps_its_own_update():
+    """A run on a structure compiled before compiles nothing new (the family, data and rules of the two tests
+    above: nothing to compile here when they ran first); a rule without ``step``/``scalars`` runs its eager
+    update behind the compiled loss."""
+    from widgets.core import compiled, optim
+
+    class Halved:  # heavy ball at half the lr: a rule the compiled path does not know
+        def init(self, params):
+            return optim.SGD(0.9).init(params)
+
+        def update(self, params, grads, state, t, lr, wd):
+            optim.SGD(0.9).update(params, grads, state, t, [0.5 * v for v in lr], wd)
+
+    runs = []
+    for rule, lr, extra in ((Halved(), 0.1, {}), ("sgd", 0.05, {"momentum": 0.9}), ("sgd", 0.05, {"momentum": 0.9})):
+        fam = models.mlp(3, 1, widths=[5, 9, 9], seeds=[0, 1, 2], depth=3, act="tanh", dtype=torch.float32)
+        kept = len(compiled._kept)
+        runs.append(train.train(fam, regression(), steps=10, lr=lr, weight_decay=1e-2, optimizer=rule, records=2,
+                                compile=True, **extra))
+    assert len(compiled._kept) == kept  # the third run reused the second's compiled code
+    for a, b in zip(runs[0].params, runs[1].params, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=COMPILED_ATOL)
+
+
+def test_compile_rejects_what_it_does_not_support():
+    ds = regression()
+    fam = models.mlp(3, 1, widths=4, seeds=[0], depth=2)
+    with pytest.raises(ValueError, match="objective hook"):
+        train.train(fam, ds, steps=1, lr=0.1, objective=hooks.gradient_penalty(0.1), compile=True)
+    with pytest.raises(ValueError, match="compile must be"):
+        train.train(fam, ds, steps=1, lr=0.1, compile="yes")
+
+
+@needs_compile
+def test_a_failing_compiler_is_a_runtime_error_not_a_silent_fallback():
+    import torch._functorch.config as functorch_config
+    import torch._inductor.config as inductor_config
+
+    fam = models.mlp(3, 1, widths=3, seeds=[0, 1, 2, 3, 4], depth=2)  # a structure no other test compiles
+    with (inductor_config.patch({"cpp.cxx": (None, "/nonexistent/c++"), "fx_graph_cache": False}),
+          functorch_config.patch(enable_autograd_cache=False),
+          pytest.raises(RuntimeError, match="torch.compile failed.*C\\+\\+ compiler.*compile=False")):
+        train.train(fam, regression(), steps=2, lr=0.1, optimizer="gd", compile=True)

@@ -291,7 +291,7 @@ def goals(rows: list[dict]) -> list[dict]:
 def _goal_line(g: dict) -> str:
     who = LABELS[g.get("side", "trainer")]
     if g["what"] == "of_peak":
-        what, value, goal = "share of the bmm peak", f"{g['value']:.0%}", f"{g['goal']:.0%}"
+        what, value, goal = "share of the bmm peak", f"{g['value']:.1%}", f"{g['goal']:.0%}"
     else:
         what, value, goal = "speed-up over the vmap peer", f"{g['value']:.2f}x", f"{g['goal']:.1f}x"
     return (f"  goal (issue 14): {who}: {what} at width {g['width']} ≥ {goal}: {value}, "

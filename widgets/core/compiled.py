@@ -11,9 +11,12 @@ How it is built:
 * :func:`step_grads` compiles ``member_losses(family(x), y, loss).sum()`` (the trainer's default objective);
   AOTAutograd compiles its backward, so ``torch.autograd.grad`` of it runs both compiled.
 * :func:`update` compiles the rule's ``step(params, grads, state, scalars, lr, wd)`` (see
-  :mod:`widgets.core.optim`), with the step-dependent scalars (Adam's bias corrections) passed as 0-d tensors:
-  a Python int step would be baked into the graph and recompile it every step (dynamo gives up after 8 and
-  silently runs eagerly). A rule without ``step``/``scalars`` keeps its eager ``update``.
+  :mod:`widgets.core.optim`), the step-dependent scalars (Adam's bias corrections) handed to it as 0-d float64
+  tensors: a Python int t would be baked into the graph and recompile it every step (dynamo gives up after 8
+  and silently runs eagerly). They are ``rule.scalars`` of a 0-d step tensor on the parameters' device,
+  refilled each step, computed eagerly: no copy from the host each step on CUDA, and not inside the graph,
+  where inductor recomputes them for every element (measured: the update as slow as eager). A rule without
+  ``step``/``scalars`` keeps its eager ``update``.
 * Compiled functions are kept per *structure* (the family's layout and shapes, the data's shapes, the loss, the
   rule), each on its own copy of the code object: dynamo keeps at most 8 compiled versions per code object and
   then silently falls back to eager, which a width sweep would hit. So a second ``train`` call on the same
@@ -24,10 +27,11 @@ How it is built:
 
 If ``torch.compile`` cannot run here (an unsupported Python or platform, no working C++ compiler on the CPU,
 no triton on CUDA), training raises a RuntimeError saying so, rather than falling back: the user asked for the
-compiled path, and a silent fallback would hide a 1.5-2x slowdown behind numbers that look the same.
+compiled path, and a silent fallback would hide a 1.4-1.6x slowdown behind numbers that look the same.
 Not supported (a ValueError from the trainer): ``objective`` hooks (e.g. the gradient penalty differentiates
-twice, and compiled graphs have no double backward). ``perturb`` hooks and probes run eagerly, as do the
-records.
+twice, and compiled graphs have no double backward). ``perturb`` hooks, probes and the records (a forward pass
+on each split every few steps) run eagerly: compiling the records would add two graphs per structure, seconds
+of compile time for ~2% of a step's time.
 """
 
 from __future__ import annotations
@@ -48,9 +52,13 @@ _kept: OrderedDict = OrderedDict()
 def check_available(device: torch.device) -> None:
     """Raise a RuntimeError if ``torch.compile`` cannot run on ``device`` here (checks what can be checked
     without compiling; a missing C++ compiler shows at the first step, also as a RuntimeError)."""
+    import torch._dynamo
+
+    check = getattr(torch._dynamo.eval_frame, "check_if_dynamo_supported", None)
     try:
-        torch._dynamo.eval_frame.check_if_dynamo_supported()
-    except Exception as e:  # torch raises RuntimeError on unsupported Python versions and platforms
+        if check is not None:
+            check()
+    except RuntimeError as e:  # what torch raises on unsupported Python versions and platforms
         raise RuntimeError(f"train(compile=True) needs torch.compile, which is not available here ({e}); "
                            "use compile=False") from e
     if device.type == "cuda":
@@ -105,26 +113,42 @@ def _compiled(fn: Callable, key) -> Callable:
 
 
 def _failed(e: Exception) -> RuntimeError:
-    return RuntimeError(f"train(compile=True): torch.compile failed here ({type(e).__name__}: "
-                        f"{str(e).splitlines()[0] if str(e) else ''}); use compile=False")
+    inner = getattr(e, "inner_exception", None) or e  # what the backend raised (e.g. no C++ compiler)
+    lines = [line for line in str(inner).splitlines() if line.strip()]
+    return RuntimeError(f"train(compile=True): torch.compile failed here ({type(inner).__name__}: "
+                        f"{lines[0] if lines else ''}); use compile=False")
 
 
 def _loss_sum(family, x: torch.Tensor, y: torch.Tensor, loss) -> torch.Tensor:
     return member_losses(family(x), y, loss).sum()
 
 
+def _by_batch(fn: Callable, name: str, family, loss) -> Callable:
+    """``(x, y) → fn(family, x, y, loss)`` compiled, one compiled function per shape of the batch (the family's
+    structure is read once: training changes its values, not its layout)."""
+    base = (name, _structure(family), _structure(loss))
+    picked: dict = {}
+
+    def call(x: torch.Tensor, y: torch.Tensor):
+        meta = (_meta(x), _meta(y))
+        if meta not in picked:
+            picked[meta] = _compiled(fn, base + meta)
+        try:
+            return picked[meta](family, x, y, loss)
+        except torch._dynamo.exc.BackendCompilerFailed as e:
+            raise _failed(e) from e
+
+    return call
+
+
 def step_grads(family, loss) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, ...]]:
-    """``(x, y) → gradients of Σ_k loss_k`` with respect to ``family.params``, forward and backward compiled
-    (the compiled function is picked at the first call, from the family's and the batch's structure)."""
-    fn = None
+    """``(x, y) → gradients of Σ_k loss_k`` with respect to ``family.params``, forward and backward compiled."""
+    loss_sum = _by_batch(_loss_sum, "loss", family, loss)
 
     def grads(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        nonlocal fn
-        if fn is None:
-            key = ("loss", _structure(family), _structure(loss), _meta(x), _meta(y))
-            fn = _compiled(_loss_sum, key)
-        try:
-            return torch.autograd.grad(fn(family, x, y, loss), family.params)
+        out = loss_sum(x, y)
+        try:  # the backward graph is compiled with the forward; this is for a backend that defers it
+            return torch.autograd.grad(out, family.params)
         except torch._dynamo.exc.BackendCompilerFailed as e:
             raise _failed(e) from e
 
@@ -136,22 +160,23 @@ def _rule_step(rule, params, grads, state, scalars, lr, wd) -> None:
 
 
 def update(rule) -> Callable:
-    """The rule's ``update(params, grads, state, t, lr, wd)`` with its ``step`` compiled and the step-dependent
-    scalars ``rule.scalars(t)`` passed as 0-d tensors; a rule without ``step`` and ``scalars`` as it is."""
+    """The rule's ``update(params, grads, state, t, lr, wd)`` with its ``step`` compiled, ``scalars(t)`` handed
+    to it as 0-d tensors; a rule without ``step`` and ``scalars`` as it is."""
     if not (hasattr(rule, "step") and hasattr(rule, "scalars")):
         return rule.update
-    fn = None
+    fn, step = None, None
 
     def run(params, grads, state, t: int, lr, wd) -> None:
-        nonlocal fn
-        p0 = params[0]
+        nonlocal fn, step
         if fn is None:
+            dev = params[0].device
+            step = torch.zeros((), dtype=torch.float32 if dev.type == "mps" else torch.float64, device=dev)
             key = ("update", _structure(rule), _structure(params), _structure(state), _structure(lr),
-                   _structure(wd))
+                   _structure(wd), _meta(step))
             fn = _compiled(_rule_step, key)
-        scalars = tuple(torch.tensor(s, dtype=p0.dtype, device=p0.device) for s in rule.scalars(t))
+        step.fill_(t)  # a kernel argument, no copy from the host
         try:
-            fn(rule, [p.detach() for p in params], grads, state, scalars, lr, wd)
+            fn(rule, [p.detach() for p in params], grads, state, rule.scalars(step), lr, wd)
         except torch._dynamo.exc.BackendCompilerFailed as e:
             raise _failed(e) from e
 

@@ -9,8 +9,9 @@ decays in one pass. ``wd`` is None when no member decays. ``t`` counts steps fro
 
 The built-in rules split ``update`` into ``scalars(t)`` (the numbers that depend on the step count: Adam's bias
 corrections; none for SGD) and ``step(params, grads, state, scalars, lr, wd)`` (the arithmetic, which takes
-those numbers as Python floats or as 0-d tensors). ``update`` is ``step`` with ``scalars(t)``; the compiled
-trainer (:mod:`widgets.core.compiled`) compiles ``step`` and passes tensors, so the graph does not depend on t.
+those numbers as Python floats or as 0-d tensors). ``update`` is ``step`` with ``scalars(t)`` of an int t; the
+compiled trainer (:mod:`widgets.core.compiled`) compiles ``step`` and hands it ``scalars`` of a 0-d tensor t, so
+its graph does not depend on the value of t.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class SGD:
     def init(self, params: list[torch.Tensor]) -> dict:
         return {"buf": [torch.zeros_like(p) for p in params]} if self.momentum else {}
 
-    def scalars(self, t: int) -> tuple:
+    def scalars(self, t) -> tuple:
         return ()
 
     def update(self, params, grads, state, t: int, lr, wd) -> None:
@@ -71,8 +72,10 @@ class Adam:
     def init(self, params: list[torch.Tensor]) -> dict:
         return {"m": [torch.zeros_like(p) for p in params], "v": [torch.zeros_like(p) for p in params]}
 
-    def scalars(self, t: int) -> tuple[float, float]:
-        """The bias corrections 1 − β₁ᵗ and √(1 − β₂ᵗ)."""
+    def scalars(self, t):
+        """The bias corrections 1 − β₁ᵗ and √(1 − β₂ᵗ): floats for an int t, 0-d tensors for a 0-d tensor t."""
+        if isinstance(t, torch.Tensor):
+            return 1 - self.b1**t, (1 - self.b2**t).sqrt()
         return 1 - self.b1**t, math.sqrt(1 - self.b2**t)
 
     def update(self, params, grads, state, t: int, lr, wd) -> None:

@@ -230,11 +230,11 @@ def train(family, data: Dataset, *, steps: int | Sequence[int], lr: float | Sequ
     ([n] or [n, o]; class labels [n]) or per member ([K, n, o]; class labels [K, n]). Returns a
     :class:`TrainResult` on the CPU.
 
-    ``compile=True``: each step's loss, forward and backward, and the update run through ``torch.compile``
-    (see :mod:`widgets.core.compiled`): the same loop and arithmetic, float32 results within rounding of the
-    eager ones (not bit-identical), 1.4-2x faster on the CPU after a compile of a few seconds per new structure
-    (``seconds`` includes it). Not with an ``objective`` hook (ValueError); ``perturb`` and probes run eagerly.
-    Raises a RuntimeError if ``torch.compile`` cannot run here (no fallback).
+    ``compile=True``: each step's loss, forward and backward, and the update run through ``torch.compile`` (see
+    :mod:`widgets.core.compiled`): the same loop and arithmetic, float32 results within rounding of the eager
+    ones (not bit-identical), 1.4-1.6x faster per step on the CPU after a compile of a few seconds per new
+    structure (``seconds`` includes it). Not with an ``objective`` hook (ValueError); ``perturb``, probes and
+    the records run eagerly. Raises a RuntimeError if ``torch.compile`` cannot run here (no fallback).
     """
     if not callable(loss):
         check_choice("loss", loss, LOSSES)
