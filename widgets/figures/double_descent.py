@@ -198,8 +198,8 @@ class DoubleDescentExplorer(Explorer):
     what = "another model, training-set size, label noise, ridge λ or largest model"
 
     def __init__(self, rff_params, mlp_params, device=None):
-        super().__init__()
-        self.rff, self.mlp, self.device = rff_params, mlp_params, device
+        super().__init__(device=device)
+        self.rff, self.mlp = rff_params, mlp_params
 
     def make_controls(self) -> dict:
         import ipywidgets as W

@@ -187,8 +187,8 @@ class SpectrumExplorer(Explorer):
     what = "another architecture, depth, filter size or dimension"
 
     def __init__(self, device=None, d: int = 12):
-        super().__init__()
-        self.device, self.d = device, d
+        super().__init__(device=device)
+        self.d = d
 
     def make_controls(self) -> dict:
         import ipywidgets as W

@@ -23,8 +23,9 @@ class Explorer:
 
     what = "its controls"
 
-    def __init__(self, controls: dict | None = None, compute: Callable | None = None,
+    def __init__(self, params=None, device=None, *, controls: dict | None = None, compute: Callable | None = None,
                  chart: Callable | None = None, what: str | None = None):
+        self.params, self.device = params, device  # what compute() starts from, and where it trains
         if controls is not None:
             self.make_controls = lambda: controls
         if compute is not None:

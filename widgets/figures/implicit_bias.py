@@ -339,10 +339,6 @@ class ImplicitBiasExplorer(Explorer):
 
     what = "another data set, width, output scale α or choice of trained layers"
 
-    def __init__(self, params, device=None):
-        super().__init__()
-        self.params, self.device = params, device
-
     def make_controls(self) -> dict:
         import ipywidgets as W
 

@@ -226,10 +226,6 @@ class StepSizeExplorer(Explorer):
 
     what = "another step size, batch size or weight decay"
 
-    def __init__(self, params, device=None):
-        super().__init__()
-        self.params, self.device = params, device
-
     def make_controls(self) -> dict:
         import ipywidgets as W
 

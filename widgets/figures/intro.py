@@ -34,10 +34,6 @@ class SinesExplorer(Explorer):
 
     what = "another width, depth, learning rate or number of steps"
 
-    def __init__(self, params, device=None):
-        super().__init__()
-        self.params, self.device = params, device
-
     def make_controls(self) -> dict:
         import ipywidgets as W
 

@@ -203,8 +203,7 @@ class SimplicityExplorer(Explorer):
     what = "another number of slabs, margin, reliability of the linear feature, width, depth or optimizer"
 
     def __init__(self, device=None):
-        super().__init__()
-        self.device = device
+        super().__init__(device=device)
 
     def make_controls(self) -> dict:
         import ipywidgets as W

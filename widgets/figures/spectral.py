@@ -165,10 +165,6 @@ class SpectralExplorer(Explorer):
 
     what = "your own frequencies, amplitudes, width, depth, activation, optimizer and learning rate"
 
-    def __init__(self, params: spectral.SpectralParams, device=None):
-        super().__init__()
-        self.params, self.device = params, device
-
     def make_controls(self) -> dict:
         import ipywidgets as W
 
