@@ -129,3 +129,10 @@ def test_learn_sines_with_fourier_features_feeds_the_network_2m_inputs():
 def test_deep_ntk_eigs_returns_one_eigenvalue_per_seed_and_frequency():
     r = spectral.deep_ntk_eigs(spectral.SpectralParams(n=32, ks=(2, 5), seeds=2, width=8, depth=2))
     assert r["eigs"].shape == (2, 2) and (r["eigs"] > 0).all()
+
+
+def test_time_slope_uses_only_frequencies_learned_within_the_run():
+    ks = [1.0, 2.0, 4.0, 8.0]
+    order = torch.tensor([[10.0, 40.0, 160.0, 0.0], [10.0, 40.0, 160.0, 1e9]], dtype=torch.float64)
+    # learning step ∝ k²: slope 2, from the entries with 0 < order ≤ steps_run (never learned: 0 or past the run)
+    assert spectral.time_slope(ks, order, 1000.0) == pytest.approx(2.0, abs=1e-12)
