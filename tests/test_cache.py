@@ -122,9 +122,11 @@ def test_environment_covers_code_and_versions(monkeypatch):
     assert cache.environment()["code"] == "edited"
 
 
-def test_device_type_and_default_dtype_are_keyed(tmp_path, calls):
+def test_device_type_and_default_dtype_are_keyed(tmp_path, calls, monkeypatch):
     cache.cached("exp", {"a": 1}, make(calls, 1.0), device="cpu", directory=tmp_path)
-    cache.cached("exp", {"a": 1}, make(calls, 1.0), device="meta", directory=tmp_path)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # the key only names the device type
+    cache.cached("exp", {"a": 1}, make(calls, 1.0), device="cuda", directory=tmp_path)
+    monkeypatch.undo()
     assert len(calls) == 2
     default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)

@@ -57,6 +57,18 @@ def test_failing_claim_names_claim_value_and_expectation(session, tmp_path):
         claim("other", math.nan, at_most(1))
 
 
+def test_a_claim_that_is_not_finite_fails_and_the_record_stays_strict_json(session, tmp_path):
+    for value in (math.inf, -math.inf):
+        with pytest.raises(ClaimError, match="is not finite"):
+            claim("big", value, at_least(0.8))  # inf ≥ 0.8 must not pass
+    with pytest.raises(ClaimError, match="is NaN"):
+        claim("undefined", math.nan, at_least(0.8))
+    text = (tmp_path / "unit_chapter.json").read_text()
+    rec = json.loads(text, parse_constant=lambda c: pytest.fail(f"record holds {c}, which is not JSON"))
+    assert [(c["name"], c["value"], c["passed"]) for c in rec["claims"]] == [("big", None, False),
+                                                                            ("undefined", None, False)]
+
+
 def test_bad_values_and_names(session):
     with pytest.raises(ValueError, match="single number"):
         claim("v", torch.ones(3), at_least(0))

@@ -50,3 +50,19 @@ def test_seed_and_dtype():
         device.seed_everything(-1)
     assert device.get_dtype("cpu") == torch.float32
     assert device.get_dtype("cpu", torch.float64) == torch.float64
+
+
+@pytest.mark.parametrize("value, match", [("bogus", "must name a device"), ("meta", "must be cpu, cuda"),
+                                          ("cuda:x", "must name a device")])
+def test_bad_device_names_where_it_came_from(monkeypatch, value, match):
+    monkeypatch.setenv("WIDGETS_DEVICE", value)
+    with pytest.raises(ValueError, match=rf"\$WIDGETS_DEVICE {match}"):
+        device.get_device()
+    with pytest.raises(ValueError, match=rf"^device {match}"):
+        device.get_device(value)
+
+
+def test_bad_mode_variable_is_named(monkeypatch):
+    monkeypatch.setenv("WIDGETS_MODE", "fast")
+    with pytest.raises(ValueError, match=r"\$WIDGETS_MODE \(the run mode\) must be one of"):
+        device.default_mode()

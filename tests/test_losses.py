@@ -42,3 +42,8 @@ def test_sobolev_loss_rejects_bad_arguments():
         losses.sobolev_loss(1.0, 16)(torch.zeros(1, 8, 1), torch.zeros(1, 8, 1))
     with pytest.raises(ValueError, match="exponents"):
         losses.sobolev_loss([0.0, 1.0], 8)(torch.zeros(3, 8, 1), torch.zeros(3, 8, 1))
+
+
+def test_an_unknown_loss_name_is_an_error_not_another_loss():
+    with pytest.raises(ValueError, match="loss must be one of"):
+        losses.member_losses(torch.zeros(2, 3, 1), torch.zeros(3), "bogus")

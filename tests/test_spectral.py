@@ -136,3 +136,13 @@ def test_time_slope_uses_only_frequencies_learned_within_the_run():
     order = torch.tensor([[10.0, 40.0, 160.0, 0.0], [10.0, 40.0, 160.0, 1e9]], dtype=torch.float64)
     # learning step ∝ k²: slope 2, from the entries with 0 < order ≤ steps_run (never learned: 0 or past the run)
     assert spectral.time_slope(ks, order, 1000.0) == pytest.approx(2.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("ks, amps, match", [
+    ([2.5], [1.0], "ks"), ([0], [1.0], "ks"), ([9], [1.0], "ks"), ([2], [0.0], "amplitudes"),
+    ([2, 3], [1.0], "equally long"),
+])
+def test_spectral_ratio_bad_frequencies_and_amplitudes(ks, amps, match):
+    f = torch.zeros(2, 16, dtype=torch.float64)
+    with pytest.raises(ValueError, match=match):
+        spectral.spectral_ratio(f, ks, amps)

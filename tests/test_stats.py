@@ -120,3 +120,20 @@ def test_first_crossing_rejects_bad_arguments():
         stats.first_crossing(torch.arange(3), torch.zeros(3), 0.5, "up")
     with pytest.raises(ValueError, match="x must be"):
         stats.first_crossing(torch.arange(4), torch.zeros(3, 2), 0.5)
+
+
+@pytest.mark.parametrize("values, match", [
+    (torch.zeros(3), "all-zero"),
+    (torch.zeros(0), "spectrum"),
+    (torch.tensor(1.0), "spectrum"),
+    (torch.tensor([1.0, -0.5]), "nonnegative"),
+    (torch.tensor([1.0, float("nan")]), "finite"),
+])
+def test_effective_rank_rejects_what_has_no_effective_rank(values, match):
+    with pytest.raises(ValueError, match=match):
+        stats.effective_rank(values)
+
+
+def test_loglog_slope_of_a_constant_x_is_an_error_not_nan():
+    with pytest.raises(ValueError, match="single value"):
+        stats.loglog_slope([2.0, 2.0, 2.0], [1.0, 2.0, 3.0])

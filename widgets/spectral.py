@@ -82,8 +82,12 @@ def spectral_ratio(f: torch.Tensor, ks, amplitudes) -> torch.Tensor:
     so the ratio is 1 when the component is fitted exactly.
     """
     n = f.shape[-1]
-    ks = torch.as_tensor(ks).long()
-    amps = torch.as_tensor(amplitudes, dtype=f.dtype)
+    ks = [check_int("ks[i]", k, 1, n // 2) for k in torch.as_tensor(ks).flatten().tolist()]  # resolvable
+    amps = [check_float("amplitudes[i]", a, 0, 1e12, lo_open=True)
+            for a in torch.as_tensor(amplitudes).flatten().tolist()]
+    if len(ks) != len(amps):
+        raise ValueError(f"ks and amplitudes must be equally long, got {len(ks)} and {len(amps)}")
+    ks, amps = torch.tensor(ks), torch.tensor(amps, dtype=f.dtype)
     return 2 * (torch.fft.rfft(f, dim=-1) / n)[..., ks].abs() / amps
 
 

@@ -165,7 +165,7 @@ class Session:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{self.chapter}-", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(record, fh, indent=1, ensure_ascii=False)
+            json.dump(record, fh, indent=1, ensure_ascii=False, allow_nan=False)  # strict JSON
         os.replace(tmp, self.path)
 
 
@@ -226,13 +226,15 @@ def claim(name: str, value, expect, *, paper: str | None = None, ref: str | None
         value = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"value of claim {name!r} must be a number, got {value!r}") from None
-    passed = exp.holds(value)
-    record = Claim(name=name, value=value, expect=exp.text, passed=passed, paper=paper, ref=ref,
-                   section=section, elapsed_s=round(time.perf_counter() - _session.t0, 2))
+    finite = math.isfinite(value)
+    passed = finite and exp.holds(value)  # inf would pass at_least(…): a value that is not finite never holds
+    record = Claim(name=name, value=value if finite else None, expect=exp.text, passed=passed, paper=paper,
+                   ref=ref, section=section, elapsed_s=round(time.perf_counter() - _session.t0, 2))
     _record(asdict(record))
-    _glue(name, value, exp.text)
+    if finite:
+        _glue(name, value, exp.text)
     if not passed:
-        why = "is NaN" if math.isnan(value) else f"is not {exp.text}"
+        why = "is NaN" if math.isnan(value) else ("is not finite" if not finite else f"is not {exp.text}")
         raise ClaimError(f"claim {name!r} failed: value {_fmt(value)} {why} "
                          f"(chapter {_session.chapter}, mode {_session.mode}, device {_session.device})")
     return record

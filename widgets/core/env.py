@@ -18,13 +18,19 @@ MODES = ("quick", "full")
 
 def get_device(device: str | torch.device | None = None) -> torch.device:
     """Resolve the device to train on: argument > ``$WIDGETS_DEVICE`` > cuda > mps > cpu."""
+    source = "device" if device is not None else "$WIDGETS_DEVICE"
     choice = device if device is not None else os.environ.get("WIDGETS_DEVICE") or None
     if choice is not None:
-        dev = torch.device(choice)
+        try:
+            dev = torch.device(choice)
+        except (RuntimeError, TypeError):
+            raise ValueError(f"{source} must name a device (cpu, cuda, cuda:N or mps), got {choice!r}") from None
+        if dev.type not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"{source} must be cpu, cuda, cuda:N or mps, got {choice!r}")
         if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={choice!r} was asked for, but CUDA is not available here")
+            raise ValueError(f"{source}={choice!r} was asked for, but CUDA is not available here")
         if dev.type == "mps" and not torch.backends.mps.is_available():
-            raise ValueError(f"device={choice!r} was asked for, but MPS is not available here")
+            raise ValueError(f"{source}={choice!r} was asked for, but MPS is not available here")
         return dev
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -59,7 +65,9 @@ def default_mode() -> str:
     """The run mode when a chapter does not set one: ``$WIDGETS_MODE``, else full with CUDA, else quick."""
     mode = os.environ.get("WIDGETS_MODE")
     if mode:
-        return check_mode(mode)
+        if mode not in MODES:
+            raise ValueError(f"$WIDGETS_MODE (the run mode) must be one of {MODES}, got {mode!r}")
+        return mode
     return "full" if torch.cuda.is_available() else "quick"
 
 

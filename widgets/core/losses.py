@@ -28,6 +28,8 @@ def member_losses(out: torch.Tensor, y: torch.Tensor, loss) -> torch.Tensor:
     K, n, o = out.shape
     if callable(loss):
         return loss(out, y)
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES} or a callable (out, y) → [K], got {loss!r}")
     if loss == "mse":
         y = y.to(out.dtype)
         if y.ndim == 1:  # [n] targets of a single output

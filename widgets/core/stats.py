@@ -60,8 +60,19 @@ def auc(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def effective_rank(values: torch.Tensor) -> torch.Tensor:
     """Roy & Vetterli's (2007) effective rank exp(H(p)), p = v/Σv, of a nonnegative spectrum (singular values,
-    or a PSD kernel's eigenvalues) along the last dimension: [..., r] → [...]. 0·log 0 counts as 0."""
-    p = values / values.sum(-1, keepdim=True).clamp_min(1e-300)
+    or a PSD kernel's eigenvalues) along the last dimension: [..., r] → [...]. 0·log 0 counts as 0.
+
+    Raises ValueError for an empty spectrum, negative or non-finite values, or an all-zero spectrum (whose
+    effective rank is undefined)."""
+    values = torch.as_tensor(values)
+    if values.ndim == 0 or values.shape[-1] == 0:
+        raise ValueError(f"values must hold a spectrum along the last dimension, got shape {tuple(values.shape)}")
+    if not torch.isfinite(values).all() or (values < 0).any():
+        raise ValueError("values must be finite and nonnegative (clamp tiny negative eigenvalues to 0 first)")
+    total = values.sum(-1, keepdim=True)
+    if (total == 0).any():
+        raise ValueError("values holds an all-zero spectrum: its effective rank is undefined")
+    p = values / total
     return torch.exp(-torch.special.xlogy(p, p).sum(-1))
 
 
@@ -74,6 +85,8 @@ def loglog_slope(x, y) -> float:
         raise ValueError("need at least two finite positive points for a log-log slope")
     lx, ly = x[ok].log(), y[ok].log()
     lx = lx - lx.mean()
+    if float(lx @ lx) == 0:
+        raise ValueError("x takes a single value over the usable points: a log-log slope needs at least two")
     return float(lx @ (ly - ly.mean()) / (lx @ lx))
 
 
