@@ -9,6 +9,7 @@ import torch
 
 from widgets.core.checks import check_choice, check_float, check_int
 from widgets.core.losses import LOSSES, member_losses
+from widgets.core.probes import member_sq_norm
 
 
 def gradient_penalty(lam, loss: str = "mse"):
@@ -27,8 +28,7 @@ def gradient_penalty(lam, loss: str = "mse"):
         lam_k = torch.tensor(values, device=family.device, dtype=family.params[0].dtype)
         E = member_losses(family(x), y, loss)
         grads = torch.autograd.grad(E.sum(), family.params, create_graph=True)
-        g2 = sum((g * m).pow(2).flatten(1).sum(1) for g, m in zip(grads, family.masks, strict=True))
-        return E + lam_k * g2
+        return E + lam_k * member_sq_norm(grads, family.masks)
 
     return objective
 

@@ -110,7 +110,12 @@ def grad_norm_sq(family: Family, x: torch.Tensor, y: torch.Tensor, loss: str = "
     """‖∇_θ E‖² of each member's full-batch loss E on (x, y). → [K]."""
     check_choice("loss", loss, LOSSES)
     grads = torch.autograd.grad(_member_loss(family, x, y, loss).sum(), family.params)
-    return sum((g * m).pow(2).flatten(1).sum(1) for g, m in zip(grads, family.masks, strict=True))
+    return member_sq_norm(grads, family.masks)
+
+
+def member_sq_norm(tensors: list[torch.Tensor], masks: list[torch.Tensor]) -> torch.Tensor:
+    """Σ ‖t_k‖² over a list of stacked per-member tensors [K, ...] (e.g. gradients), padding masked out → [K]."""
+    return sum((t * m).pow(2).flatten(1).sum(1) for t, m in zip(tensors, masks, strict=True))
 
 
 def hessian_operator(family: Family, x: torch.Tensor, y: torch.Tensor, loss: str = "cross_entropy"):
