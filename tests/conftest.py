@@ -13,8 +13,8 @@ _FRESH_CACHE: str | None = None
 
 
 def pytest_configure(config):
-    """Every test session computes every experiment afresh: chapters run with an empty cache folder (the
-    kernels inherit ``$WIDGETS_CACHE_DIR``), so a claim is always checked on a recomputed number."""
+    """Unit tests that cache use an empty folder of their own; chapters (see :class:`Executed`) run without
+    this variable, on an emptied ``_build/cache``."""
     global _FRESH_CACHE
     _FRESH_CACHE = tempfile.mkdtemp(prefix="widgets-test-cache-")
     os.environ["WIDGETS_CACHE_DIR"] = _FRESH_CACHE
@@ -26,13 +26,22 @@ def pytest_unconfigure(config):
         shutil.rmtree(_FRESH_CACHE, ignore_errors=True)
 
 
+def reader_env() -> dict:
+    """This environment without any ``WIDGETS_*`` variable: what a reader's papermill or nbconvert has."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("WIDGETS_")}
+
+
 class Executed:
-    """Each chapter executes at most once per test session; the HTML build reuses those notebooks."""
+    """Each chapter executes at most once per test session, through the papermill command line with no
+    ``WIDGETS_*`` variable, exactly as the book build and a reader run it; the HTML build reuses those
+    notebooks. The session starts from an empty ``_build/cache``, so every claim is checked on a recomputed
+    number, and ``_build/claims``."""
 
     def __init__(self):
         self.seconds: dict[str, float] = {}
         self.errors: dict[str, BaseException] = {}
         shutil.rmtree(ROOT / "_build" / "claims", ignore_errors=True)
+        shutil.rmtree(ROOT / "_build" / "cache", ignore_errors=True)
 
     def __call__(self, chapter: str) -> float:
         from widgets.book import build as book
@@ -41,7 +50,7 @@ class Executed:
             raise self.errors[chapter]
         if chapter not in self.seconds:
             try:
-                self.seconds[chapter] = book.execute(chapter, ROOT, mode="quick")
+                self.seconds[chapter] = book.execute(chapter, ROOT, mode="quick", env=reader_env())
             except BaseException as err:
                 self.errors[chapter] = err
                 raise

@@ -18,25 +18,35 @@ def small_result():
             "outputs": torch.randn(3, 2, 10), "train_loss": torch.ones(3, 2), "widths": torch.tensor([4, 8])}
 
 
-def test_renderer_emits_vegalite_for_jupyterlab_and_html_for_the_book(monkeypatch):
+def test_renderer_emits_the_same_output_under_every_executor(monkeypatch):
     bundle = alt.Chart({"values": [{"a": 1}]}).mark_point().encode(x="a:Q").to_dict()
-    monkeypatch.delenv("WIDGETS_BOOK_BUILD", raising=False)
     # JupyterLab must get only the Vega-Lite part: it would prefer an HTML part it cannot draw
     assert set(charts._render(bundle)) == {"application/vnd.vegalite.v5+json", "text/plain"}
-    monkeypatch.setenv("WIDGETS_BOOK_BUILD", "1")
-    out = charts._render(bundle)
-    assert set(out) == {"application/vnd.vegalite.v5+json", "text/html", "text/plain"}
-    html = out["text/html"]
+    monkeypatch.setenv("WIDGETS_BOOK_BUILD", "1")  # a variable of the old design: it changes nothing now
+    assert set(charts._render(bundle)) == {"application/vnd.vegalite.v5+json", "text/plain"}
+
+
+def test_static_page_html_is_made_from_the_vegalite_output():
+    from docutils import nodes
+    from myst_nb.core.render import MimeData
+
+    from widgets.book.mime import BookOutputs
+
+    spec = alt.Chart({"values": [{"a": 1}]}).mark_point().encode(x="a:Q").to_dict()
+    (node,) = BookOutputs.handle_mime(None, MimeData("application/vnd.vegalite.v5+json", spec), False)
+    assert isinstance(node, nodes.raw) and node["format"] == "html"
+    html = node.astext()
     assert "mode:'vega'" in html and "http" not in html.replace("https://vega.github.io/schema", "")
-    (spec,) = charts.embedded_specs(html)
-    assert spec["$schema"].endswith("/vega/v5.json")  # compiled at build time: the page needs no Vega-Lite
-    assert [m["type"] for m in spec["marks"]] == ["symbol"]  # Vega-Lite's point mark
+    (compiled,) = charts.embedded_specs(html)
+    assert compiled["$schema"].endswith("/vega/v5.json")  # compiled at build time: the page needs no Vega-Lite
+    assert [m["type"] for m in compiled["marks"]] == ["symbol"]  # Vega-Lite's point mark
     assert "</script" not in html.split("<script>", 1)[1].rsplit("</script>", 1)[0]
+    assert BookOutputs.handle_mime(None, MimeData("text/plain", "x"), False) is None
 
 
 def test_html_escapes_script_end_in_data():
     spec = alt.Chart(alt.Data(values=[{"s": "</script><b>", "v": 1}])).mark_point().encode(x="v:Q").to_dict()
-    out = charts._html(spec)
+    out = charts.chart_html(spec)
     body = out.split("<script>", 1)[1].rsplit("</script>", 1)[0]
     assert "</script" not in body
 

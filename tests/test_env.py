@@ -66,3 +66,15 @@ def test_bad_mode_variable_is_named(monkeypatch):
     monkeypatch.setenv("WIDGETS_MODE", "fast")
     with pytest.raises(ValueError, match=r"\$WIDGETS_MODE \(the run mode\) must be one of"):
         device.default_mode()
+
+
+def test_one_cpu_thread_policy_applies_on_the_cpu_only():
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        device.use_cpu_threads(torch.device("meta"))  # not the CPU: left alone
+        assert torch.get_num_threads() == 2
+        device.use_cpu_threads("cpu")
+        assert torch.get_num_threads() == device.CPU_THREADS == 1
+    finally:
+        torch.set_num_threads(before)

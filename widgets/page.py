@@ -20,7 +20,7 @@ import torch
 from widgets.book import claims
 from widgets.book.claims import above, at_least, at_most, below, between, claim, skip
 from widgets.core import cache
-from widgets.core.env import check_mode, get_device, in_book_build, seed_everything
+from widgets.core.env import check_mode, get_device, seed_everything, use_cpu_threads
 from widgets.figures import charts
 
 __all__ = ["Context", "setup", "run", "note", "claim", "skip", "above", "at_least", "at_most", "below", "between"]
@@ -32,14 +32,15 @@ class Context:
     mode: str
     device: torch.device
     seed: int
-    progress: bool = True  # show tqdm bars: live in JupyterLab, never on the static page (they are widgets)
+    progress: bool = True  # tqdm bars: live in JupyterLab; on the static page, widgets without JS show nothing
 
 
 def setup(chapter: str, mode: str | None = None, *, seed: int = 0, device=None, title: str = "") -> Context:
-    """Seed everything, pick the device, enable the chart theme and renderer, start the chapter's claim
-    record, and show one line saying how this page ran."""
+    """Seed everything, pick the device (and on the CPU the thread policy, ``env.CPU_THREADS``), enable the
+    chart theme and renderer, start the chapter's claim record, and show one line saying how this page ran."""
     mode = check_mode(mode)
     dev = get_device(device)
+    use_cpu_threads(dev)  # one thread: a chapter never collapses when another process wants a core
     seed_everything(seed)
     charts.enable()
     claims.start(chapter, mode, dev, title=title)
@@ -54,9 +55,7 @@ def setup(chapter: str, mode: str | None = None, *, seed: int = 0, device=None, 
     except ImportError:
         pass
     global _context
-    if in_book_build():  # the claim record notes each run's cache state; the static page needs no warning
-        warnings.filterwarnings("ignore", category=cache.StaleEntryWarning)
-    _context = Context(chapter=chapter, mode=mode, device=dev, seed=seed, progress=not in_book_build())
+    _context = Context(chapter=chapter, mode=mode, device=dev, seed=seed)
     return _context
 
 
@@ -97,7 +96,9 @@ def run(experiment: Callable[..., dict], params, *args, **extra) -> dict:
         return out
 
     t0 = time.perf_counter()
-    value, status = cache.cached(name, key, compute, device=device, status=True)
+    with warnings.catch_warnings():  # a stale entry is recomputed; the claim record notes it, the page need not
+        warnings.simplefilter("ignore", cache.StaleEntryWarning)
+        value, status = cache.cached(name, key, compute, device=device, status=True)
     seconds = time.perf_counter() - t0
     compute_s = value.get("seconds") if isinstance(value, dict) else None
     claims.record_run(name, cache.cache_slot(name, key, device)[:12], status, seconds,

@@ -7,11 +7,12 @@
 
 Chapters are MyST Markdown notebooks. Each is executed by papermill into ``_build/executed/``; the HTML build
 then runs Jupyter Book on a staged copy of the book whose chapters are those executed notebooks, with
-execution switched off, so nothing runs twice. The stage also holds the vendored Vega bundle in
-``_static/``, so the pages draw their charts with no request leaving the machine.
+execution switched off, so nothing runs twice. The book's Sphinx extension
+(:mod:`widgets.book.sphinx_ext`) adds the vendored Vega bundle, so the pages draw their charts with no request
+leaving the machine, and a plain ``jupyter-book build .`` makes the same pages.
 
-Experiments run through ``widgets.page.run``, which caches their results in ``$WIDGETS_CACHE_DIR``, by
-default ``_build/cache``: a build after a prose-only edit re-executes every chapter and recomputes nothing,
+Experiments run through ``widgets.page.run``, which caches their results in ``_build/cache`` (or
+``$WIDGETS_CACHE_DIR``): a build after a prose-only edit re-executes every chapter and recomputes nothing,
 and any edit to the package recomputes everything (the code is part of every key).
 """
 
@@ -40,29 +41,47 @@ def notebooks(root: Path) -> list[str]:
     return [f for f in toc_files(root) if is_notebook(root / f"{f}.md")]
 
 
-def execute(chapter: str, root: Path | None = None, mode: str = "quick", timeout: int = 1200) -> float:
-    """Execute one chapter (``book/<name>`` or its stem) with papermill into ``_build/executed/``.
+CELL_TIMEOUT_S = {"quick": 300, "full": 3600}  # a cell running longer is a hang: the chapter fails, naming it
 
-    Returns the wall time in seconds. Raises papermill's PapermillExecutionError if a cell fails, which
-    includes a failing claim.
+
+class ChapterFailed(RuntimeError):
+    """A chapter did not finish: a cell raised (a failing claim included) or ran past its timeout."""
+
+
+def execute(chapter: str, root: Path | None = None, mode: str = "quick", timeout: int | None = None,
+            env: dict | None = None) -> float:
+    """Execute one chapter (``book/<name>`` or its stem) into ``_build/executed/``, exactly as a reader's
+    papermill would: the MyST file converted by jupytext, then ``papermill <in> <out> -p mode <mode>
+    --cwd book --execution-timeout <timeout>`` in a fresh process.
+
+    ``timeout``: seconds per cell (default :data:`CELL_TIMEOUT_S` for the mode); a cell past it stops the
+    chapter. ``env``: the environment of that process (default: this one's); the chapter needs no project
+    variable, and its cache and claim records default to ``_build/cache`` and ``_build/claims``.
+
+    Returns the wall time in seconds. Raises :class:`ChapterFailed` with papermill's account of the cell
+    that failed or hung (a failing claim included).
     """
     import jupytext
-    import papermill
 
     root = project_root(root)
     chapter = _resolve(chapter, root)
     src = root / f"{chapter}.md"
     out = root / BUILD / "executed" / f"{chapter}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
-    nb = jupytext.read(src)
-    os.environ["WIDGETS_BOOK_BUILD"] = "1"  # the kernel inherits it: static-page output, no dead widgets
-    os.environ.setdefault("WIDGETS_CLAIMS_DIR", str(root / BUILD / "claims"))
-    os.environ.setdefault("WIDGETS_CACHE_DIR", str(root / BUILD / "cache"))
-    t0 = time.perf_counter()
-    papermill.execute_notebook(nb, str(out), parameters={"mode": mode}, cwd=str(src.parent),
-                               kernel_name="python3", progress_bar=False, execution_timeout=timeout,
-                               report_mode=False)
-    return time.perf_counter() - t0
+    timeout = CELL_TIMEOUT_S[mode] if timeout is None else int(timeout)
+    with tempfile.TemporaryDirectory(prefix="widgets-execute-") as tmp:
+        source = Path(tmp) / f"{src.stem}.ipynb"
+        jupytext.write(jupytext.read(src), source)
+        cmd = [sys.executable, "-m", "papermill", str(source), str(out), "-p", "mode", mode,
+               "--cwd", str(src.parent), "-k", "python3", "--execution-timeout", str(timeout),
+               "--no-progress-bar", "--log-level", "WARNING"]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, env=os.environ.copy() if env is None else env, capture_output=True, text=True)
+        seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise ChapterFailed(f"{chapter} failed after {seconds:.0f} s ({mode} mode, {timeout} s per cell); "
+                            f"papermill said:\n{(proc.stderr or proc.stdout)[-8000:]}")
+    return seconds
 
 
 def cache_summary(chapter: str) -> str:
@@ -101,10 +120,8 @@ def _without_injected(src: Path, dest: Path) -> None:
 
 
 def stage(root: Path | None = None) -> Path:
-    """Lay out ``_build/stage``: the config with execution off, the toc, the book's files with each chapter
-    replaced by its executed notebook, and the Vega bundle. Raises if a chapter was not executed."""
-    from widgets.figures.charts import write_vega_bundle
-
+    """Lay out ``_build/stage``: the config with execution off, the toc, and the book's files with each chapter
+    replaced by its executed notebook. Raises if a chapter was not executed."""
     root = project_root(root)
     dest = root / BUILD / "stage"
     if dest.exists():
@@ -120,7 +137,6 @@ def stage(root: Path | None = None) -> Path:
     config["execute"]["execute_notebooks"] = "off"
     (dest / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     shutil.copy(root / "_toc.yml", dest / "_toc.yml")
-    write_vega_bundle(dest / "_static" / "vega-bundle.js")
     return dest
 
 
@@ -137,44 +153,7 @@ def build_html(root: Path | None = None) -> Path:
     if proc.returncode != 0:
         raise RuntimeError(f"jupyter-book build failed ({proc.returncode}):\n"
                            f"{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
-    html = out / "_build" / "html"
-    _dedupe_thebe_config(html)
-    _launch_md(html, notebooks(root))
-    return html
-
-
-def _dedupe_thebe_config(html: Path) -> None:
-    """sphinx-thebe (as Jupyter Book 1 wires it) adds its config script twice, and the second
-    ``const THEBE_JS_URL`` throws a SyntaxError on every page; keep the first copy only."""
-    for page in html.rglob("*.html"):
-        text = page.read_text(encoding="utf-8")
-        lines = text.split("\n")
-        seen, kept = False, []
-        for line in lines:
-            if "const THEBE_JS_URL" in line:
-                if seen:
-                    continue
-                seen = True
-            kept.append(line)
-        if len(kept) != len(lines):
-            page.write_text("\n".join(kept), encoding="utf-8")
-
-
-def _launch_md(html: Path, chapters: list[str]) -> None:
-    """Point launch buttons at the chapter's source, ``book/<name>.md``.
-
-    The theme derives the launch path from the staged source, the executed ``.ipynb``, which is not in the
-    repository; the repository holds the MyST ``.md``, which JupyterLab opens as a notebook through
-    jupytext. The download button keeps offering the executed ``.ipynb`` (``_sources/``), a runnable
-    notebook with its outputs.
-    """
-    for chapter in chapters:
-        page = html / f"{chapter}.html"
-        if page.exists():
-            text = page.read_text(encoding="utf-8")
-            fixed = text.replace(f"urlpath=lab/tree/{chapter}.ipynb", f"urlpath=lab/tree/{chapter}.md")
-            if fixed != text:
-                page.write_text(fixed, encoding="utf-8")
+    return out / "_build" / "html"
 
 
 def main(argv: list[str] | None = None) -> int:

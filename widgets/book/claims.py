@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 
+from widgets.core import env
 from widgets.core.env import check_mode, get_device
 
 _RANGE_FORMAT = "{:.6g}"
@@ -130,10 +131,7 @@ def as_expect(spec) -> Expect:
 def project_root(start: Path | None = None) -> Path:
     """The nearest folder at or above ``start`` (default: cwd) holding ``_toc.yml``; else ``start``."""
     start = (start or Path.cwd()).resolve()
-    for folder in (start, *start.parents):
-        if (folder / "_toc.yml").exists():
-            return folder
-    return start
+    return env.project_root(start) or start
 
 
 def claims_dir() -> Path:

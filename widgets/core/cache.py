@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from widgets.core.env import get_device
+from widgets.core.env import get_device, project_root
 
 _PACKAGE = Path(__file__).resolve().parents[1]  # the whole widgets package
 _MAGIC = b"widgets-cache 2\n"
@@ -51,8 +51,12 @@ class StaleEntryWarning(RuntimeWarning):
 
 
 def cache_dir() -> Path:
-    """``$WIDGETS_CACHE_DIR``, else ``~/.cache/widgets``."""
-    return Path(os.environ.get("WIDGETS_CACHE_DIR") or Path.home() / ".cache" / "widgets")
+    """``$WIDGETS_CACHE_DIR``; else, inside the book (a chapter runs in ``book/``), ``<book>/_build/cache``,
+    so every executor of a chapter shares one cache with the book build; else ``~/.cache/widgets``."""
+    if os.environ.get("WIDGETS_CACHE_DIR"):
+        return Path(os.environ["WIDGETS_CACHE_DIR"])
+    root = project_root()
+    return root / "_build" / "cache" if root is not None else Path.home() / ".cache" / "widgets"
 
 
 def enabled() -> bool:

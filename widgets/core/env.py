@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -80,22 +81,40 @@ def check_mode(mode: str | None) -> str:
     return mode
 
 
-def in_book_build() -> bool:
-    """True while the book builder executes chapters (it sets ``$WIDGETS_BOOK_BUILD``): the output is for a
-    static page, where nothing needs a kernel."""
-    return os.environ.get("WIDGETS_BOOK_BUILD") == "1"
+def project_root(start: Path | None = None) -> Path | None:
+    """The nearest folder at or above ``start`` (default: the working directory) holding the book's
+    ``_toc.yml``, or None outside the book. A chapter runs with its own folder (``book/``) as the working
+    directory under every executor, so this finds the book wherever it is checked out."""
+    start = (start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / "_toc.yml").is_file():
+            return folder
+    return None
+
+
+CPU_THREADS = 1
+"""The book's one CPU thread policy: torch computes on one intra-op thread. The book's products are small,
+so a second thread gains little even on an idle machine, and as soon as anything else wants a core, waiting
+for a descheduled worker thread costs far more. Measured on 2 cores (the introduction's quick demo): idle,
+3.1 s with 2 threads and 2.7 s with 1; beside one busy process, 8.3 s with 2 threads and 2.5 s with 1 (and a
+30×30 batched product was ~85× slower with 2)."""
+
+
+def use_cpu_threads(device: torch.device) -> None:
+    """Apply :data:`CPU_THREADS` to this process when ``device`` is the CPU (a chapter's setup does)."""
+    if torch.device(device).type == "cpu":
+        torch.set_num_threads(CPU_THREADS)
 
 
 @contextmanager
 def one_cpu_thread(device: torch.device):
-    """Run a training loop's CPU products on one thread. Small products gain nothing from a second thread,
-    and on a busy machine waiting for a descheduled worker made a 30×30 batched product ~85× slower and the
-    two-layer net's products ~3× slower (measured); one thread keeps the run time predictable."""
+    """Run a block under :data:`CPU_THREADS` on the CPU, restoring the caller's setting afterwards: for the
+    solvers' and the mean-field net's loops when called outside a chapter."""
     if device.type != "cpu":
         yield
         return
     old = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(CPU_THREADS)
     try:
         yield
     finally:

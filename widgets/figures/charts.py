@@ -3,15 +3,17 @@
 Chart functions take plain results (tensors, tidy records or DataFrames) and return altair charts; they never
 train anything.
 
-Rendering works in both places a reader meets a chart, with no manual step. The ``ibgd`` renderer emits
-one output with two MIME types:
+Rendering works in every place a reader meets a chart, with no manual step and no setting. The ``ibgd``
+renderer emits one output with two MIME types:
 
 * ``application/vnd.vegalite.v5+json``: JupyterLab draws it with its built-in Vega-Lite renderer, offline;
-* ``text/html`` (only in the book build, see ``_render``): a ``<div>`` and the chart compiled to Vega at build
-  time, its tables packed as typed CSV (:func:`compact_data`), drawn by ``vegaEmbed`` from one local, vendored
-  bundle (``_static/vega-bundle.js``, written by :func:`write_vega_bundle`), so the static page draws the
-  chart with no CDN and without compiling Vega-Lite in the reader's browser. The book's config tells
-  myst-nb to pick this one.
+* ``text/plain``: one line naming the chart, for a terminal.
+
+The static page draws the same spec: when Sphinx writes the page, :mod:`widgets.book.mime` turns it into a
+``<div>`` and the chart compiled to Vega (:func:`chart_html`), its tables packed as typed CSV
+(:func:`compact_data`), drawn by ``vegaEmbed`` from one local, vendored bundle (``_static/vega-bundle.js``,
+written by :func:`write_vega_bundle`): no CDN, and no Vega-Lite compile in the reader's browser. So papermill,
+nbconvert, JupyterLab and ``jupyter-book build`` all store the same output.
 """
 
 from __future__ import annotations
@@ -109,7 +111,9 @@ def compact_data(vega: dict) -> dict:
     return walk(vega)
 
 
-def _html(spec: dict) -> str:
+def chart_html(spec: dict) -> str:
+    """The static page's HTML for one Vega-Lite spec: a ``<div>`` and the chart compiled to Vega, drawn by
+    the vendored bundle (see the module docstring)."""
     div_id = f"ibgd-chart-{uuid.uuid4().hex[:12]}"
     label = html.escape(str(spec.get("description") or spec.get("title") or "chart"), quote=True)
     payload = json.dumps(compact_data(to_vega(spec)), separators=(",", ":")).replace("</", "<\\/")
@@ -129,20 +133,19 @@ def _html(spec: dict) -> str:
 
 
 def embedded_specs(page_html: str) -> list[dict]:
-    """The (Vega) specs that :func:`_html` embedded in a page's HTML, in page order: its inverse, for tests."""
+    """The (Vega) specs that :func:`chart_html` embedded in a page's HTML, in page order: its inverse, for tests."""
     return [json.loads(s.replace("<\\/", "</")) for s in re.findall(r"var spec=(\{.*?\});function draw\(", page_html)]
 
 
-def _render(spec: dict, **metadata) -> dict:
-    out = {f"application/vnd.vegalite.v{VEGA_LITE_VERSION.split('.')[0]}+json": spec,
-           "text/plain": f"<chart: {spec.get('description') or spec.get('title') or 'altair'}>"}
-    # The HTML part needs the book's vendored Vega bundle; JupyterLab would prefer it over its own Vega-Lite
-    # renderer and draw nothing, so it is emitted only while the book builder executes the chapter.
-    from widgets.core.env import in_book_build
+VEGALITE_MIME = f"application/vnd.vegalite.v{VEGA_LITE_VERSION.split('.')[0]}+json"
 
-    if in_book_build():
-        out["text/html"] = _html(spec)
-    return out
+
+def _render(spec: dict, **metadata) -> dict:
+    """One output for every executor: the Vega-Lite spec, which JupyterLab draws with its own renderer, and
+    a text line. The static page's HTML is made from the same spec at build time
+    (:mod:`widgets.book.mime`), so the notebook is the same whoever executed it."""
+    return {VEGALITE_MIME: spec,
+            "text/plain": f"<chart: {spec.get('description') or spec.get('title') or 'altair'}>"}
 
 
 def enable() -> None:
@@ -154,7 +157,7 @@ def enable() -> None:
 
 
 def write_vega_bundle(path: Path | str) -> Path:
-    """Write the Vega, Vega-Lite and vega-embed bundle that :func:`_html` calls (about 0.9 MB), wrapped in
+    """Write the Vega, Vega-Lite and vega-embed bundle that :func:`chart_html` calls (about 0.9 MB), wrapped in
     a function scope so its top-level names cannot clash with the page's other scripts. (A Vega-only bundle
     would be a third smaller, but vl-convert 1.9's bundler sets ``vega`` to null when vega-embed is left out.)"""
     import vl_convert
