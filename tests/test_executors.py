@@ -6,6 +6,7 @@ Every chapter already runs through the papermill command line with no ``WIDGETS_
 finishes stops the chapter with the cell named, instead of hanging.
 """
 
+import json
 import re
 import shutil
 import subprocess
@@ -58,7 +59,10 @@ def test_plain_jupyter_book_build_executes_a_chapter_and_reports_it_last(tmp_pat
     report = (html / "appendix" / "reproducibility.html").read_text(encoding="utf-8")
     assert "No claim records" not in report and "demo_loss_ratio" in report
     assert re.search(r"\d+ of \d+ claims hold", report)
-    assert (project / "_build" / "claims" / f"{Path(intro).stem}.json").is_file()
+    record = json.loads((project / "_build" / "claims" / f"{Path(intro).stem}.json").read_text())
+    value = next(c["value"] for c in record["claims"] if c["name"] == "demo_loss_ratio")
+    # the prose's {eval}`glued("demo_loss_ratio", ".4f")` is the glued value on the page, not role syntax
+    assert f"{value:.4f}" in re.sub(r"<[^>]+>", "", page) and "glued(" not in page
 
 
 def test_a_hung_cell_fails_the_chapter_in_bounded_time_naming_the_cell(tmp_path):

@@ -2,7 +2,7 @@
 
     ctx = setup("intro", mode, title=...)           # hidden first cell: mode, seed, device, renderer, record
     result = run(intro.fit_sines, params)           # device and progress passed, timed, cached, recorded
-    note(demo_width=int(w), demo_seconds=s)         # glue numbers and text for the prose
+    note(demo_width=int(w), demo_seconds=s)         # numbers for the prose: {eval}`glued("demo_width", "d")`
     claim("demo_loss_ratio", r, expect=at_most(0.05), section="intro-demo")
 """
 
@@ -17,13 +17,15 @@ from dataclasses import dataclass
 
 import torch
 
-from widgets.book import claims
+from widgets.book import claims, glue
 from widgets.book.claims import above, at_least, at_most, below, between, claim, skip
+from widgets.book.glue import glued
 from widgets.core import cache
 from widgets.core.env import check_mode, get_device, seed_everything, use_cpu_threads
 from widgets.figures import charts
 
-__all__ = ["Context", "setup", "run", "note", "claim", "skip", "above", "at_least", "at_most", "below", "between"]
+__all__ = ["Context", "setup", "run", "note", "glued", "claim", "skip",
+           "above", "at_least", "at_most", "below", "between"]
 
 
 @dataclass(frozen=True)
@@ -107,23 +109,20 @@ def run(experiment: Callable[..., dict], params, *args, **extra) -> dict:
 
 
 def note(**values) -> None:
-    """Glue each value under its name for the prose (``{glue:text}`name:.3f```, ``{glue:md}`name```).
+    """Glue each value under its name for the prose: ``{eval}`glued("name", ".3f")``` (a formatted number),
+    ``{eval}`glued("name")``` (Markdown); see :mod:`widgets.book.glue`.
 
     Values: numbers (a one-element tensor becomes its number), strings, IPython ``Markdown`` (or any object
     with a rich display, such as a chart, for ``{glue:figure}``). Raises ValueError naming the value
     otherwise, or when a name is not an identifier; nothing is glued then. Displays nothing.
     """
-    glued = {}
+    glued_values = {}
     for name, value in values.items():
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             raise ValueError(f"note name must be an identifier, got {name!r}")
-        glued[name] = _gluable(name, value)
-    try:
-        from myst_nb import glue
-    except ImportError:  # a bare compute machine: nothing to glue into
-        return
-    for name, value in glued.items():
-        glue(name, value, display=False)
+        glued_values[name] = _gluable(name, value)
+    for name, value in glued_values.items():
+        glue.glue(name, value)
 
 
 def _gluable(name: str, value):

@@ -5,6 +5,9 @@
 * the pages named in ``widgets_read_last`` (the reproducibility report) are read, and so executed, after
   every other page, and again whenever another page changes: Sphinx reads pages in sorted order, which
   would run the report before the chapters it reports on;
+* the prose's ``{eval}`glued("name", ".3f")``` reads the value the chapter glued, as myst-nb's
+  ``{glue:text}`` and ``{glue:md}`` do (see :mod:`widgets.book.glue`; JupyterLab evaluates the same text in
+  the kernel), so it replaces myst-nb's ``eval`` role, which needs inline execution;
 * sphinx-thebe's config script, which Jupyter Book 1 adds twice, appears once (a second ``const``
   declaration is a SyntaxError on every page).
 """
@@ -24,6 +27,7 @@ def setup(app):
     app.connect("env-before-read-docs", read_last)
     app.connect("env-get-outdated", reread_last)
     app.connect("build-finished", dedupe_thebe_config)
+    app.add_role("eval", glued_role, override=True)
     return {"version": "1", "parallel_read_safe": False, "parallel_write_safe": True}
 
 
@@ -57,6 +61,23 @@ def reread_last(app, env, added, changed, removed) -> list[str]:
     if (set(added) | set(changed) | set(removed)) - last:
         return [d for d in last if d in env.found_docs]
     return []
+
+
+def glued_role(name, rawtext, text, lineno, inliner, options=None, content=()):
+    """``{eval}`glued("key", "fmt")``` → ``{glue:text}`key:fmt```; ``{eval}`glued("key")``` → ``{glue:md}`key```."""
+    from myst_nb.ext.glue.roles import PasteMarkdownRole, PasteTextRole
+
+    from widgets.book.glue import parse_glued
+
+    try:
+        key, fmt = parse_glued(text)
+    except ValueError as err:
+        msg = inliner.reporter.error(str(err), line=lineno)
+        return [inliner.problematic(rawtext, rawtext, msg)], [msg]
+    if fmt is None:
+        return PasteMarkdownRole()("glue:md", rawtext, key, lineno, inliner, options or {}, content)
+    return PasteTextRole()("glue:text", rawtext, f"{key}:{fmt}" if fmt else key, lineno, inliner,
+                           options or {}, content)
 
 
 def dedupe_thebe_config(app, exception) -> None:
