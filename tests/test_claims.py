@@ -124,3 +124,22 @@ def test_skipped_claims_are_recorded_and_reported_as_not_checked(tmp_path, monke
     assert "not checked: full mode only" in md and md.startswith("**1 of 1 claims hold**")
     with pytest.raises(ValueError, match="reason"):
         claims.skip("x", "")
+
+
+def test_a_claim_that_cannot_be_computed_fails_as_a_claim(tmp_path, monkeypatch):
+    monkeypatch.setenv("WIDGETS_CLAIMS_DIR", str(tmp_path))
+    claims.start("intro", "quick", "cpu", title="Intro")
+    assert claims.claim("fine", lambda: 3.0, expect=at_least(2)).value == 3.0
+    with pytest.raises(claims.ClaimError, match=r"claim 'slope' failed: its value could not be computed "
+                                                r"\(ZeroDivisionError: float division by zero\)"):
+        claims.claim("slope", lambda: 1.0 / 0.0, expect=at_least(0))
+    with pytest.raises(claims.ClaimError, match="ValueError: need at least two"):
+        claims.claim("fit", lambda: (_ for _ in ()).throw(ValueError("need at least two points")), expect=at_least(0))
+    rec = json.loads((tmp_path / "intro.json").read_text())
+    failed = {c["name"]: c for c in rec["claims"]}
+    assert failed["slope"]["passed"] is False and failed["slope"]["value"] is None
+    assert "ZeroDivisionError" in failed["slope"]["error"] and failed["fine"]["error"] is None
+    md = report.report_markdown(ROOT, tmp_path)
+    assert "not computable: ZeroDivisionError" in md
+    with pytest.raises(KeyError):  # a bug in the chapter (not a numeric failure) is not hidden as a claim
+        claims.claim("bug", lambda: {}["missing"], expect=at_least(0))

@@ -260,7 +260,7 @@ def density_times(p: KernelParams, *, device=None, progress: bool = False) -> di
 
     Returns ``density`` [R] (the density level of each region, integrating to 1 on [0, 1)), ``steps`` [T],
     ``residual`` [T, S, R] (RMS residual over the region's points / RMS target there), ``time`` [S, R]
-    (first step with residual < 1 − threshold), ``slope`` (log-log slope of mean time vs density),
+    (first step with residual < 1 − threshold; its slope against density: :func:`density_slope`),
     ``x`` [S, n], ``seconds``, ``params``.
     """
     R = len(p.density)
@@ -292,9 +292,17 @@ def density_times(p: KernelParams, *, device=None, progress: bool = False) -> di
                          optimizer="gd", records=p.records, probes={"residual": residual}, progress=progress)
     res = result.probes["residual"]
     time_ = first_crossing(result.steps, res, 1 - p.threshold, "below")
-    return {"density": dens, "steps": result.steps, "residual": res, "time": time_,
-            "slope": loglog_slope(dens.expand_as(time_), time_), "x": torch.stack(xs),
+    return {"density": dens, "steps": result.steps, "residual": res, "time": time_, "x": torch.stack(xs),
             "seconds": result.seconds, "params": asdict(p)}
+
+
+def density_slope(result: dict) -> float:
+    """Log-log slope of each region's time to converge against its density, from :func:`density_times`.
+
+    Raises ValueError (from :func:`~widgets.core.stats.loglog_slope`) when fewer than two regions converged
+    within the run: a short or diverged run has no slope, and the chapter's claim then fails, saying so."""
+    time_ = result["time"]
+    return loglog_slope(result["density"].expand_as(time_), time_)
 
 
 # ----------------------------------------------------------------------------------------- 4. Sobolev loss

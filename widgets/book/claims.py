@@ -194,6 +194,7 @@ class Claim:
     ref: str | None
     section: str | None
     elapsed_s: float
+    error: str | None = None  # why the value could not be computed, when it could not
 
     def _repr_markdown_(self) -> str:
         mark = "✓" if self.passed else "✗ FAILED:"
@@ -209,12 +210,26 @@ def claim(name: str, value, expect, *, paper: str | None = None, ref: str | None
           section: str | None = None) -> Claim:
     """Glue ``value`` as ``name``, check it against ``expect``, record it, and raise if it fails.
 
+    ``value``: a number, or a function of no arguments that computes it. A value that cannot be computed
+    (the function raises an arithmetic, value, index or runtime error, e.g. a slope over too few points after a
+    short or diverged run) fails the claim like a value out of range: recorded with the reason, then
+    :class:`ClaimError` naming the claim and why.
     ``expect``: :func:`between`, :func:`at_least`, :func:`above`, … or a (lo, hi) pair or ``">= 0.8"``.
     ``paper``: the paper's own figure, as text. ``ref``: its bibtex key. ``section``: the MyST label of the
     section that makes the claim (the report links to it).
     """
     _check_name(name, "claim")
     exp = as_expect(expect)
+    if callable(value):
+        try:
+            value = value()
+        except (ArithmeticError, ValueError, IndexError, RuntimeError) as err:
+            why = f"{type(err).__name__}: {err}"
+            _record(asdict(Claim(name=name, value=None, expect=exp.text, passed=False, paper=paper, ref=ref,
+                                 section=section, elapsed_s=round(time.perf_counter() - _session.t0, 2),
+                                 error=why)))
+            raise ClaimError(f"claim {name!r} failed: its value could not be computed ({why}) "
+                             f"(chapter {_session.chapter}, mode {_session.mode}, device {_session.device})") from err
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
             raise ValueError(f"value of claim {name!r} must be a single number, got shape {tuple(value.shape)}")

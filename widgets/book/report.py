@@ -131,7 +131,8 @@ def report_markdown(root: Path | None = None, folder: Path | None = None) -> str
                 n_claims += 1
                 n_pass += bool(c["passed"])
                 ours = f"{_value(c['value'])} | {_cell(c['expect'])}"
-                result = "✓ holds" if c["passed"] else "**✗ fails**"
+                result = ("✓ holds" if c["passed"] else
+                          f"**✗ fails** (not computable: {_cell(c['error'])})" if c.get("error") else "**✗ fails**")
             lines.append(f"| {link} | {_cell(c['paper'])}{ref} | {ours} | {result} |")
         missing = [n for n in src["claims"] if n not in {c["name"] for c in rec["claims"]}]
         if not rec["claims"]:
