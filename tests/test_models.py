@@ -123,3 +123,21 @@ def test_bias_std_draws_biases_without_changing_weights():
     assert (biased.params[1][1, 0, 300:] == 0).all()  # the narrower member's padding stays zero
     with pytest.raises(ValueError, match="bias_std"):
         models.mlp(1, 1, widths=4, bias=False, bias_std=1.0)
+
+
+def test_hidden_widths_and_layer_outputs_match_the_forward_pass():
+    from widgets.core import models as M
+
+    x = torch.randn(7, 12)
+    fam = M.mlp(12, 2, None, seeds=[0, 1, 2], hidden=(10, 7, 5, 4, 3), act="tanh")
+    outs = M.layer_outputs(fam, x)
+    assert [o.shape[-1] for o in outs] == [10, 7, 5, 4, 3, 2]
+    torch.testing.assert_close(outs[-1], fam(x))
+    lone = M.mlp(12, 2, None, seeds=[1], hidden=(10, 7, 5, 4, 3), act="tanh")
+    torch.testing.assert_close(M.layer_outputs(lone, x)[2][0], outs[2][1])  # member 1 is the lone seed-1 net
+    pre = M.layer_outputs(fam, x, pre=True)
+    torch.testing.assert_close(torch.tanh(pre[0]), outs[0])
+    with pytest.raises(ValueError, match="not both"):
+        M.mlp(12, 2, 8, hidden=(4, 3))
+    with pytest.raises(ValueError, match="widths"):
+        M.mlp(12, 2, None)

@@ -138,6 +138,32 @@ def clusters(k: int = 3, n: int = 256, d: int = 2, sigma: float = 0.05, seed: in
     return torch.cat([plane, noise], 1), labels[i, j], labels
 
 
+# ---------------------------------------------------------------- the 12-bit task of Shwartz-Ziv & Tishby
+
+_PHI = (1 + math.sqrt(5)) / 2
+# bit j (column j, most significant first) sits on icosahedron vertex j (before normalising by √(1 + φ²))
+ICOSAHEDRON = ((0, -1, -_PHI), (-1, -_PHI, 0), (0, -1, _PHI), (1, -_PHI, 0), (-_PHI, 0, 1), (0, 1, -_PHI),
+               (-1, _PHI, 0), (1, _PHI, 0), (_PHI, 0, 1), (0, 1, _PHI), (_PHI, 0, -1), (-_PHI, 0, -1))
+TISHBY_THRESHOLD = 7.63  # any θ in (7.5628, 7.7013] gives the same labels
+
+
+def tishby_bits() -> tuple[torch.Tensor, torch.Tensor]:
+    """The 12-bit "symmetric" task of Shwartz-Ziv & Tishby (2017), all 2¹² = 4096 inputs.
+
+    Row n of x is the binary expansion of n, most significant bit first. The 12 bits stand for 12 points u_j
+    spread evenly on the sphere (the vertices of an icosahedron, :data:`ICOSAHEDRON`, normalised), and the
+    label is a spherically symmetric threshold: y = 1 iff Σ_j x_j + ‖Σ_j x_j u_j‖ ≥ 7.63. This closed form
+    reproduces all 4096 labels of the authors' ``var_u.mat`` (p(y = 1) = 0.517); the paper describes the
+    rule only in words. Returns x [4096, 12] float32 in {0, 1} and y [4096] int64 in {0, 1}.
+    """
+    n = torch.arange(4096)
+    x = ((n[:, None] >> torch.arange(11, -1, -1)) & 1).double()
+    u = torch.tensor(ICOSAHEDRON, dtype=torch.float64)
+    u = u / u.norm(dim=1, keepdim=True)
+    f = x.sum(1) + (x @ u).norm(dim=1)
+    return x.float(), (f >= TISHBY_THRESHOLD).long()
+
+
 # ---------------------------------------------------------------- splits and label noise
 
 def split(x: torch.Tensor, y: torch.Tensor, n_train: int, n_test: int | None = None, seed: int = 0,

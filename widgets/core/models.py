@@ -134,29 +134,46 @@ def _members(seeds, widths) -> tuple[list[int], list[int]]:
     return seeds, widths
 
 
-def mlp(d_in: int, d_out: int, widths: int | Sequence[int], seeds: int | Sequence[int] = 0, depth: int = 2,
+def mlp(d_in: int, d_out: int, widths: int | Sequence[int] | None, seeds: int | Sequence[int] = 0, depth: int = 2,
         act: str = "relu", init_scale: float | Sequence[float] = 1.0, bias: bool = True, bias_std: float = 0.0,
-        device=None, dtype: torch.dtype | None = None) -> Family:
+        device=None, dtype: torch.dtype | None = None, hidden: Sequence[int] | None = None) -> Family:
     """A family of MLPs d_in → width → … → width → d_out with ``depth`` weight layers (depth − 1 hidden).
 
     ``seeds`` sets K (one member per seed); ``widths`` and ``init_scale`` are one number or one per member.
     Biases start at 0, or N(0, bias_std²/fan_in), drawn after all weights so the weights don't depend on it.
     (With one input, zero biases put every first-layer ReLU kink at x = 0.)
+
+    ``hidden``: hidden layers of different widths, the same for every member, e.g. (10, 7, 5, 4, 3) for
+    d_in → 10 → 7 → 5 → 4 → 3 → d_out; it sets ``depth = len(hidden) + 1``, and ``widths`` must then be None
+    (the family records max(hidden) as each member's width).
     """
     d_in, d_out = check_int("d_in", d_in, 1), check_int("d_out", d_out, 1)
-    depth = check_int("depth", depth, 1, 64)
     check_choice("act", act, ACTIVATIONS)
+    if hidden is not None:
+        if widths is not None:
+            raise ValueError("pass either widths (one width for every hidden layer) or hidden (one width per "
+                             "hidden layer), not both")
+        hidden = [check_int("hidden[i]", h, 1, 10**6) for h in hidden]
+        if not hidden:
+            raise ValueError("hidden must name at least one hidden width")
+        depth, widths = len(hidden) + 1, max(hidden)
+    elif widths is None:
+        raise ValueError("widths must be a width or one per member (or pass hidden)")
+    depth = check_int("depth", depth, 1, 64)
     seeds, widths = _members(seeds, widths)
     scales = [check_float("init_scale", s, 0, 1e6) for s in _per_member("init_scale", init_scale, len(seeds))]
     bias_std = check_float("bias_std", bias_std, 0, 1e6)
     if bias_std and not bias:
         raise ValueError("bias_std > 0 needs bias=True")
-    wmax = max(widths)
-    dims_max = [d_in] + [wmax] * (depth - 1) + [d_out]
+
+    def layer_dims(w: int) -> list[int]:
+        return [d_in, *hidden, d_out] if hidden is not None else [d_in] + [w] * (depth - 1) + [d_out]
+
+    dims_max = layer_dims(max(widths))
     shapes = [(dims_max[i], dims_max[i + 1]) for i in range(depth)]
     layers = []
     for s, w, c in zip(seeds, widths, scales, strict=True):
-        dims = [d_in] + [w] * (depth - 1) + [d_out]
+        dims = layer_dims(w)
         g = torch.Generator().manual_seed(s)
         member = []
         for i in range(depth):
@@ -185,8 +202,10 @@ def mlp(d_in: int, d_out: int, widths: int | Sequence[int], seeds: int | Sequenc
                 B[k, :, : Bk.shape[1]] = Bk
             params.append(B)
             masks.append(bm)
-    return _finish("mlp", act, params, masks, widths, seeds, bias, 0, "flatten", device, dtype,
-                   {"d_in": d_in, "d_out": d_out, "depth": depth})
+    info = {"d_in": d_in, "d_out": d_out, "depth": depth}
+    if hidden is not None:
+        info["hidden"] = tuple(hidden)
+    return _finish("mlp", act, params, masks, widths, seeds, bias, 0, "flatten", device, dtype, info)
 
 
 def cnn(d: int, d_out: int, channels: int | Sequence[int], seeds: int | Sequence[int] = 0, depth: int = 1,
@@ -261,6 +280,32 @@ def _mlp_forward(f: Family, x: torch.Tensor, params: list[torch.Tensor]) -> torc
         if i < len(layers) - 1:
             h = act(h)
     return h
+
+
+def layer_outputs(family: Family, x: torch.Tensor, pre: bool = False) -> list[torch.Tensor]:
+    """Every layer's output of an MLP family on inputs x [n, d] (or [K, n, d]): one [K, n, width_l] tensor
+    per weight layer, the hidden layers after their activation (before it with ``pre=True``) and the last
+    layer's raw outputs (logits). Padded units of narrower members are zero. Without gradients."""
+    if family.kind != "mlp" or family.params0 is not None:
+        raise ValueError("layer_outputs needs a plain MLP family (not a CNN, not centered)")
+    act = ACTIVATIONS[family.act]
+    step = 2 if family.bias else 1
+    params = family.params
+    outs = []
+    with torch.no_grad():
+        h = x.to(device=params[0].device, dtype=params[0].dtype)
+        if h.ndim == 2:
+            h = h.expand(family.size, *h.shape)
+        n_layers = len(params) // step
+        for i in range(n_layers):
+            W = params[step * i]
+            z = torch.baddbmm(params[step * i + 1], h, W) if family.bias else torch.bmm(h, W)
+            if i == n_layers - 1:
+                outs.append(z)
+            else:
+                h = act(z)
+                outs.append(z if pre else h)
+    return outs
 
 
 def _circular_conv(h: torch.Tensor, W: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,242 @@
+"""The information bottleneck in deep networks: Shwartz-Ziv & Tishby (2017) and the critique of Saxe et al. (2019).
+
+The 12-bit task (:func:`widgets.core.data.tishby_bits`), the 12-10-7-5-4-3-2 network, Adam on cross-entropy,
+every seed one member of a single batched family. At each record the trainer's probes
+(:mod:`widgets.core.information`) measure, on all 4096 inputs, the binned I(X;T) and I(T;Y) of every layer
+under two binning rules (the authors' 30-bin grid on [−1, 1], and fixed 0.07-wide bins), the binned
+I(X;T) of the hidden pre-activations, the KDE upper bound on one layer at two noise variances, the saturated
+fraction of that layer, and the minibatch gradient signal-to-noise ratio of the last and first weight matrices.
+
+Layers are numbered as in the papers: L1 … L5 the hidden layers (widths 10, 7, 5, 4, 3), L6 the softmax output.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import ClassVar
+
+import torch
+
+from widgets.core import data, information, models, train
+from widgets.core.checks import check_choice, check_float, check_int
+from widgets.core.params import Params
+
+HIDDEN = (10, 7, 5, 4, 3)
+LAYERS = tuple(f"L{i + 1}" for i in range(len(HIDDEN) + 1))
+# the two binning rules: Shwartz-Ziv & Tishby's code (30 edges on [−1, 1]) and Saxe et al.'s (width 0.07)
+BINNINGS = {"grid": {"lo": -1.0, "hi": 1.0, "bins": 30}, "width": {"width": 0.07}}
+BINNING_NAMES = {"grid": "30 bins on [−1, 1] (Shwartz-Ziv & Tishby)", "width": "bins of width 0.07 (Saxe et al.)"}
+FIT_ACC = 0.9  # a seed whose train accuracy ends below this did not fit the task (dead ReLU units)
+
+
+# ------------------------------------------------------------------------------------------ parameters
+
+
+@dataclass(frozen=True)
+class PlaneParams(Params):
+    """One family on the 12-bit task. ``act``: tanh or relu; ``epochs`` passes over the ``train_frac``
+    training split in minibatches of ``batch_size`` (``None``: full batch, and ``epochs`` counts steps);
+    ``records``: log-spaced evaluation points; ``layer``: the hidden layer (0-based) that the KDE, the
+    saturation and the claims look at (4: L5, the 3-unit layer); ``kde_n``: inputs of the KDE estimate (a
+    fixed random subset; 0 turns it off); ``kde_vars``: its noise variances; ``init_scale``: None for the
+    papers' initial weights N(0, 1/fan_in), else the book's N(0, (init_scale · gain)²/fan_in).
+
+    Quick mode runs Adam at lr 4e-3, 10× the papers' 4e-4, for 500 epochs: compression grows with lr × steps
+    (the weights grow until the tanh units saturate), so ten times the rate shows in 500 epochs what the
+    papers' rate shows in thousands. Full mode is the papers' setting."""
+
+    FULL: ClassVar[dict] = {"seeds": 50, "epochs": 10_000, "lr": 4e-4, "records": 400, "kde_n": 4096}
+
+    act: str = "tanh"
+    seeds: int = 10
+    epochs: int = 500
+    lr: float = 4e-3
+    batch_size: int | None = 256
+    records: int = 30
+    train_frac: float = 0.8
+    layer: int = 4
+    kde_n: int = 512
+    kde_vars: tuple = (1e-3, 0.1)
+    init_scale: float | None = None
+    split_seed: int = 0
+    seed: int = 0
+
+    def check(self) -> None:
+        check_choice("act", self.act, tuple(models.ACTIVATIONS))
+        if self.init_scale is not None:
+            check_float("init_scale", self.init_scale, 0, 100, lo_open=True)
+        check_int("seeds", self.seeds, 1, 1000)
+        check_int("epochs", self.epochs, 1, 10**6)
+        check_float("lr", self.lr, 0, 1, lo_open=True)
+        n_train = round(self.train_frac * 4096)
+        if self.batch_size is not None:
+            check_int("batch_size", self.batch_size, 1, n_train)
+        check_int("records", self.records, 2, 2000)
+        check_float("train_frac", self.train_frac, 0.01, 0.99)
+        check_int("layer", self.layer, 0, len(HIDDEN) - 1)
+        check_int("kde_n", self.kde_n, 0, 4096)
+        for v in self.kde_vars:
+            check_float("kde_vars[i]", v, 0, lo_open=True)
+        check_int("split_seed", self.split_seed, 0)
+        check_int("seed", self.seed, 0)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return 1 if self.batch_size is None else round(self.train_frac * 4096) // self.batch_size
+
+
+@dataclass(frozen=True)
+class ReluParams(PlaneParams):
+    """The same family with ReLU hidden units (Saxe et al.)."""
+
+    FULL: ClassVar[dict] = PlaneParams.FULL
+    act: str = "relu"
+
+
+@dataclass(frozen=True)
+class FullBatchParams(PlaneParams):
+    """The tanh family trained by full-batch Adam: no minibatch noise at all (Saxe et al.'s control).
+    ``epochs`` counts full-batch steps."""
+
+    FULL: ClassVar[dict] = {"seeds": 50, "epochs": 10_000, "lr": 4e-3, "records": 400}
+    seeds: int = 5
+    epochs: int = 800
+    lr: float = 1e-2
+    batch_size: int | None = None
+    kde_n: int = 0
+
+
+@dataclass(frozen=True)
+class UnitParams(Params):
+    """A single unit t = act(w · a·(x − ½)) on the 4096 inputs, for ``directions`` random unit vectors a and
+    ``scales`` log-spaced weight scales w in [``w_min``, ``w_max``]."""
+
+    FULL: ClassVar[dict] = {"directions": 100, "scales": 121}
+
+    directions: int = 20
+    scales: int = 41
+    w_min: float = 0.01
+    w_max: float = 100.0
+    seed: int = 0
+
+    def check(self) -> None:
+        check_int("directions", self.directions, 1, 10**4)
+        check_int("scales", self.scales, 2, 10**4)
+        check_float("w_min", self.w_min, 0, lo_open=True)
+        check_float("w_max", self.w_max, self.w_min, 1e6, lo_open=True)
+        check_int("seed", self.seed, 0)
+
+
+# ------------------------------------------------------------------------------------------ experiments
+
+
+def _task(p: PlaneParams) -> tuple[torch.Tensor, torch.Tensor, data.Dataset]:
+    """The 12-bit inputs x [4096, 12], labels y [4096] and the seeded train/test split of ``p``."""
+    x, y = data.tishby_bits()
+    return x, y, data.split(x, y, round(p.train_frac * 4096), seed=p.split_seed, n_classes=2)
+
+
+def information_plane(p: PlaneParams, *, device=None, progress: bool = False) -> dict:
+    """Train ``p.seeds`` networks 12-10-7-5-4-3-2 as one family and measure their information plane.
+
+    Returns ``epochs`` [T] (float: step / steps per epoch) and ``steps`` [T]; ``mi`` [T, K, B, L, 2]: binned
+    (I(X;T), I(T;Y)) in bits for binning B (:data:`BINNINGS` order) and layer L (:data:`LAYERS`); ``pre``
+    [T, K, L−1, 2]: the same of the hidden pre-activations under width bins; ``kde`` [T, K, V, 2]: the KDE
+    upper bounds of layer ``p.layer`` for each of ``p.kde_vars`` (empty V when ``kde_n`` is 0);
+    ``saturation`` [T, K]: the share of |t| > 0.99 in that layer; ``snr`` [T, K, 2]: gradient SNR of the last
+    and the first weight matrix; ``train_acc``, ``test_acc`` [T, K]; ``weight_norm`` [K, L]: final Frobenius
+    norms of the weight matrices; ``seconds``."""
+    x, y, ds = _task(p)
+    # the papers' initialisation: weights ~ N(0, 1/fan_in) whatever the activation (init_scale undoes the gain)
+    scale = 1.0 / models.GAINS[p.act] if p.init_scale is None else p.init_scale
+    family = models.mlp(12, 2, None, seeds=[p.seed + k for k in range(p.seeds)], act=p.act, hidden=HIDDEN,
+                        init_scale=scale, device=device)
+    snr_batch = p.batch_size or 256
+    probes = {"mi": information.layer_information(x, y, BINNINGS),
+              "pre": information.layer_information(x, y, {"width": BINNINGS["width"]}, pre=True),
+              "saturation": information.saturation(x, p.layer),
+              "snr": information.gradient_snr(ds.x_train, ds.y_train, snr_batch, params=(-2, 0))}
+    if p.kde_n and p.kde_vars:
+        sub = torch.randperm(4096, generator=torch.Generator().manual_seed(p.split_seed + 1))[:p.kde_n]
+        probes["kde"] = information.kde_layer_information(x[sub], y[sub], p.layer, p.kde_vars)
+    r = train.train(family, ds, steps=p.epochs * p.steps_per_epoch, lr=p.lr, loss="cross_entropy",
+                    optimizer="adam", batch_size=p.batch_size, records=p.records, probes=probes,
+                    progress=progress)
+    T, K = r.train_acc.shape
+    kde = r.probes.get("kde", torch.zeros(T, K, 0, 2, dtype=torch.float64))
+    weights = r.params[0::2]
+    return {"steps": r.steps, "epochs": r.steps.double() / p.steps_per_epoch, "mi": r.probes["mi"],
+            "pre": r.probes["pre"][:, :, 0, :-1], "kde": kde, "saturation": r.probes["saturation"],
+            "snr": r.probes["snr"],
+            "train_acc": r.train_acc, "test_acc": r.test_acc,
+            "weight_norm": torch.stack([W.flatten(1).norm(dim=1) for W in weights], 1),
+            "kde_vars": torch.tensor(p.kde_vars if "kde" in probes else (), dtype=torch.float64), "act": p.act,
+            "seconds": r.seconds, "params": asdict(p)}
+
+
+def single_unit(p: UnitParams, *, device=None, progress: bool = False) -> dict:
+    """The binned entropy H(T) = I(X;T) of one unit t = act(w · a·(x − ½)) on the 4096 inputs, for tanh and
+    ReLU, under both binning rules, as the weight scale w grows.
+
+    Returns ``w`` [S]; ``entropy`` [2 activations (tanh, relu), 2 binnings (grid, width), D, S] in bits."""
+    x, _ = data.tishby_bits()
+    g = torch.Generator().manual_seed(p.seed)
+    a = torch.randn(p.directions, 12, generator=g, dtype=torch.float64)
+    a = a / a.norm(dim=1, keepdim=True)
+    z = (x.double() - 0.5) @ a.T  # [4096, D]
+    w = torch.logspace(math.log10(p.w_min), math.log10(p.w_max), p.scales, dtype=torch.float64)
+    pre = (w[None, None, :] * z[:, :, None]).permute(1, 2, 0)[..., None]  # [D, S, 4096, 1]
+    out = []
+    for act in (torch.tanh, torch.relu):
+        t = act(pre)
+        out.append(torch.stack([information.binned_information(t, torch.zeros(4096, dtype=torch.long),
+                                                               **BINNINGS[b])[0] for b in BINNINGS]))
+    return {"w": w, "entropy": torch.stack(out)}
+
+
+# ------------------------------------------------------------------------------------------ summaries
+
+
+def drop(curve: torch.Tensor) -> torch.Tensor:
+    """Compression of I(X;T) curves [T, ...]: the maximum over the evaluated records minus the final value
+    (0 for a curve that never falls) → [...]."""
+    if curve.ndim < 1 or len(curve) < 2:
+        raise ValueError(f"curve must be [T ≥ 2, ...], got shape {tuple(curve.shape)}")
+    if not torch.isfinite(curve).all():
+        raise ValueError("curve holds NaN or inf")
+    return curve.max(0).values - curve[-1]
+
+
+def fitted(res: dict) -> torch.Tensor:
+    """[K] bool: the seeds whose final train accuracy reaches :data:`FIT_ACC`."""
+    return res["train_acc"][-1] >= FIT_ACC
+
+
+def layer_drops(res: dict, layer: int = 4) -> dict:
+    """Per-seed I(X;T) drop of one layer under each estimator of :func:`information_plane`'s result:
+    ``grid``, ``width`` (binned), ``pre`` (width-binned pre-activations, hidden layers only) and
+    ``kde <var>`` (the KDE layer). → name → [K]."""
+    out = {b: drop(res["mi"][:, :, i, layer, 0]) for i, b in enumerate(BINNINGS)}
+    if layer < res["pre"].shape[2]:
+        out["pre"] = drop(res["pre"][:, :, layer, 0])
+    for v, var in enumerate(res["kde_vars"].tolist()):
+        out[f"kde {var:g}"] = drop(res["kde"][:, :, v, 0])
+    return out
+
+
+def snr_fall(res: dict, which: int = 0) -> float:
+    """How far the median (over fitting seeds) gradient SNR falls: its peak over the records divided by its
+    final value. ``which``: 0 the last weight matrix, 1 the first."""
+    keep = fitted(res)
+    if not keep.any():
+        raise ValueError("no seed fitted the training set")
+    curve = res["snr"][:, keep, which].median(1).values
+    return float(curve.max() / curve[-1])
+
+
+def saturation_at_peak(res: dict, binning: str = "grid", layer: int = 4) -> torch.Tensor:
+    """[K] the saturated fraction of each seed's layer at the record where its I(X;T) peaks."""
+    b = list(BINNINGS).index(binning)
+    peak = res["mi"][:, :, b, layer, 0].argmax(0)
+    return res["saturation"][peak, torch.arange(len(peak))]
