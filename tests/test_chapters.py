@@ -1,4 +1,5 @@
-"""Every notebook in _toc.yml runs with papermill in quick mode, once per session (the HTML build reuses it)."""
+"""Every notebook in _toc.yml runs through the papermill command line in quick mode, with no WIDGETS_*
+variable and a per-cell timeout (a hang fails, naming the cell), once per session; the HTML build reuses it."""
 
 import pytest
 from conftest import ROOT

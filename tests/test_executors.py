@@ -7,6 +7,7 @@ finishes stops the chapter with the cell named, instead of hanging.
 """
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -77,3 +78,23 @@ def test_a_hung_cell_fails_the_chapter_in_bounded_time_naming_the_cell(tmp_path)
     message = str(err.value)
     assert "timed out" in message and "the cell that hangs" in message, message[-2000:]
     assert "5 s per cell" in message
+
+
+def test_papermill_python_api_runs_a_chapter_with_no_project_variable(tmp_path, monkeypatch):
+    """papermill's Python API (the CLI runs every chapter in the ``executed`` fixture): the kernel inherits
+    this process's environment, here without any ``WIDGETS_*`` variable."""
+    import jupytext
+    import papermill
+
+    for k in [k for k in os.environ if k.startswith("WIDGETS_")]:
+        monkeypatch.delenv(k)
+    intro = book.notebooks(ROOT)[0]
+    project = _project(tmp_path, {"format": "jb-book", "root": intro}, {})
+    shutil.copy(ROOT / f"{intro}.md", project / f"{intro}.md")
+    nb = jupytext.read(project / f"{intro}.md")
+    out = papermill.execute_notebook(nb, str(tmp_path / "out.ipynb"), parameters={"mode": "quick"},
+                                     cwd=str(project / "book"), kernel_name="python3", progress_bar=False,
+                                     execution_timeout=book.CELL_TIMEOUT_S["quick"])
+    assert all(o.get("output_type") != "error" for c in out.cells for o in c.get("outputs", []))
+    record = json.loads((project / "_build" / "claims" / f"{Path(intro).stem}.json").read_text())
+    assert record["claims"] and all(c["passed"] for c in record["claims"])
