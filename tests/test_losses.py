@@ -47,3 +47,104 @@ def test_sobolev_loss_rejects_bad_arguments():
 def test_an_unknown_loss_name_is_an_error_not_another_loss():
     with pytest.raises(ValueError, match="loss must be one of"):
         losses.member_losses(torch.zeros(2, 3, 1), torch.zeros(3), "bogus")
+
+
+# ---------------------------------------------------------------- the robust and bounded losses, by hand
+
+
+def test_regression_losses_against_hand_values():
+    out = torch.tensor([[[0.0], [1.0], [3.0]]], dtype=torch.float64)  # residuals 0, 0.5, -1.5 against y
+    y = torch.tensor([0.0, 0.5, 4.5], dtype=torch.float64)
+    assert float(losses.member_losses(out, y, "mse")[0]) == pytest.approx((0 + 0.25 + 2.25) / 3)
+    assert float(losses.member_losses(out, y, "mae")[0]) == pytest.approx((0 + 0.5 + 1.5) / 3)
+    # δ = 1: ½r² inside (0, 0.125), δ(|r| − δ/2) outside (1.5 − 0.5 = 1)
+    assert float(losses.member_losses(out, y, "huber:1")[0]) == pytest.approx((0 + 0.125 + 1.0) / 3)
+    assert float(losses.member_losses(out, y, "huber")[0]) == pytest.approx((0 + 0.125 + 1.0) / 3)
+    # δ = 0.2: both nonzero residuals are outside: 0.2(0.5 − 0.1) = 0.08, 0.2(1.5 − 0.1) = 0.28
+    assert float(losses.member_losses(out, y, "huber:0.2")[0]) == pytest.approx((0 + 0.08 + 0.28) / 3)
+
+
+def test_classification_losses_against_hand_values():
+    out = torch.tensor([[[math.log(3.0), 0.0], [0.0, 0.0]]], dtype=torch.float64)  # p = (¾, ¼), (½, ½)
+    y = torch.tensor([0, 1])
+    assert float(losses.member_losses(out, y, "cross_entropy")[0]) == pytest.approx(
+        (-math.log(0.75) - math.log(0.5)) / 2)
+    # raw outputs against one-hot: (ln3 − 1)² + 0², then 0² + (0 − 1)²
+    assert float(losses.member_losses(out, y, "square")[0]) == pytest.approx(((math.log(3) - 1) ** 2 + 1) / 2)
+    assert float(losses.member_losses(out, y, "softmax_mae")[0]) == pytest.approx((2 * 0.25 + 2 * 0.5) / 2)
+    q = 0.5
+    assert float(losses.member_losses(out, y, f"gce:{q}")[0]) == pytest.approx(
+        ((1 - 0.75**q) / q + (1 - 0.5**q) / q) / 2)
+    # GCE: q → 0 is cross-entropy, q = 1 is half the MAE
+    assert float(losses.member_losses(out, y, "gce:0.0001")[0]) == pytest.approx(
+        float(losses.member_losses(out, y, "cross_entropy")[0]), rel=1e-3)
+    assert float(losses.member_losses(out, y, "gce:1")[0]) == pytest.approx(
+        float(losses.member_losses(out, y, "softmax_mae")[0]) / 2)
+    f = torch.tensor([[[2.0], [-1.0]]], dtype=torch.float64)
+    s = torch.tensor([1.0, 1.0], dtype=torch.float64)
+    assert float(losses.member_losses(f, s, "sigmoid")[0]) == pytest.approx(
+        (1 / (1 + math.exp(2)) + 1 / (1 + math.exp(-1))) / 2)
+
+
+def test_bounded_losses_are_bounded_and_the_mae_is_symmetric():
+    out = 50 * torch.randn(1, 20, 4, dtype=torch.float64)
+    y = torch.randint(0, 4, (20,))
+    assert float(losses.member_losses(out, y, "softmax_mae")[0]) <= 2
+    assert float(losses.member_losses(out, y, "gce")[0]) <= 1 / 0.7
+    # Ghosh et al.'s symmetry: Σ_j L(f, j) = 2(K − 1) for every f
+    total = sum(losses.member_losses(out, torch.full((20,), j), "softmax_mae") for j in range(4))
+    assert float(total[0]) == pytest.approx(2 * 3)
+
+
+def test_per_member_losses_equal_each_loss_alone():
+    out = torch.randn(4, 6, 3, dtype=torch.float64)
+    y = torch.randint(0, 3, (4, 6))
+    specs = ["cross_entropy", "gce:0.5", "square", "cross_entropy"]
+    got = losses.member_losses(out, y, specs)
+    for k, spec in enumerate(specs):
+        assert float(got[k]) == pytest.approx(float(losses.member_losses(out[k:k + 1], y[k:k + 1], spec)[0]))
+
+
+def test_bad_loss_specs_are_value_errors_naming_the_problem():
+    with pytest.raises(ValueError, match=r"huber delta must be a finite number in \[1e-08"):
+        losses.parse_loss("huber:-1")
+    with pytest.raises(ValueError, match=r"gce q must be a finite number in \[0.0001, 1.0\]"):
+        losses.parse_loss("gce:2")
+    with pytest.raises(ValueError, match="takes no parameter"):
+        losses.parse_loss("mse:3")
+    with pytest.raises(ValueError, match="same targets"):
+        losses.loss_kind(["mse", "cross_entropy"])
+    with pytest.raises(ValueError, match="one per member"):
+        losses.member_losses(torch.zeros(2, 3, 1), torch.zeros(3), ["mse"])
+
+
+@pytest.mark.parametrize("specs, kind", [(["cross_entropy", "square", "softmax_mae", "gce:0.7"], "multiclass"),
+                                         (["mse", "mae", "huber:0.3", "mse"], "regression"),
+                                         (["logistic", "sigmoid", "logistic", "sigmoid"], "binary")])
+def test_a_family_with_one_loss_per_member_equals_lone_runs(specs, kind):
+    """The trainer's per-member loss: each member trains exactly as it would alone with its own loss, on its
+    own targets and minibatches."""
+    from widgets.core import data, models, train
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 3, generator=g, dtype=torch.float64)
+    K = len(specs)
+    if kind == "multiclass":
+        y, d_out = torch.randint(0, 3, (K, 40), generator=g), 3
+    elif kind == "binary":
+        y, d_out = torch.where(torch.rand(K, 40, generator=g) < 0.5, -1.0, 1.0).double(), 1
+    else:
+        y, d_out = torch.randn(K, 40, 1, generator=g, dtype=torch.float64), 1
+    ds = data.Dataset(x[:30], y[:, :30], x[30:], y[:, 30:])
+    kw = dict(steps=12, lr=1e-2, optimizer="adam", batch_size=10, records=4)
+    fam = models.mlp(3, d_out, widths=[6, 7, 5, 6], seeds=[0, 1, 2, 3], depth=2, act="tanh", dtype=torch.float64)
+    res = train.train(fam, ds, loss=specs, **kw)
+    assert res.config["loss"] == specs
+    for k in range(K):
+        lone = models.mlp(3, d_out, widths=[6, 7, 5, 6][k], seeds=k, depth=2, act="tanh", dtype=torch.float64)
+        one = data.Dataset(x[:30], y[k, :30], x[30:], y[k, 30:])
+        r1 = train.train(lone, one, loss=specs[k], **kw)
+        assert torch.allclose(res.train_loss[:, k], r1.train_loss[:, 0], rtol=1e-10, atol=1e-12)
+        assert torch.allclose(res.test_acc[:, k], r1.test_acc[:, 0], equal_nan=True)
+        for a, b in zip(fam.member(k).params, lone.params, strict=True):
+            assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)

@@ -1,55 +1,148 @@
 """Losses of a family: every member's mean loss from stacked outputs, in one call.
 
-A loss is a name (``"mse"``, ``"cross_entropy"``, ``"logistic"``) or a callable ``(out, y) → [K]`` (the
-centered MSE and the Sobolev losses below); every loss in the book lives here, so a chapter never writes its own.
+A loss is a name of :data:`LOSSES` (a parametrized one may carry its parameter, ``"huber:0.2"``,
+``"gce:0.7"``), a sequence of such names with one per member (all of one kind, see :func:`loss_kind`), or a
+callable ``(out, y) → [K]`` (the centered MSE and the Sobolev losses below); every loss in the book lives
+here, so a chapter never writes its own.
+
+Per sample, with f the outputs, p = softmax(f), y the target (regression), the class label (multi-class)
+or the ±1 label (binary):
+
+* regression: ``mse`` (f − y)², ``mae`` |f − y|, ``huber`` ρ_δ(f − y) = r²/2 for |r| ≤ δ, δ(|r| − δ/2)
+  beyond (Huber 1964; δ = 1 unless given);
+* multi-class, on class labels: ``cross_entropy`` −log p_y; ``square`` Σ_c (f_c − [c = y])², the square loss
+  on raw outputs (no softmax) against one-hot targets (Hui & Belkin 2021); ``softmax_mae`` ‖e_y − p‖₁ =
+  2(1 − p_y), the bounded, symmetric MAE of Ghosh et al. (2017); ``gce`` (1 − p_y^q)/q, the generalized
+  cross entropy (Zhang & Sabuncu 2018; q = 0.7 unless given; q → 0 is CE, q = 1 half the MAE);
+* binary, one output and y ∈ {−1, +1}: ``logistic`` log(1 + e^{−yf}); ``sigmoid`` 1 − σ(yf) = σ(−yf), a
+  bounded (non-convex) surrogate of the 0-1 loss.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
 from widgets.core.checks import check_float, check_int
 
-LOSSES = ("mse", "cross_entropy", "logistic")
+REGRESSION = ("mse", "mae", "huber")
+MULTICLASS = ("cross_entropy", "square", "softmax_mae", "gce")
+BINARY = ("logistic", "sigmoid")
+LOSSES = ("mse", "cross_entropy", "logistic", "mae", "huber", "square", "softmax_mae", "gce", "sigmoid")
+PARAMETERS = {"huber": ("delta", 1.0, 1e-8, 1e8), "gce": ("q", 0.7, 1e-4, 1.0)}  # name, default, range
+
+
+def parse_loss(spec: str) -> tuple[str, float | None]:
+    """``"huber:0.2"`` → ("huber", 0.2); ``"gce"`` → ("gce", 0.7) (the default); ``"mse"`` → ("mse", None).
+    Raises ValueError naming the loss, or the parameter and its range."""
+    if not isinstance(spec, str):
+        raise ValueError(f"loss must be one of {LOSSES} or a callable (out, y) → [K], got {spec!r}")
+    name, _, arg = spec.partition(":")
+    if name not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES} or a callable (out, y) → [K], got {spec!r}")
+    if name not in PARAMETERS:
+        if arg:
+            raise ValueError(f"loss {name!r} takes no parameter, got {spec!r}")
+        return name, None
+    pname, default, lo, hi = PARAMETERS[name]
+    if not arg:
+        return name, default
+    try:
+        value = float(arg)
+    except ValueError:
+        raise ValueError(f"{name} {pname} must be a number in [{lo}, {hi}], got {arg!r}") from None
+    return name, check_float(f"{name} {pname}", value, lo, hi)
+
+
+def loss_kind(loss) -> str:
+    """``"regression"``, ``"multiclass"`` or ``"binary"`` (what the targets are, see the module docstring),
+    or ``"callable"``. A sequence of per-member losses must share one kind (ValueError otherwise)."""
+    if callable(loss):
+        return "callable"
+    specs = [loss] if isinstance(loss, str) else list(loss)
+    if not specs:
+        raise ValueError("loss must name at least one loss")
+    kinds = set()
+    for spec in specs:
+        name, _ = parse_loss(spec)
+        kinds.add("regression" if name in REGRESSION else "multiclass" if name in MULTICLASS else "binary")
+    if len(kinds) > 1:
+        raise ValueError(f"per-member losses must all take the same targets (regression, class labels or ±1 "
+                         f"labels), got {list(specs)}")
+    return kinds.pop()
 
 
 def member_losses(out: torch.Tensor, y: torch.Tensor, loss) -> torch.Tensor:
     """Mean loss of each member. out: [K, n, o]; y: [n] or [n, o] shared, or [K, n] / [K, n, o] → [K].
 
-    ``loss`` is a name below or a callable ``(out, y) → [K]`` (e.g. a Sobolev norm of the residual; it sees
-    the whole batch, so use it full batch).
+    ``loss`` is a name of :data:`LOSSES` (with its parameter, ``"huber:0.2"``), a sequence of K names (one
+    per member, all of one :func:`loss_kind`), or a callable ``(out, y) → [K]`` (e.g. a Sobolev norm of the
+    residual; it sees the whole batch, so use it full batch).
 
     For MSE, targets of one member batch must be [K, n, o] (the trainer makes [n] targets [n, 1] first).
 
-    ``mse``: mean of (f − y)² over samples and outputs. ``cross_entropy``: y holds class indices.
-    ``logistic``: log(1 + exp(−y f)) with y ∈ {−1, +1} and a single output.
+    ``mse``: mean of (f − y)² over samples and outputs (``mae``, ``huber``: the same mean of |f − y|, ρ_δ).
+    ``cross_entropy``, ``square``, ``softmax_mae``, ``gce``: y holds class indices.
+    ``logistic``: log(1 + exp(−y f)) with y ∈ {−1, +1} and a single output (``sigmoid``: σ(−y f)).
     """
     K, n, o = out.shape
     if callable(loss):
         return loss(out, y)
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES} or a callable (out, y) → [K], got {loss!r}")
-    if loss == "mse":
+    if not isinstance(loss, str):
+        return _per_member_losses(out, y, list(loss))
+    name, param = parse_loss(loss)
+    if name in REGRESSION:
         y = y.to(out.dtype)
         if y.ndim == 1:  # [n] targets of a single output
             y = y.unsqueeze(-1)
-        return ((out - y) ** 2).mean(dim=(1, 2))
-    if loss == "cross_entropy":
-        y = y.expand(K, n) if y.ndim == 1 else y
-        return F.cross_entropy(out.reshape(K * n, o), y.reshape(K * n), reduction="none").view(K, n).mean(1)
+        r = out - y
+        if name == "mse":
+            return (r**2).mean(dim=(1, 2))
+        if name == "mae":
+            return r.abs().mean(dim=(1, 2))
+        a = r.abs()
+        return torch.where(a <= param, 0.5 * r**2, param * (a - 0.5 * param)).mean(dim=(1, 2))
     y = y.expand(K, n) if y.ndim == 1 else y
-    return F.softplus(-y.to(out.dtype) * out[..., 0]).mean(1)
+    if name == "cross_entropy":
+        return F.cross_entropy(out.reshape(K * n, o), y.reshape(K * n), reduction="none").view(K, n).mean(1)
+    if name == "square":
+        return ((out - F.one_hot(y, o).to(out.dtype)) ** 2).sum(-1).mean(1)
+    if name in ("softmax_mae", "gce"):
+        logp_y = torch.log_softmax(out, -1).gather(-1, y[..., None])[..., 0]
+        if name == "softmax_mae":
+            return (2 * (1 - logp_y.exp())).mean(1)
+        return ((1 - torch.exp(param * logp_y)) / param).mean(1)
+    m = y.to(out.dtype) * out[..., 0]
+    if name == "logistic":
+        return F.softplus(-m).mean(1)
+    return torch.sigmoid(-m).mean(1)
 
 
-def member_accuracy(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+def _per_member_losses(out: torch.Tensor, y: torch.Tensor, specs: Sequence[str]) -> torch.Tensor:
+    """Member k's loss under ``specs[k]``: each distinct loss evaluated once on its members → [K]."""
+    K = out.shape[0]
+    if len(specs) != K:
+        raise ValueError(f"loss must be one name or a list of {K} (one per member), got {len(specs)}")
+    kind = loss_kind(specs)
+    per_y = y.ndim == (3 if kind == "regression" else 2)
+    result = out.new_zeros(K)
+    for spec in dict.fromkeys(specs):  # distinct losses, in order of first use
+        idx = torch.tensor([k for k, s in enumerate(specs) if s == spec], device=out.device)
+        result = result.index_copy(0, idx, member_losses(out[idx], y[idx] if per_y else y, spec))
+    return result
+
+
+def member_accuracy(out: torch.Tensor, y: torch.Tensor, loss) -> torch.Tensor:
     """Fraction correct per member ([K]); NaN where the loss has no notion of a class."""
     K, n, o = out.shape
     if callable(loss):
         return torch.full((K,), float("nan"), dtype=out.dtype, device=out.device)
-    if loss == "cross_entropy":
+    kind = loss_kind(loss)
+    if kind == "multiclass":
         return (out.argmax(-1) == y).to(out.dtype).mean(1)
-    if loss == "logistic":
+    if kind == "binary":
         return (torch.sign(out[..., 0]) == y.to(out.dtype)).to(out.dtype).mean(1)
     if y.ndim >= 2 and y.shape[-1] == o and o > 1:
         return (out.argmax(-1) == y.argmax(-1)).to(out.dtype).mean(1)

@@ -32,7 +32,7 @@ import torch
 from widgets.core import compiled, optim
 from widgets.core.checks import check_choice, check_float, check_int
 from widgets.core.data import Dataset
-from widgets.core.losses import LOSSES, member_accuracy, member_losses
+from widgets.core.losses import loss_kind, member_accuracy, member_losses
 
 SPACINGS = ("log", "linear")
 
@@ -134,33 +134,33 @@ class TrainResult:
 def _per_member_targets(y: torch.Tensor, loss) -> bool:
     """Targets are per member when they carry a leading K axis: [K, n, o] for squared-error-like losses
     (shared: [n] or [n, o]), [K, n] for class labels (shared: [n])."""
-    return y.ndim == (2 if loss in ("cross_entropy", "logistic") else 3)
+    return y.ndim == (2 if loss_kind(loss) in ("multiclass", "binary") else 3)
 
 
 def _check_data(data: Dataset, loss, K: int) -> None:
     """Inputs are shared [n, d] or per member [K, n, d]; targets shared or per member (see
     :func:`_per_member_targets`), each split on its own; every shape must agree, and nothing may be NaN."""
-    kind = "mse" if callable(loss) else loss
+    kind = loss_kind(loss)
     for split in ("train", "test"):
         x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
         if x.ndim not in (2, 3) or (x.ndim == 3 and len(x) != K):
             raise ValueError(f"x_{split} must be [n, d] (shared) or [K={K}, n, d] (one dataset per member), "
                              f"got {tuple(x.shape)}")
-        if _per_member_targets(y, kind) and len(y) != K:
+        if _per_member_targets(y, loss) and len(y) != K:
             raise ValueError(f"y_{split} has a leading member axis of {len(y)}, the family has K={K} members")
         n_x = x.shape[-2] if x.ndim == 3 else len(x)
-        n_y = y.shape[1] if _per_member_targets(y, kind) else len(y)
+        n_y = y.shape[1] if _per_member_targets(y, loss) else len(y)
         if n_x != n_y:
             raise ValueError(f"x_{split} holds {n_x} points but y_{split} holds {n_y} ({tuple(y.shape)})")
         if split == "train" and n_x == 0:
             raise ValueError("x_train holds no training points")
         if not torch.isfinite(x).all():
             raise ValueError(f"x_{split} holds NaN or inf")
-        if kind == "cross_entropy" and y.dtype != torch.int64:
-            raise ValueError(f"loss='cross_entropy' needs int64 class labels in y_{split}, got {y.dtype}")
-        if kind == "logistic" and not torch.isin(y.float(), torch.tensor([-1.0, 1.0], device=y.device)).all():
-            raise ValueError(f"loss='logistic' needs labels in {{-1, +1}} in y_{split}")
-        if kind != "cross_entropy" and not torch.isfinite(y.float()).all():
+        if kind == "multiclass" and y.dtype != torch.int64:
+            raise ValueError(f"loss={loss!r} needs int64 class labels in y_{split}, got {y.dtype}")
+        if kind == "binary" and not torch.isin(y.float(), torch.tensor([-1.0, 1.0], device=y.device)).all():
+            raise ValueError(f"loss={loss!r} needs labels in {{-1, +1}} in y_{split}")
+        if kind != "multiclass" and not torch.isfinite(y.float()).all():
             raise ValueError(f"y_{split} holds NaN or inf")
 
 
@@ -200,15 +200,15 @@ def _take(t: torch.Tensor, idx: torch.Tensor, per_member: bool) -> torch.Tensor:
 
 
 def _as_columns(data: Dataset, loss) -> Dataset:
-    """Shared squared-error targets of a single output get an output axis ([n] → [n, 1]), so a batch's
+    """Shared regression targets of a single output get an output axis ([n] → [n, 1]), so a batch's
     targets are [K, B, 1] like the outputs."""
-    if loss != "mse" or data.y_train.ndim != 1:
+    if callable(loss) or loss_kind(loss) != "regression" or data.y_train.ndim != 1:
         return data
     return Dataset(data.x_train, data.y_train[:, None], data.x_test, data.y_test[:, None], data.n_classes)
 
 
 def train(family, data: Dataset, *, steps: int | Sequence[int], lr: float | Sequence[float],
-          loss: str | Callable = "mse", optimizer="adam", weight_decay: float | Sequence[float] = 0.0,
+          loss: str | Sequence[str] | Callable = "mse", optimizer="adam", weight_decay: float | Sequence[float] = 0.0,
           momentum: float = 0.0, batch_size: int | None = None, records: int = 30, spacing: str = "log",
           probes: dict[str, Callable] | None = None, objective: Callable | None = None,
           perturb: Callable | None = None, progress: bool = False, betas: tuple[float, float] = (0.9, 0.999),
@@ -216,7 +216,9 @@ def train(family, data: Dataset, *, steps: int | Sequence[int], lr: float | Sequ
     """Train every member of ``family`` on ``data`` for ``steps`` optimizer steps, in place.
 
     ``steps``: one budget, or one per member (member k stops after ``steps[k]``; its lr is zero after).
-    ``lr`` and ``weight_decay``: one number or one per member. ``optimizer``: ``"gd"`` (full batch),
+    ``lr`` and ``weight_decay``: one number or one per member. ``loss``: a name of
+    :data:`widgets.core.losses.LOSSES` (``"huber:0.2"`` with its parameter), one per member (a list, all
+    taking the same kind of target), or a callable ``(out, y) → [K]``. ``optimizer``: ``"gd"`` (full batch),
     ``"sgd"`` (minibatches of ``batch_size``, see :class:`Batches`; heavy-ball ``momentum``), ``"adam"``
     (AdamW), or a rule of :mod:`widgets.core.optim`. Weight decay in gd/sgd adds ``weight_decay · θ`` to the
     gradient; in Adam it is decoupled.
@@ -237,7 +239,12 @@ def train(family, data: Dataset, *, steps: int | Sequence[int], lr: float | Sequ
     the records run eagerly. Raises a RuntimeError if ``torch.compile`` cannot run here (no fallback).
     """
     if not callable(loss):
-        check_choice("loss", loss, LOSSES)
+        loss_kind(loss)  # a ValueError naming a bad loss or parameter
+        if not isinstance(loss, str):
+            loss = tuple(loss)
+            if len(loss) != family.size:
+                raise ValueError(f"loss must be one name or a list of {family.size} (one per member), "
+                                 f"got {len(loss)}")
     if not isinstance(compile, bool):
         raise ValueError(f"compile must be True or False, got {compile!r}")
     if compile and objective is not None:
@@ -252,7 +259,7 @@ def train(family, data: Dataset, *, steps: int | Sequence[int], lr: float | Sequ
     total_steps = max(budgets)
     _check_data(data, loss, K)
     per_x = data.x_train.ndim == 3
-    per_y = _per_member_targets(data.y_train, "mse" if callable(loss) else loss)
+    per_y = _per_member_targets(data.y_train, loss)
     n = data.x_train.shape[-2] if per_x else len(data.x_train)
     if batch_size is not None:
         if optimizer == "gd":
@@ -344,7 +351,8 @@ def train(family, data: Dataset, *, steps: int | Sequence[int], lr: float | Sequ
                       "they are marked in TrainResult.diverged", RuntimeWarning, stacklevel=2)
     config = {"steps": budgets if len(set(budgets)) > 1 else total_steps, "lr": lrs.tolist(),
               "weight_decay": wds.tolist(),
-              "loss": loss if isinstance(loss, str) else getattr(loss, "__name__", "custom"),
+              "loss": loss if isinstance(loss, str) else list(loss) if isinstance(loss, tuple)
+              else getattr(loss, "__name__", "custom"),
               "optimizer": optimizer if isinstance(optimizer, str) else type(rule).__name__, "momentum": momentum,
               "batch_size": batch_size, "widths": list(family.widths), "seeds": list(family.seeds),
               "device": str(dev)}
