@@ -47,3 +47,12 @@ def test_live_explorer_retrains_and_redraws_on_a_control_change():
     train.click()
     assert len(calls) == 3
     assert len(box.children) == 3 and "Train" in ex.status.value
+
+
+def test_an_explorer_starts_from_the_quick_preset_in_every_mode():
+    from widgets.figures.explore import interactive
+
+    full = demo.DemoParams.preset("full")
+    ex = intro_fig.SinesExplorer(full, device="cpu")
+    assert ex.params == demo.DemoParams.preset("quick") != full
+    assert interactive(None) is None

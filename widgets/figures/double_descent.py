@@ -9,7 +9,7 @@ import altair as alt
 import pandas as pd
 
 from widgets.figures.charts import HEIGHT, PALETTE, WIDTH, round_sig, slider
-from widgets.figures.explore import Explorer
+from widgets.figures.explore import Explorer, interactive
 
 
 def _threshold_rule(x: float, label: str):
@@ -199,7 +199,7 @@ class DoubleDescentExplorer(Explorer):
 
     def __init__(self, rff_params, mlp_params, device=None):
         super().__init__(device=device)
-        self.rff, self.mlp = rff_params, mlp_params
+        self.rff, self.mlp = interactive(rff_params), interactive(mlp_params)
 
     def make_controls(self) -> dict:
         import ipywidgets as W

@@ -19,18 +19,28 @@ STATIC_NOTE = ("*Live explorer: open this chapter in JupyterLab (see the README)
 READY = "Move a control, or press <b>Train</b>, to retrain with {what} ({where})."
 
 
+def interactive(params):
+    """The parameters an explorer starts from: the quick preset of ``params``' class, whatever mode the
+    chapter runs in. An explorer answers a control in seconds on every device; a chapter's full-mode sizes
+    would make each change a long run (about 80 s per change in the spectral explorer on a GPU)."""
+    from widgets.core.params import Params
+
+    return type(params).preset("quick") if isinstance(params, Params) else params
+
+
 class Explorer:
     """Controls → ``compute(**values)`` → ``chart(result)``, redrawn in place on every change.
 
     Subclasses (or callers) provide ``controls`` (name → ipywidget), ``compute`` and ``chart``. Training runs
     on ``device`` (default: the best one, ``widgets.get_device``) and shows a progress bar while it runs.
+    ``params`` (a Params object, or None) is replaced by its quick preset (:func:`interactive`).
     """
 
     what = "its controls"
 
     def __init__(self, params=None, device=None, *, controls: dict | None = None, compute: Callable | None = None,
                  chart: Callable | None = None, what: str | None = None):
-        self.params, self.device = params, device  # what compute() starts from, and where it trains
+        self.params, self.device = interactive(params), device  # what compute() starts from, where it trains
         if controls is not None:
             self.make_controls = lambda: controls
         if compute is not None:
