@@ -421,3 +421,30 @@ def test_a_failing_compiler_is_a_runtime_error_not_a_silent_fallback():
           functorch_config.patch(enable_autograd_cache=False),
           pytest.raises(RuntimeError, match="torch.compile failed.*C\\+\\+ compiler.*compile=False")):
         train.train(fam, regression(), steps=2, lr=0.1, optimizer="gd", compile=True)
+
+
+@pytest.mark.parametrize("y, match", [
+    (torch.randn(16, 5), r"y_train \(16, 5\) has 5 target column\(s\), but the family has 1 output"),
+    (torch.randn(2, 16, 3), r"y_train \(2, 16, 3\) has 3 target column"),
+])
+def test_targets_that_do_not_fit_the_outputs_are_refused_not_broadcast(y, match):
+    from widgets.core import data as D
+    from widgets.core import models as M
+
+    fam = M.mlp(3, 1, 8, seeds=[0, 1])
+    x = torch.randn(16, 3)
+    with pytest.raises(ValueError, match=match):
+        train.train(fam, D.Dataset(x, y, x, y), steps=2, lr=1e-3, records=2)
+
+
+def test_class_labels_must_fit_the_outputs():
+    from widgets.core import data as D
+    from widgets.core import models as M
+
+    fam = M.mlp(3, 4, 8, seeds=[0])
+    x = torch.randn(10, 3)
+    y = torch.arange(10) % 5  # label 4 on 4 outputs
+    with pytest.raises(ValueError, match=r"y_train holds class labels in \[0, 4\].*labels in \[0, 3\]"):
+        train.train(fam, D.Dataset(x, y, x, y % 4), steps=2, lr=1e-3, loss="cross_entropy", records=2)
+    ok = train.train(fam, D.Dataset(x, y % 4, x, y % 4), steps=2, lr=1e-3, loss="cross_entropy", records=2)
+    assert torch.isfinite(ok.train_loss).all()

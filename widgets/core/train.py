@@ -137,9 +137,12 @@ def _per_member_targets(y: torch.Tensor, loss) -> bool:
     return y.ndim == (2 if loss_kind(loss) in ("multiclass", "binary") else 3)
 
 
-def _check_data(data: Dataset, loss, K: int) -> None:
+def _check_data(data: Dataset, loss, K: int, d_out: int | None = None) -> None:
     """Inputs are shared [n, d] or per member [K, n, d]; targets shared or per member (see
-    :func:`_per_member_targets`), each split on its own; every shape must agree, and nothing may be NaN."""
+    :func:`_per_member_targets`), each split on its own; every shape must agree, and nothing may be NaN.
+    With the family's output size ``d_out`` known, targets must fit it: regression targets have d_out
+    columns (no silent broadcasting of [n, o] targets against one output), class labels lie in [0, d_out),
+    and ±1 labels need one output."""
     kind = loss_kind(loss)
     for split in ("train", "test"):
         x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
@@ -162,6 +165,18 @@ def _check_data(data: Dataset, loss, K: int) -> None:
             raise ValueError(f"loss={loss!r} needs labels in {{-1, +1}} in y_{split}")
         if kind != "multiclass" and not torch.isfinite(y.float()).all():
             raise ValueError(f"y_{split} holds NaN or inf")
+        if d_out is None or y.numel() == 0:
+            continue
+        if kind == "regression":
+            cols = 1 if y.ndim == (2 if _per_member_targets(y, loss) else 1) else y.shape[-1]
+            if cols != d_out:
+                raise ValueError(f"y_{split} {tuple(y.shape)} has {cols} target column(s), but the family has "
+                                 f"{d_out} output(s): give one target per output")
+        elif kind == "multiclass" and (int(y.min()) < 0 or int(y.max()) >= d_out):
+            raise ValueError(f"y_{split} holds class labels in [{int(y.min())}, {int(y.max())}], but the family's "
+                             f"{d_out} outputs allow labels in [0, {d_out - 1}]")
+        elif kind == "binary" and d_out != 1:
+            raise ValueError(f"loss={loss!r} takes ±1 labels on one output, but the family has {d_out} outputs")
 
 
 def per_member(name: str, value, K: int, lo: float, hi: float, device, dtype) -> torch.Tensor:
@@ -257,7 +272,7 @@ def train(family, data: Dataset, *, steps: int | Sequence[int], lr: float | Sequ
         raise ValueError(f"steps must be a number or a list of {K} (one per member), got {len(budgets)}")
     budgets = [check_int("steps", s, 0, 10**8) for s in budgets]
     total_steps = max(budgets)
-    _check_data(data, loss, K)
+    _check_data(data, loss, K, getattr(family, "info", {}).get("d_out"))
     per_x = data.x_train.ndim == 3
     per_y = _per_member_targets(data.y_train, loss)
     n = data.x_train.shape[-2] if per_x else len(data.x_train)
