@@ -182,6 +182,7 @@ def sobolev_loss(s, n: int):
     pushes high frequencies, s < 0 holds them back (Yu, Yang & Townsend 2023). ``s``: one exponent or one
     per member. Returns a callable (out, y [K, n, 1]) → [K]."""
     weight = sobolev_weights(s, n)
+    on_device: dict = {}  # (device, dtype) → the weights there: copied once, not at every step
 
     def loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         r = (out - y)[..., 0]
@@ -189,7 +190,10 @@ def sobolev_loss(s, n: int):
             raise ValueError(f"the Sobolev loss was built for n = {n} grid points, got {r.shape[-1]}")
         if len(weight) not in (1, len(r)):
             raise ValueError(f"the Sobolev loss has {len(weight)} exponents for {len(r)} members")
-        return (torch.fft.rfft(r, dim=-1).abs() ** 2 * weight.to(r.device, r.dtype)).sum(-1)
+        w = on_device.get((r.device, r.dtype))
+        if w is None:
+            w = on_device[(r.device, r.dtype)] = weight.to(r.device, r.dtype)
+        return (torch.fft.rfft(r, dim=-1).abs() ** 2 * w).sum(-1)
 
     loss.__name__ = "sobolev"
     return loss
