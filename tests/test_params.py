@@ -13,7 +13,7 @@ from widgets.core.checks import check_int
 from widgets.core.params import Params
 
 TOPICS = ("intro", "spectral", "implicit_regularization", "implicit_bias", "eigenspace", "simplicity",
-          "double_descent", "information_bottleneck", "loss_choice")
+          "double_descent", "information_bottleneck", "loss_choice", "nonconvex_optimization")
 
 
 @dataclass(frozen=True)
