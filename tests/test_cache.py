@@ -240,3 +240,74 @@ def test_build_fresh_uses_an_empty_cache_and_leaves_the_stored_one(tmp_path, mon
     assert fresh != stored and contents == [] and flag and not fresh.exists()  # empty, then removed
     assert default == stored and not no_flag and os.environ["WIDGETS_CACHE_DIR"] == str(stored)
     assert len(list(stored.glob("exp-*.pt"))) == 1
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def _enabled_with(value):
+    old = os.environ.get("WIDGETS_CACHE")
+    os.environ["WIDGETS_CACHE"] = value
+    try:
+        return cache.enabled()
+    finally:
+        if old is None:
+            del os.environ["WIDGETS_CACHE"]
+        else:
+            os.environ["WIDGETS_CACHE"] = old
+
+
+def _cache_dir_with(value):
+    old = os.environ.get("WIDGETS_CACHE_DIR")
+    os.environ["WIDGETS_CACHE_DIR"] = value
+    try:
+        return cache.cache_dir()
+    finally:
+        if old is None:
+            del os.environ["WIDGETS_CACHE_DIR"]
+        else:
+            os.environ["WIDGETS_CACHE_DIR"] = old
+
+
+def _never():
+    raise AssertionError("compute must not run on bad input")
+
+
+_BAD_INPUTS = [
+    (cache.cache_slot, ("", {}), {}, ValueError, r"name must be a non-empty identifier"),
+    (cache.cache_slot, (".hidden", {}), {}, ValueError, r"name must be a non-empty identifier"),
+    (cache.cache_slot, ("a/b", {}), {}, ValueError, r"name must be a non-empty identifier"),
+    (cache.cache_slot, (3, {}), {}, ValueError, r"name must be a non-empty identifier"),
+    (cache.cache_slot, ("exp", [1, 2]), {}, TypeError, r"params must be a dict"),
+    (cache.cache_slot, ("exp", {}), {"device": "bogus"}, ValueError, r"device must name a device"),
+    (cache.cache_slot, ("exp", {"f": object()}), {}, TypeError, r"cache parameter of type object cannot be keyed"),
+    (cache.cache_key, ("exp", "abc"), {}, TypeError, r"params must be a dict"),
+    (cache.entry_path, ("exp", {}), {"directory": 5}, TypeError, r"directory must be None, a str or a Path"),
+    (cache.cached, ("exp", {}, 3), {}, TypeError, r"compute must be a callable"),
+    (cache.cached, ("exp", {}, _never), {"refresh": "yes"}, TypeError, r"refresh must be True or False"),
+    (cache.cached, ("exp", {}, _never), {"status": 1}, TypeError, r"status must be True or False"),
+    (cache.cached, ("bad name", {}, _never), {}, ValueError, r"name must be a non-empty identifier"),
+    (cache.cached, ("exp", None, _never), {}, TypeError, r"params must be a dict"),
+    (cache.cached, ("exp", {}, _never), {"directory": 1.5}, TypeError, r"directory must be None"),
+    (cache.cached, ("exp", {}, _never), {"device": "bogus"}, ValueError, r"device must name a device"),
+    (cache.cached, ("exp", {}, lambda: object()), {"directory": "/nonexistent-widgets-cache-test"}, ValueError,
+     r"value is a object; the cache stores tensors"),
+    (_enabled_with, ("maybe",), {}, ValueError, r"\$WIDGETS_CACHE must be one of"),
+    (_enabled_with, ("of",), {}, ValueError, r"\$WIDGETS_CACHE must be one of"),
+    (_cache_dir_with, (__file__,), {}, ValueError, r"\$WIDGETS_CACHE_DIR must name a folder"),
+]
+
+
+@pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,
+                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(_BAD_INPUTS)])
+def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)
+
+
+def test_the_cache_switch_accepts_its_documented_values(monkeypatch):
+    for value, on in (("on", True), ("1", True), ("YES", True), ("off", False), (" 0 ", False), ("no", False)):
+        monkeypatch.setenv("WIDGETS_CACHE", value)
+        assert cache.enabled() is on
+    monkeypatch.delenv("WIDGETS_CACHE")
+    assert cache.enabled()

@@ -96,3 +96,77 @@ def test_mnist1d_offline_and_seeded():
     assert a.x_train.shape == (300, 40) and a.y_train.dtype == torch.int64
     assert torch.equal(a.x_train, b.x_train)
     assert set(a.y_train.tolist()) <= set(range(10))
+
+
+# ---------------------------------------------------------------- bad input
+
+_NAN = float("nan")
+_DS = data.Dataset(torch.zeros(2, 1), torch.zeros(2), torch.zeros(1, 1), torch.zeros(1))
+_LAB = torch.tensor([0, 1, 2, 1])
+_BAD_INPUTS = [
+    (_DS.to, ("bogus",), {}, ValueError, r"device must name a device"),
+    (_DS.to, (3,), {}, TypeError, r"device must be None, a device string"),
+    (data.sinusoids, (1,), {}, ValueError, r"n must be an integer in \[2, 10000000\]"),
+    (data.sinusoids, (10,), {"ks": []}, ValueError, r"ks must be a non-empty list of positive frequencies"),
+    (data.sinusoids, (10,), {"ks": [5, math.inf]}, ValueError, r"ks must be a non-empty list of positive"),
+    (data.sinusoids, (10,), {"ks": [-1]}, ValueError, r"ks must be a non-empty list of positive"),
+    (data.sinusoids, (10,), {"ks": "abc"}, TypeError, r"ks must be a tensor or a sequence"),
+    (data.sinusoids, (10,), {"amplitudes": "loud"}, ValueError, r"amplitudes must be 'equal', 'rising' or a list"),
+    (data.sinusoids, (10,), {"ks": [1, 2], "amplitudes": [1.0]},
+     ValueError, r"amplitudes must have one entry per frequency"),
+    (data.sinusoids, (10,), {"ks": [1, 2], "amplitudes": [1.0, _NAN]}, ValueError, r"amplitudes must hold only finite"),
+    (data.sinusoids, (10,), {"x": torch.tensor([0.5, 1.5])},
+     ValueError, r"x must be a non-empty 1-D tensor of positions in \[0, 1\)"),
+    (data.sinusoids, (10,), {"x": torch.tensor([0.5, _NAN])}, ValueError, r"x must be a non-empty 1-D tensor"),
+    (data.sinusoids, (10,), {"x": torch.zeros(0)}, ValueError, r"x must be a non-empty"),
+    (data.sinusoids, (10,), {"seed": -1}, ValueError, r"seed must be an integer in \[0"),
+    (data.sinusoids, (10,), {"ks": list(range(1, 10**4)), "x": torch.rand(10**6)}, ValueError, r"sinusoids.* GB"),
+    (data.density_grid, (0,), {}, ValueError, r"n must be an integer in \[1"),
+    (data.density_grid, (10,), {"weights": []}, ValueError, r"weights must be a non-empty list of positive"),
+    (data.density_grid, (10,), {"weights": [1, -1]}, ValueError, r"weights must be a non-empty list of positive"),
+    (data.density_grid, (10,), {"weights": [1, math.inf]},
+     ValueError, r"weights must be a non-empty list of positive finite"),
+    (data.density_grid, (10,), {"weights": "ab"}, TypeError, r"weights must be a tensor or a sequence"),
+    (data.density_grid, (10,), {"seed": 1.5}, ValueError, r"seed must be an integer"),
+    (data.hypercube, (0,), {}, ValueError, r"d must be an integer in \[1, 24\]"),
+    (data.hypercube, (25,), {}, ValueError, r"d must be an integer in \[1, 24\]"),
+    (data.hypercube, (3, 0), {}, ValueError, r"n must be an integer in \[1"),
+    (data.hypercube, (10**6, 10**8), {}, ValueError, r"samples of the 1000000-cube.* GB"),
+    (data.hypercube, (3, 5), {"seed": -2}, ValueError, r"seed must be an integer"),
+    (data.clusters, (0,), {}, ValueError, r"k must be an integer in \[1, 100\]"),
+    (data.clusters, (3, 0), {}, ValueError, r"n must be an integer"),
+    (data.clusters, (3, 10, 1), {}, ValueError, r"d must be an integer in \[2"),
+    (data.clusters, (3, 10, 2, -0.1), {}, ValueError, r"sigma must be a finite number in \[0, 10\]"),
+    (data.clusters, (3, 10, 2, _NAN), {}, ValueError, r"sigma must be a finite number"),
+    (data.clusters, (3, 10**7, 10**5), {}, ValueError, r"points in 100000 dimensions.* GB"),
+    (data.split, (torch.zeros(4, 2), torch.zeros(3), 2), {}, ValueError, r"x and y must have the same length"),
+    (data.split, (torch.zeros(4, 2), torch.zeros(4), 0), {}, ValueError, r"n_train must be an integer in \[1, 3\]"),
+    (data.split, (torch.zeros(4, 2), torch.zeros(4), 4), {}, ValueError, r"n_train must be an integer in \[1, 3\]"),
+    (data.split, (torch.zeros(1, 2), torch.zeros(1), 1), {}, ValueError, r"x must have at least 2 rows"),
+    (data.split, (torch.zeros(4, 2), torch.zeros(4), 2, 3), {}, ValueError, r"n_test must be an integer in \[1, 2\]"),
+    (data.split, ([[0.0]] * 4, torch.zeros(4), 2), {}, TypeError, r"x must be a torch\.Tensor"),
+    (data.split, (torch.zeros(4, 2), torch.zeros(4), 2), {"n_classes": 0}, ValueError, r"n_classes must be an integer"),
+    (data.split, (torch.full((4, 2), _NAN), torch.zeros(4), 2), {}, ValueError, r"x must hold only finite"),
+    (data.label_noise, (_LAB, 1.5, 3), {}, ValueError, r"fraction must be a finite number in \[0, 1\]"),
+    (data.label_noise, (_LAB, 0.5, 1), {}, ValueError, r"n_classes must be an integer in \[2"),
+    (data.label_noise, (_LAB.float(), 0.5, 3), {}, ValueError, r"y must be a 1-D int64 tensor"),
+    (data.label_noise, (_LAB, 0.5, 2), {}, ValueError, r"y must hold class labels in \[0, 1\]"),
+    (data.label_noise, (_LAB[None], 0.5, 3), {}, ValueError, r"y must have shape \[n\]"),
+    (data.label_noise, (_LAB, 0.5, 3), {"seed": -1}, ValueError, r"seed must be an integer"),
+    (data.digits, (), {"classes": [10, 1]}, ValueError, r"classes\[i\] must be an integer in \[0, 9\]"),
+    (data.digits, (), {"classes": [1, 1]}, ValueError, r"classes must not repeat a digit"),
+    (data.digits, (), {"classes": [3]}, ValueError, r"classes must have at least 2 entries"),
+    (data.digits, (), {"classes": 3}, TypeError, r"classes must be a list or tuple"),
+    (data.digits, (0,), {}, ValueError, r"n_train must be an integer in \[1"),
+    (data.digits, (2000,), {}, ValueError, r"n_train must be an integer in \[1, 1796\]"),
+    (data.mnist1d, (), {"num_samples": 10}, ValueError, r"num_samples must be an integer in \[20"),
+    (data.mnist1d, (6000,), {}, ValueError, r"n_train must be an integer in \[1, 4999\]"),
+    (data.mnist1d, (100,), {"n_test": 10**4}, ValueError, r"n_test must be an integer in \[1, 4900\]"),
+]
+
+
+@pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,
+                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(_BAD_INPUTS)])
+def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)

@@ -3,6 +3,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from widgets.core import models
 
@@ -141,3 +143,98 @@ def test_hidden_widths_and_layer_outputs_match_the_forward_pass():
         M.mlp(12, 2, 8, hidden=(4, 3))
     with pytest.raises(ValueError, match="widths"):
         M.mlp(12, 2, None)
+
+
+# ---------------------------------------------------------------- bad input and no NaN
+
+_NAN = float("nan")
+_FAM = models.mlp(3, 2, [4, 2], seeds=[0, 1], device="cpu")
+_CNN = models.cnn(5, 1, 2, seeds=[0, 1], device="cpu")
+_NOBIAS = models.mlp(3, 1, 4, seeds=[0], bias=False, device="cpu")
+_PACKED = models.packed_mlp(3, 1, [2, 3], [0, 1], device="cpu")
+_BAD_INPUTS = [
+    (models.mlp, (0, 1, 4), {}, ValueError, r"d_in must be an integer in \[1, inf\]"),
+    (models.mlp, (3, 2.5, 4), {}, ValueError, r"d_out must be an integer"),
+    (models.mlp, (3, 1, 0), {}, ValueError, r"widths\[i\] must be an integer in \[1, 1000000\]"),
+    (models.mlp, (3, 1, None), {}, ValueError, r"widths must be a width or one per member"),
+    (models.mlp, (3, 1, [4, 4]), {"seeds": [0]}, ValueError, r"widths must be a number or a list of 1"),
+    (models.mlp, (3, 1, 4), {"seeds": []}, ValueError, r"seeds must name at least one member"),
+    (models.mlp, (3, 1, 4), {"seeds": [-1]}, ValueError, r"seeds\[i\] must be an integer in \[0"),
+    (models.mlp, (3, 1, 4), {"seeds": "ab"}, TypeError, r"seeds must be a list or tuple"),
+    (models.mlp, (3, 1, 4), {"depth": 0}, ValueError, r"depth must be an integer in \[1, 64\]"),
+    (models.mlp, (3, 1, 4), {"act": "gelu"}, ValueError, r"act must be one of"),
+    (models.mlp, (3, 1, 4), {"init_scale": -1.0}, ValueError, r"init_scale must be a finite number in \[0"),
+    (models.mlp, (3, 1, 4), {"init_scale": _NAN}, ValueError, r"init_scale must be a finite number"),
+    (models.mlp, (3, 1, 4), {"bias_std": _NAN}, ValueError, r"bias_std must be a finite number"),
+    (models.mlp, (3, 1, 4), {"bias_std": 0.1, "bias": False}, ValueError, r"bias_std > 0 needs bias=True"),
+    (models.mlp, (3, 1, 4), {"bias": "yes"}, TypeError, r"bias must be True or False"),
+    (models.mlp, (3, 1, 4), {"device": "bogus"}, ValueError, r"device must name a device"),
+    (models.mlp, (3, 1, 4), {"device": "meta"}, ValueError, r"device must be cpu, cuda, cuda:N or mps"),
+    (models.mlp, (3, 1, 4), {"dtype": torch.int64}, TypeError, r"dtype must be None or a floating torch dtype"),
+    (models.mlp, (3, 1, 4), {"dtype": "float32"}, TypeError, r"dtype must be None or a floating torch dtype"),
+    (models.mlp, (10**6, 1, 10**5), {}, ValueError, r"family \(d_in=1000000.* GB .*budget"),
+    (models.mlp, (3, 1, None), {"hidden": []}, ValueError, r"hidden must name at least one hidden width"),
+    (models.mlp, (3, 1, 4), {"hidden": [3, 2]}, ValueError, r"pass either widths .* or hidden"),
+    (models.mlp, (3, 1, None), {"hidden": [3, 0]}, ValueError, r"hidden\[i\] must be an integer"),
+    (models.cnn, (5, 1, 2), {"q": 6}, ValueError, r"q must be an integer in \[1, 5\]"),
+    (models.cnn, (5, 1, 2), {"readout": "max"}, ValueError, r"readout must be one of"),
+    (models.cnn, (5, 1, 0), {}, ValueError, r"widths\[i\] must be an integer"),
+    (models.cnn, (0, 1, 2), {}, ValueError, r"d must be an integer"),
+    (models.cnn, (5, 1, 2), {"device": "bogus"}, ValueError, r"device must name a device"),
+    (models.cnn, (5, 1, 2), {"act": "sigmoid"}, ValueError, r"act must be one of"),
+    (models.cnn, (10**5, 1, 10**5), {}, ValueError, r"family \(d=100000.* GB .*budget"),
+    (_FAM.forward, (torch.ones(4, 5),), {}, ValueError, r"x must have shape \[n, 3\] or \[2, n, 3\]"),
+    (_FAM.forward, (torch.ones(3),), {}, ValueError, r"x must have shape \[n, 3\]"),
+    (_FAM.forward, (torch.ones(3, 4, 3),), {}, ValueError, r"x must have shape \[n, 3\] or \[2, n, 3\]"),
+    (_FAM.forward, ([[1.0, 2.0, 3.0]],), {}, TypeError, r"x must be a torch\.Tensor"),
+    (_CNN.forward, (torch.ones(4, 6),), {}, ValueError, r"x must have shape \[n, 5\]"),
+    (_FAM.broadcast, (torch.ones(3),), {}, ValueError, r"values must have shape \[2\]"),
+    (_FAM.broadcast, ([1.0, 2.0],), {}, TypeError, r"values must be a torch\.Tensor"),
+    (_FAM.member, (2,), {}, ValueError, r"k must be an integer in \[0, 1\]"),
+    (_FAM.member, (-1,), {}, ValueError, r"k must be an integer"),
+    (models.to_module, (_NOBIAS, 0), {}, ValueError, r"to_module needs an MLP family with biases"),
+    (models.to_module, (_FAM, 5), {}, ValueError, r"k must be an integer in \[0, 1\]"),
+    (models.to_module, ("net", 0), {}, TypeError, r"family must be a Family"),
+    (models.layer_outputs, (_FAM, torch.ones(4, 2)), {}, ValueError, r"x must have shape \[n, 3\]"),
+    (models.layer_outputs, (_CNN, torch.ones(4, 5)), {}, ValueError, r"layer_outputs needs a plain MLP family"),
+    (models.layer_outputs, (_FAM, torch.ones(4, 3)), {"pre": "yes"}, TypeError, r"pre must be True or False"),
+    (models.layer_outputs, (None, torch.ones(4, 3)), {}, TypeError, r"family must be a Family"),
+    (models.centered, (_FAM, 0.0), {}, ValueError, r"scale must be a finite number in \(0"),
+    (models.centered, (_FAM, [1.0, 2.0, 3.0]), {}, ValueError, r"scale must be a number or a list of 2"),
+    (models.centered, (_FAM, _NAN), {}, ValueError, r"scale must be a finite number"),
+    (models.centered, ({}, 1.0), {}, TypeError, r"family must be a Family"),
+    (models.packed_mlp, (3, 1, [], []), {}, ValueError, r"widths and seeds must be equally long and non-empty"),
+    (models.packed_mlp, (3, 1, [2, 3], [0]), {}, ValueError, r"widths and seeds must be equally long"),
+    (models.packed_mlp, (3, 1, [2], [0]), {"device": "bogus"}, ValueError, r"device must name a device"),
+    (models.packed_mlp, (0, 1, [2], [0]), {}, ValueError, r"d_in must be an integer"),
+    (models.packed_mlp, (3, 1, 4, [0]), {}, TypeError, r"widths must be a list or tuple"),
+    (models.packed_mlp, (3, 1, [0], [0]), {}, ValueError, r"widths\[i\] must be an integer"),
+    (_PACKED.forward, (torch.ones(4, 2),), {}, ValueError, r"x must have shape \[n, 3\]"),
+    (_PACKED.forward, (torch.ones(2, 4, 3),), {}, ValueError, r"x must have shape \[n, 3\]"),
+    (_PACKED.broadcast, (torch.ones(5),), {}, ValueError, r"values must have shape \[2\]"),
+]
+
+
+@pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,
+                         ids=[f"{getattr(c[0], '__qualname__', c[0].__name__)}-{i}" for i, c in enumerate(_BAD_INPUTS)])
+def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)
+
+
+@settings(max_examples=50, deadline=None, database=None)
+@given(kind=st.sampled_from(["mlp", "cnn", "packed"]), d=st.integers(1, 6), width=st.integers(1, 8),
+       depth=st.integers(1, 3), act=st.sampled_from(sorted(models.ACTIVATIONS)), seed=st.integers(0, 2**31),
+       scale=st.floats(0, 4), data=st.data())
+def test_random_valid_inputs_give_finite_outputs(kind, d, width, depth, act, seed, scale, data):
+    if kind == "mlp":
+        fam = models.mlp(d, 2, [width, max(1, width - 1)], seeds=[seed, seed + 1], depth=depth, act=act,
+                         init_scale=scale, device="cpu")
+    elif kind == "cnn":
+        fam = models.cnn(d, 2, width, seeds=[seed], depth=depth, q=data.draw(st.integers(1, d)), act=act,
+                         readout=data.draw(st.sampled_from(["flatten", "gap"])), init_scale=scale, device="cpu")
+    else:
+        fam = models.packed_mlp(d, 2, [width, width + 1], [seed, seed + 1], device="cpu")
+    rows = data.draw(st.lists(st.lists(st.floats(-100, 100), min_size=d, max_size=d), min_size=1, max_size=5))
+    out = fam(torch.tensor(rows))
+    assert out.shape == (fam.size, len(rows), 2) and torch.isfinite(out).all()

@@ -67,3 +67,34 @@ def test_update_is_step_with_the_scalars_of_t_given_as_floats_or_tensors(rule):
     if isinstance(rule, optim.Adam):  # the tensor route computes the same bias corrections
         as_tensors = rule.scalars(torch.tensor(7.0, dtype=torch.float64))
         assert [float(c) for c in as_tensors] == pytest.approx(rule.scalars(7), rel=1e-15)
+
+
+# ---------------------------------------------------------------- bad input
+
+_BAD_INPUTS = [
+    (optim.SGD, (1.0,), {}, ValueError, r"momentum must be a finite number in \[0, 1\)"),
+    (optim.SGD, (-0.1,), {}, ValueError, r"momentum must be a finite number in \[0, 1\)"),
+    (optim.SGD, (float("nan"),), {}, ValueError, r"momentum must be a finite number"),
+    (optim.SGD, ("fast",), {}, ValueError, r"momentum must be a number"),
+    (optim.Adam, (), {"b1": 1.0}, ValueError, r"betas\[0\] must be a finite number in \[0, 1\)"),
+    (optim.Adam, (), {"b2": -0.1}, ValueError, r"betas\[1\] must be a finite number in \[0, 1\)"),
+    (optim.Adam, (), {"eps": 0.0}, ValueError, r"eps must be a finite number in \(0, 1\]"),
+    (optim.Adam, (), {"eps": float("inf")}, ValueError, r"eps must be a finite number"),
+    (optim.rule, ("rmsprop",), {}, ValueError, r"optimizer must be one of \('gd', 'sgd', 'adam'\)"),
+    (optim.rule, (3,), {}, TypeError, r"optimizer must be one of"),
+    (optim.rule, ("adam",), {"momentum": 0.9}, ValueError, r"momentum applies to optimizer='gd' or 'sgd'"),
+    (optim.rule, ("adam",), {"betas": (0.9,)}, ValueError, r"betas must be a pair"),
+    (optim.rule, ("adam",), {"betas": 0.9}, ValueError, r"betas must be a pair"),
+    (optim.rule, ("adam",), {"betas": (0.9, 1.5)}, ValueError, r"betas\[1\] must be a finite number in \[0, 1\)"),
+    (optim.rule, ("adam",), {"eps": -1.0}, ValueError, r"eps must be a finite number"),
+    (optim.rule, ("gd",), {"betas": (0.5, 0.5)}, ValueError, r"betas and eps apply to optimizer='adam'"),
+    (optim.rule, ("sgd",), {"eps": 1e-3}, ValueError, r"betas and eps apply to optimizer='adam'"),
+    (optim.rule, ("sgd",), {"momentum": 1.5}, ValueError, r"momentum must be a finite number in \[0, 1\)"),
+]
+
+
+@pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,
+                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(_BAD_INPUTS)])
+def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)

@@ -3,6 +3,8 @@ infinite-width kernels, dense Hessians, finite differences and hand computations
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from reference_nets import flat_loss, tiny_family
@@ -170,3 +172,77 @@ def test_kernel_alignment_by_hand():
     assert float(probes.kernel_alignment(K.double(), Y)) == pytest.approx(float(exp2), rel=1e-12)
     with pytest.raises(ValueError, match="K must be"):
         probes.kernel_alignment(K[:3, :3], y)
+
+
+# ---------------------------------------------------------------- bad input
+
+_FAM = models.mlp(3, 1, 4, seeds=[0, 1], dtype=torch.float64, device="cpu")
+_FAM3 = models.mlp(3, 3, 4, seeds=[0, 1], dtype=torch.float64, device="cpu")
+_X = torch.randn(5, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+_Y = torch.randn(5, dtype=torch.float64)
+_LABELS = torch.tensor([0, 1, 2, 1, 0])
+_NAN = float("nan")
+_BAD_INPUTS = [
+    (probes.tangent_kernel, (_FAM, torch.ones(5, 4)), {}, ValueError, r"x must have shape \[n, 3\]"),
+    (probes.tangent_kernel, (_FAM, torch.ones(5)), {}, ValueError, r"x must have shape \[n, 3\]"),
+    (probes.tangent_kernel, (_FAM, torch.full((2, 3), _NAN)), {}, ValueError, r"x must hold only finite"),
+    (probes.tangent_kernel, (_FAM3, _X), {}, ValueError, r"family must be a single-output family"),
+    (probes.tangent_kernel, ("a family", _X), {}, TypeError, r"family must be a Family"),
+    (probes.tangent_kernel, (models.packed_mlp(3, 1, [2, 3], [0, 1]), _X), {}, TypeError, r"family must be a Family"),
+    (probes.tangent_kernel, (_FAM, _X, [1.0, 2.0, 3.0]), {}, ValueError, r"scale must be one number or one per member"),
+    (probes.tangent_kernel, (_FAM, _X, _NAN), {}, ValueError, r"scale must hold only finite"),
+    (probes.tangent_kernel, (_FAM, _X, "big"), {}, TypeError, r"scale must be a number"),
+    (probes.tangent_kernel, (_FAM, _X), {"parametrization": "mup"}, ValueError, r"parametrization must be one of"),
+    (probes.tangent_kernel, (_FAM, _X), {"chunk": 0}, ValueError, r"chunk must be an integer"),
+    (probes.tangent_kernel, (_FAM, torch.ones(1, 3).expand(10**6, 3)), {}, ValueError, r"tangent features.* GB"),
+    (probes.grad_norm_sq, (_FAM, _X, _Y), {"loss": "bogus"}, ValueError, r"loss must be one of"),
+    (probes.grad_norm_sq, (_FAM, _X, _Y[:4]), {"loss": "mse"}, ValueError, r"y must have shape \[5, 1\]"),
+    (probes.grad_norm_sq, (_FAM, _X, torch.ones(5, 2)), {"loss": "mse"}, ValueError, r"y must have shape \[5, 1\]"),
+    (probes.grad_norm_sq, (_FAM3, _X, _Y), {"loss": "mse"}, ValueError, r"y must have shape \[5, 3\]"),
+    (probes.grad_norm_sq, (_FAM3, _X, _LABELS + 1), {}, ValueError, r"y must hold integer class indices in \[0, 2\]"),
+    (probes.grad_norm_sq, (_FAM3, _X, _LABELS[:3]), {}, ValueError, r"y must have shape \[5\] or \[2, 5\]"),
+    (probes.grad_norm_sq, (_FAM, _X, (_LABELS > 0).long()), {"loss": "logistic"}, ValueError, r"y must hold labels in"),
+    (probes.grad_norm_sq, (_FAM3, _X, torch.ones(5)), {"loss": "logistic"},
+     ValueError, r"loss='logistic' needs a family with one output"),
+    (probes.grad_norm_sq, (_FAM, torch.ones(5, 2), _Y), {"loss": "mse"}, ValueError, r"x must have shape \[n, 3\]"),
+    (probes.grad_norm_sq, (_FAM, _X, torch.full((5,), _NAN)), {"loss": "mse"}, ValueError, r"y must hold only finite"),
+    (probes.grad_norm_sq, (None, _X, _Y), {"loss": "mse"},
+     TypeError, r"family must be a Family"),
+    (probes.grad_norm_sq, (_FAM, _X[:0], _Y[:0]), {"loss": "mse"}, ValueError, r"x must hold at least 1"),
+    (probes.grad_norm_sq, (models.packed_mlp(3, 1, [2, 3], [0, 1]), _X, _Y), {"loss": "mse"}, TypeError,
+     r"family must be a Family"),
+    (probes.hessian_operator, (_FAM, _X, _Y), {"loss": "bogus"}, ValueError, r"loss must be one of"),
+    (probes.hessian_operator, (_FAM, _X, _Y[:2]), {"loss": "mse"}, ValueError, r"y must have shape"),
+    (probes.hessian_operator, (_FAM, _X.T, _Y), {"loss": "mse"}, ValueError, r"x must have shape"),
+    (probes.top_hessian_eig, (_FAM, _X, _Y), {"loss": "mse", "iters": 0}, ValueError, r"iters must be an integer"),
+    (probes.top_hessian_eig, (_FAM, _X, _Y), {"loss": "mse", "seed": -1}, ValueError, r"seed must be an integer"),
+    (probes.top_hessian_eig, (_FAM, _X, torch.ones(2, 5, 2)), {"loss": "mse"}, ValueError, r"y must have shape"),
+    (probes.member_sq_norm, ([], []), {}, ValueError, r"tensors must have at least 1"),
+    (probes.member_sq_norm, ([torch.ones(2, 3)], []), {}, ValueError, r"masks must have one entry per tensor"),
+    (probes.member_sq_norm, ([torch.ones(2, 3)], [torch.ones(3, 3)]), {}, ValueError, r"masks\[0\] must broadcast"),
+    (probes.member_sq_norm, ("ab", [torch.ones(1)]), {}, TypeError, r"tensors must be a list or tuple"),
+    (probes.member_sq_norm, ([[1.0, 2.0]], [torch.ones(2)]), {}, TypeError, r"tensors\[0\] must be a torch\.Tensor"),
+    (probes.geometric_complexity, (_FAM, torch.ones(5, 4)), {}, ValueError, r"x must have shape \[n, 3\]"),
+    (probes.geometric_complexity, (_FAM, torch.ones(0, 3)), {}, ValueError, r"x must hold at least 1"),
+    (probes.geometric_complexity, (_FAM, torch.full((2, 3), math.inf)), {}, ValueError, r"x must hold only finite"),
+    (probes.geometric_complexity, (models.packed_mlp(3, 1, [2], [0]), _X), {}, TypeError, r"family must be a Family"),
+    (probes.centered_kernel, (torch.ones(3),), {}, ValueError, r"K must have shape \[\.\.\., n, n\]"),
+    (probes.centered_kernel, (torch.ones(2, 3),), {}, ValueError, r"K must have shape \[\.\.\., n, n\] \(square\)"),
+    (probes.centered_kernel, (torch.full((2, 2), _NAN),), {}, ValueError, r"K must hold only finite"),
+    (probes.kernel_alignment, (torch.eye(3), torch.ones(4)), {},
+     ValueError, r"K must be \[\.\.\., n, n\] with n = len\(y\) = 4"),
+    (probes.kernel_alignment, (torch.eye(3), torch.tensor([0.0, _NAN, 1.0])), {},
+     ValueError, r"y must hold only finite"),
+    (probes.kernel_alignment, ([[1.0]], torch.ones(1)), {}, TypeError, r"K must be a torch\.Tensor"),
+    (probes.kernel_alignment, (torch.eye(3), torch.ones(3, 1, 1)), {},
+     ValueError, r"y must have shape \[n\] or \[n, c\]"),
+    (probes.kernel_alignment, (torch.eye(2).expand(2, 2, 2).clone().fill_(math.inf), torch.ones(2)), {}, ValueError,
+     r"K must hold only finite"),
+]
+
+
+@pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,
+                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(_BAD_INPUTS)])
+def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)

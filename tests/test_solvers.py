@@ -2,6 +2,8 @@
 numpy's pseudo-inverse, least squares and SVD, the normal equations, and feasibility of the completion."""
 
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -129,3 +131,96 @@ def test_least_squares_bad_input():
         solvers.least_squares(torch.zeros(4, 4), torch.zeros(4, 1))
     with pytest.raises(ValueError, match="lam"):
         solvers.least_squares(*features(), lam=-1.0)
+
+
+# ---------------------------------------------------------------- bad input
+
+_NAN = float("nan")
+_XS = torch.tensor([[1.0, 2.0], [2.0, 1.0], [-1.0, -2.0]], dtype=torch.float64)
+_YS = torch.tensor([1.0, 1.0, -1.0], dtype=torch.float64)
+_M = torch.ones(2, 3, 3, dtype=torch.float64)
+_MASK = torch.eye(3, dtype=torch.float64).expand(2, 3, 3).clone()
+_PHI = torch.randn(2, 4, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+_HUGE = torch.ones(1, 1, 1, dtype=torch.float64)  # expanded: a huge shape without the memory
+_FACT = dict(depth=[1, 2], init=[0.1, 0.1], seeds=[0, 1], lr=0.1, steps=2, records=2)
+_BAD_INPUTS = [
+    (solvers.hard_margin_svm, (_XS[0], _YS), {}, ValueError, r"x must have shape \[n, d\]"),
+    (solvers.hard_margin_svm, (_XS, _YS[:2]), {}, ValueError, r"y must have shape \[3\]"),
+    (solvers.hard_margin_svm, (_XS, torch.tensor([1.0, 0.0, 1.0])), {},
+     ValueError, r"y must hold labels in \{-1, \+1\}"),
+    (solvers.hard_margin_svm, (_XS, _YS), {"tol": 0}, ValueError, r"tol must be a finite number in \(0"),
+    (solvers.hard_margin_svm, (_XS, _YS), {"max_iter": 0}, ValueError, r"max_iter must be an integer"),
+    (solvers.hard_margin_svm, (torch.full((3, 2), _NAN), _YS), {}, ValueError, r"x must hold only finite"),
+    (solvers.hard_margin_svm, (torch.zeros(3, 2), _YS), {}, ValueError, r"x must not contain the origin"),
+    (solvers.hard_margin_svm, (_XS.tolist(), _YS), {}, TypeError, r"x must be a torch\.Tensor"),
+    (solvers.logistic_minimizer, (torch.ones(3),), {}, ValueError, r"z must have shape \[n, d\]"),
+    (solvers.logistic_minimizer, (torch.full((3, 2), math.inf),), {}, ValueError, r"z must hold only finite"),
+    (solvers.logistic_minimizer, (_XS,), {"iters": 0}, ValueError, r"iters must be an integer"),
+    (solvers.logistic_minimizer, (torch.ones(0, 2),), {}, ValueError, r"z must have at least 1 entries"),
+    (solvers.logistic_minimizer, (torch.tensor([[1.0, 1.0], [2.0, 1.0], [1.0, 3.0]]),), {}, ValueError,
+     r"z must not be linearly separable"),
+    (solvers.min_nuclear_completion, (_M[0], _MASK[0]), {}, ValueError, r"M must have shape \[B, s, s\]"),
+    (solvers.min_nuclear_completion, (_M, _MASK[:1]), {}, ValueError, r"mask must have M's shape"),
+    (solvers.min_nuclear_completion, (_M, _MASK / 2), {}, ValueError, r"mask must hold only 0 and 1"),
+    (solvers.min_nuclear_completion, (_M, _MASK), {"iters": 5}, ValueError, r"iters must be an integer in \[10"),
+    (solvers.min_nuclear_completion, (_M, _MASK), {"lam_final": 0.0},
+     ValueError, r"lam_final must be a finite number in \(0"),
+    (solvers.min_nuclear_completion, (_M, _MASK), {"lam_final": -1.0}, ValueError, r"lam_final must be"),
+    (solvers.min_nuclear_completion, (_M * 0, _MASK), {}, ValueError, r"M must have a nonzero observed entry"),
+    (solvers.min_nuclear_completion, (_M, _MASK * 0), {}, ValueError, r"M must have a nonzero observed entry"),
+    (solvers.min_nuclear_completion, (_M * _NAN, _MASK), {}, ValueError, r"M must hold only finite"),
+    (solvers.min_nuclear_completion, (_HUGE.expand(10, 10**5, 10**5), _HUGE.expand(10, 10**5, 10**5)), {},
+     ValueError, r"completion of 10 matrices of 100000 × 100000.* GB"),
+    (solvers.thin_svd, (_PHI[0],), {}, ValueError, r"phi must have shape \[S, n, N\]"),
+    (solvers.thin_svd, (_PHI * _NAN,), {}, ValueError, r"phi must hold only finite"),
+    (solvers.thin_svd, (_PHI,), {"rcond": -1.0}, ValueError, r"rcond must be a finite number in \[0, 1\)"),
+    (solvers.thin_svd, (_PHI,), {"rcond": 1.0}, ValueError, r"rcond must be"),
+    (solvers.thin_svd, (torch.ones(1, 2, 2, dtype=torch.long),), {}, TypeError, r"phi must be a floating tensor"),
+    (solvers.thin_svd, (torch.ones(1, 1, 1).expand(10**4, 10**3, 10**3),), {}, ValueError, r"thin SVD of phi.* GB"),
+    (solvers.filter_factors, (torch.ones(3), -1.0, 4), {}, ValueError, r"lam must be a finite number in \[0"),
+    (solvers.filter_factors, (torch.ones(3), 0.1, 0), {}, ValueError, r"n must be an integer"),
+    (solvers.filter_factors, (torch.tensor([1.0, -1.0]), 0.1, 4), {}, ValueError, r"s must hold singular values"),
+    (solvers.filter_factors, (torch.tensor([1.0, _NAN]), 0.1, 4), {}, ValueError, r"s must hold only finite"),
+    (solvers.least_squares, (_PHI, torch.ones(4, 1)), {"lam": -1e-3},
+     ValueError, r"lam must be a finite number in \[0"),
+    (solvers.least_squares, (_PHI, torch.ones(4, 1)), {"lam": _NAN}, ValueError, r"lam must be a finite number"),
+    (solvers.least_squares, (_PHI, torch.ones(5, 1)), {}, ValueError, r"Y must have shape \[4, c\]"),
+    (solvers.least_squares, (_PHI, torch.ones(3, 4, 1)), {}, ValueError, r"Y must have shape \[4, c\] or \[2, 4, c\]"),
+    (solvers.least_squares, (_PHI, torch.ones(4)), {}, ValueError, r"Y must have shape"),
+    (solvers.least_squares, (_PHI[0], torch.ones(4, 1)), {}, ValueError, r"phi must have shape \[S, n, N\]"),
+    (solvers.least_squares, (_PHI, torch.full((4, 1), math.inf)), {}, ValueError, r"Y must hold only finite"),
+    (solvers.logistic_gd, (_XS[None], 0.0, 10, 2), {}, ValueError, r"lr must be a finite number in \(0"),
+    (solvers.logistic_gd, (_XS[None], 0.1, 0, 2), {}, ValueError, r"steps must be an integer"),
+    (solvers.logistic_gd, (_XS[None], 0.1, 10, 1), {}, ValueError, r"records must be an integer in \[2"),
+    (solvers.logistic_gd, (_XS, 0.1, 10, 2), {}, ValueError, r"z must have shape \[R, n, d\]"),
+    (solvers.logistic_gd, (_XS[None] * _NAN, 0.1, 10, 2), {}, ValueError, r"z must hold only finite"),
+    (solvers.logistic_gd, (_XS[None], _NAN, 10, 2), {}, ValueError, r"lr must be a finite number"),
+    (solvers.deep_factorization_gd, (_M, _MASK), {**_FACT, "depth": [4, 1]},
+     ValueError, r"depth must be an integer in \[1, 3\]"),
+    (solvers.deep_factorization_gd, (_M, _MASK[:1]), _FACT, ValueError, r"M and mask must both have shape"),
+    (solvers.deep_factorization_gd, (_M[:, :2], _MASK[:, :2]), _FACT,
+     ValueError, r"M and mask must both have shape \[K, s, s\]"),
+    (solvers.deep_factorization_gd, (_M, _MASK), {**_FACT, "device": "bogus"},
+     ValueError, r"device must name a device"),
+    (solvers.deep_factorization_gd, (_M, _MASK), {**_FACT, "init": [0.0, 0.1]},
+     ValueError, r"init must be a finite number in \(0"),
+    (solvers.deep_factorization_gd, (_M, _MASK), {**_FACT, "seeds": [0]},
+     ValueError, r"seeds must have one entry per member \(2\)"),
+    (solvers.deep_factorization_gd, (_M, _MASK), {**_FACT, "depth": 2}, TypeError, r"depth must be a list or tuple"),
+    (solvers.deep_factorization_gd, (_M, _MASK), {**_FACT, "lr": _NAN}, ValueError, r"lr must be a finite number"),
+    (solvers.deep_factorization_gd, (_M, _MASK), {**_FACT, "dtype": "float32"},
+     TypeError, r"dtype must be None or a floating"),
+    (solvers.deep_factorization_gd, (_M * 0, _MASK), _FACT, ValueError, r"M must have a nonzero observed entry"),
+    (solvers.deep_factorization_gd, (_M, _MASK), {**_FACT, "records": 1},
+     ValueError, r"records must be an integer in \[2"),
+    (solvers.deep_factorization_gd, (_M, _MASK * 3), _FACT, ValueError, r"mask must hold only 0 and 1"),
+    (solvers.deep_factorization_gd, (_HUGE.expand(2, 10**5, 10**5), _HUGE.expand(2, 10**5, 10**5)),
+     _FACT, ValueError, r"factorization of 2 matrices of 100000 × 100000.* GB"),
+]
+
+
+@pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,
+                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(_BAD_INPUTS)])
+def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)

@@ -2,6 +2,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import rankdata, spearmanr
 
 from widgets.core import stats
@@ -137,3 +139,79 @@ def test_effective_rank_rejects_what_has_no_effective_rank(values, match):
 def test_loglog_slope_of_a_constant_x_is_an_error_not_nan():
     with pytest.raises(ValueError, match="single value"):
         stats.loglog_slope([2.0, 2.0, 2.0], [1.0, 2.0, 3.0])
+
+
+# ---------------------------------------------------------------- bad input and no NaN
+
+_NAN = float("nan")
+_BAD_INPUTS = [
+    (stats.ranks, (torch.tensor(1.0),), {}, ValueError, r"v must have shape \[\.\.\., n\]"),
+    (stats.ranks, (torch.tensor([1.0, _NAN]),), {}, ValueError, r"v must not hold NaN"),
+    (stats.ranks, ("abc",), {}, TypeError, r"v must be a tensor or a sequence of numbers"),
+    (stats.ranks, (torch.ones(3, dtype=torch.complex64),), {}, TypeError, r"v must hold real numbers"),
+    (stats.spearman, ([1, 2, 3], [1, 2]), {}, ValueError, r"a and b must be two sequences of equal length"),
+    (stats.spearman, ([1], [1]), {}, ValueError, r"a and b must be two sequences of equal length ≥ 2"),
+    (stats.spearman, ([_NAN, 1, 2], [1, 2, 3]), {}, ValueError, r"a must not hold NaN"),
+    (stats.spearman, ([1, 2, 3], [1, _NAN, 2]), {}, ValueError, r"b must not hold NaN"),
+    (stats.spearman, ({"a": 1}, [1, 2]), {}, TypeError, r"a must be a tensor or a sequence"),
+    (stats.auc, (torch.tensor([0.1, 0.2, 0.3]), torch.tensor([0, 1])), {}, ValueError, r"y must be \[n\] with n = 3"),
+    (stats.auc, (torch.tensor([0.1, 0.2]), torch.tensor([0, 2])), {}, ValueError, r"y must hold labels in \{0, 1\}"),
+    (stats.auc, (torch.tensor([0.1, 0.2]), torch.tensor([1, 1])), {}, ValueError, r"y must contain both classes"),
+    (stats.auc, (torch.tensor([0.1, _NAN]), torch.tensor([0, 1])), {}, ValueError, r"scores must hold only finite"),
+    (stats.auc, (torch.ones(2, 2, 2), torch.tensor([0, 1])), {},
+     ValueError, r"scores must have shape \[n\] or \[K, n\]"),
+    (stats.auc, ("ab", torch.tensor([0, 1])), {}, TypeError, r"scores must be a tensor or a sequence"),
+    (stats.auc, (torch.tensor([0.1, 0.2]), torch.tensor([[0, 1]])), {}, ValueError, r"y must be \[n\]"),
+    (stats.effective_rank, (torch.zeros(3),), {}, ValueError, r"values holds an all-zero spectrum"),
+    (stats.effective_rank, (torch.zeros(0),), {}, ValueError, r"values must hold a spectrum"),
+    (stats.effective_rank, (torch.tensor(2.0),), {}, ValueError, r"values must hold a spectrum"),
+    (stats.effective_rank, (torch.tensor([-1.0, 2.0]),), {}, ValueError, r"values must be finite and nonnegative"),
+    (stats.effective_rank, (torch.tensor([math.inf, 1.0]),), {}, ValueError, r"values must be finite"),
+    (stats.effective_rank, ("abc",), {}, TypeError, r"values must be a tensor or a sequence"),
+    (stats.loglog_slope, ([1, 2, 3], [1, 2]), {}, ValueError, r"x and y must have the same number of entries"),
+    (stats.loglog_slope, ([1], [1, 2, 3]), {}, ValueError, r"x and y must have the same number of entries"),
+    (stats.loglog_slope, ([1, 1, 1], [1, 2, 3]), {}, ValueError, r"x takes a single value"),
+    (stats.loglog_slope, ([1, -2, 0], [1, 2, 3]), {}, ValueError, r"x and y must have at least two entries"),
+    (stats.loglog_slope, ("ab", [1, 2]), {}, TypeError, r"x must be a tensor or a sequence"),
+    (stats.first_crossing, ([0, 1], [1.0, 0.0], 0.5, "sideways"), {}, ValueError, r"direction must be one of"),
+    (stats.first_crossing, ([0, 1], [1.0, 0.0], _NAN), {}, ValueError, r"level must be a finite number"),
+    (stats.first_crossing, ([1, 2], [1.0, 0.5], 0.0), {"loglog": True},
+     ValueError, r"level must be a finite number in \(0"),
+    (stats.first_crossing, ([0, 1], [1.0, 0.0], 0.5), {"dim": 3}, ValueError, r"dim must be an integer in \[-1, 0\]"),
+    (stats.first_crossing, ([0, 1, 2], [1.0, 0.0], 0.5), {}, ValueError, r"x must be \[2\]"),
+    (stats.first_crossing, ([0], torch.tensor(1.0), 0.5), {}, ValueError, r"values must have at least one dimension"),
+    (stats.first_crossing, ([], torch.zeros(0), 0.5), {}, ValueError, r"values must hold at least one record"),
+    (stats.first_crossing, ([0, 1], [1.0, 0.0], 0.5), {"inclusive": "yes"},
+     TypeError, r"inclusive must be True or False"),
+    (stats.first_crossing, ([0, 1], [1.0, 0.0], 0.5), {"never": "x"}, TypeError, r"never must be a number"),
+    (stats.first_crossing, ("ab", [1.0, 0.0], 0.5), {}, TypeError, r"x must be a tensor or a sequence"),
+]
+
+
+@pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,
+                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(_BAD_INPUTS)])
+def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)
+
+
+_finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False, width=32)  # lists become float32 tensors
+
+
+@settings(max_examples=50, deadline=None, database=None)
+@given(a=st.lists(_finite, min_size=2, max_size=12), data=st.data())
+def test_random_valid_inputs_never_give_nan(a, data):
+    b = data.draw(st.lists(_finite, min_size=len(a), max_size=len(a)))
+    assert torch.isfinite(stats.ranks(torch.tensor(a))).all()
+    rho = stats.spearman(a, b)
+    constant = len(set(a)) == 1 or len(set(b)) == 1
+    assert math.isnan(rho) if constant else -1 - 1e-12 <= rho <= 1 + 1e-12  # NaN only where documented
+    y = torch.tensor(data.draw(st.lists(st.sampled_from([0, 1]), min_size=len(a), max_size=len(a))))
+    if 0 < int(y.sum()) < len(y):
+        assert 0 <= float(stats.auc(torch.tensor(a), y)) <= 1
+    spec = torch.tensor([abs(v) for v in a])
+    if spec.sum() > 0:
+        r = float(stats.effective_rank(spec))
+        assert math.isfinite(r) and 1 - 1e-9 <= r <= len(a) + 1e-9
+    t = stats.first_crossing(torch.arange(len(a)), torch.tensor(b), 0.0)
+    assert not torch.isnan(t)

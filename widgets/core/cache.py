@@ -42,6 +42,7 @@ from widgets.core.env import get_device, project_root
 _PACKAGE = Path(__file__).resolve().parents[1]  # the whole widgets package
 _MAGIC = b"widgets-cache 2\n"
 _OFF = ("off", "0", "false", "no")
+_ON = ("on", "1", "true", "yes", "")
 
 
 class StaleEntryWarning(RuntimeWarning):
@@ -54,14 +55,22 @@ def cache_dir() -> Path:
     """``$WIDGETS_CACHE_DIR``; else, inside the book (a chapter runs in ``book/``), ``<book>/_build/cache``,
     so every executor of a chapter shares one cache with the book build; else ``~/.cache/widgets``."""
     if os.environ.get("WIDGETS_CACHE_DIR"):
-        return Path(os.environ["WIDGETS_CACHE_DIR"])
+        folder = Path(os.environ["WIDGETS_CACHE_DIR"])
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"$WIDGETS_CACHE_DIR must name a folder (or a path to create one), got the file "
+                             f"{str(folder)!r}")
+        return folder
     root = project_root()
     return root / "_build" / "cache" if root is not None else Path.home() / ".cache" / "widgets"
 
 
 def enabled() -> bool:
-    """False when ``$WIDGETS_CACHE`` is ``off`` (or 0/false/no): every call computes, nothing is stored."""
-    return os.environ.get("WIDGETS_CACHE", "on").strip().lower() not in _OFF
+    """False when ``$WIDGETS_CACHE`` is ``off`` (or 0/false/no): every call computes, nothing is stored. True
+    when it is unset or on (1/true/yes); any other value is a ValueError naming the variable."""
+    value = os.environ.get("WIDGETS_CACHE", "on").strip().lower()
+    if value not in _OFF + _ON:
+        raise ValueError(f"$WIDGETS_CACHE must be one of {_ON[:-1]} or {_OFF}, got {os.environ['WIDGETS_CACHE']!r}")
+    return value not in _OFF
 
 
 def code_hash() -> str:
@@ -104,6 +113,8 @@ def _check_name(name: str) -> None:
 def cache_slot(name: str, params: dict, device=None) -> str:
     """sha256 of the question: name, parameters, device type (``get_device(device)``) and default dtype."""
     _check_name(name)
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a dict of the parameters that change the result, got {type(params).__name__}")
     question = {"name": name, "device": get_device(device).type, "dtype": str(torch.get_default_dtype())}
     return hashlib.sha256(f"{json.dumps(question, sort_keys=True)}\n{_canonical(params)}".encode()).hexdigest()
 
@@ -120,6 +131,8 @@ def entry_path(name: str, params: dict, device=None, directory: Path | str | Non
 
 def _locate(name: str, params: dict, device, directory) -> tuple[Path, str]:
     """(entry path, full key): the environment is hashed once per call."""
+    if directory is not None and not isinstance(directory, str | os.PathLike):
+        raise TypeError(f"directory must be None, a str or a Path, got {type(directory).__name__}")
     folder = Path(directory) if directory is not None else cache_dir()
     slot = cache_slot(name, params, device)
     env = json.dumps(environment(), sort_keys=True)
@@ -138,6 +151,11 @@ def cached(name: str, params: dict, compute: Callable[[], object], *, device=Non
     was replaced), ``"corrupt"`` (an unsound entry was replaced, with a RuntimeWarning), ``"refresh"``,
     ``"off"`` (``$WIDGETS_CACHE=off``).
     """
+    if not callable(compute):
+        raise TypeError(f"compute must be a callable taking no arguments, got {type(compute).__name__}")
+    for flag, value in (("refresh", refresh), ("status", status)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag} must be True or False, got {value!r}")
     path, key = _locate(name, params, device, directory)
     if not enabled():
         value = _plain(compute())

@@ -1,14 +1,24 @@
-"""Argument checks that fail with a ValueError naming the argument and the allowed range."""
+"""Argument checks that fail with a ValueError naming the argument and the allowed range (a TypeError for a
+wrong type), before any work: numbers, choices, flags, sequences, tensors (shape, finiteness), devices, dtypes,
+and the memory a computation would need against one budget, :data:`MEMORY_BUDGET_BYTES`."""
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
+
+import torch
+
+MEMORY_BUDGET_BYTES = 32 * 10**9
+"""The most memory (bytes) one call may ask for: a larger array fails with a ValueError naming the size and
+the memory it would need (:func:`check_memory`), before any allocation, instead of an allocator error."""
 
 
 def check_int(name: str, value, lo: int | None = None, hi: int | None = None) -> int:
     """Return ``value`` as an int in [lo, hi], or raise ValueError naming ``name`` and the range."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or \
+            value != int(value):
         raise ValueError(f"{name} must be an integer{_range(lo, hi)}, got {value!r}")
     value = int(value)
     if (lo is not None and value < lo) or (hi is not None and value > hi):
@@ -36,6 +46,79 @@ def check_choice(name: str, value, choices: Iterable):
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
     return value
+
+
+def check_bool(name: str, value) -> bool:
+    """Return ``value`` if it is a bool, or raise TypeError naming ``name``."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def check_sequence(name: str, value, length: int | None = None, min_length: int = 0) -> list:
+    """Return ``value`` (a list, tuple, range or 1-D tensor) as a list, or raise TypeError/ValueError naming
+    ``name``; ``length``: the exact length it must have."""
+    if isinstance(value, torch.Tensor) and value.ndim == 1:
+        value = value.tolist()
+    if isinstance(value, str | bytes | dict) or not isinstance(value, list | tuple | range):
+        raise TypeError(f"{name} must be a list or tuple, got {type(value).__name__}")
+    value = list(value)
+    if length is not None and len(value) != length:
+        raise ValueError(f"{name} must have one entry per member ({length}), got {len(value)}")
+    if len(value) < min_length:
+        raise ValueError(f"{name} must have at least {min_length} entries, got {len(value)}")
+    return value
+
+
+def check_tensor(name: str, value, *, ndim: int | tuple[int, ...] | None = None, shape: str = "",
+                 finite: bool = True, min_size: int = 0) -> torch.Tensor:
+    """Return ``value`` if it is a real (integer or floating) tensor with ``ndim`` dimensions (one of them, for
+    a tuple), at least ``min_size`` entries along every axis, and only finite values (``finite``), else
+    raise TypeError (not a tensor, or a bool or complex one) or ValueError naming ``name``. ``shape``: the
+    expected shape as the docstring writes it (e.g. ``"[n, d]"``), for the message."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor{' of shape ' + shape if shape else ''}, "
+                        f"got {type(value).__name__}")
+    if value.dtype == torch.bool or value.is_complex():
+        raise TypeError(f"{name} must be a real-valued (integer or floating) tensor, got dtype {value.dtype}")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if value.ndim not in allowed:
+            want = shape or " or ".join(f"{k}-D" for k in allowed)
+            raise ValueError(f"{name} must have shape {want}, got {tuple(value.shape)}")
+    if min_size and any(s < min_size for s in value.shape):
+        raise ValueError(f"{name} must have at least {min_size} entries along every axis"
+                         f"{' (shape ' + shape + ')' if shape else ''}, got shape {tuple(value.shape)}")
+    if finite and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{name} must hold only finite values, got NaN or inf")
+    return value
+
+
+def check_memory(name: str, n_bytes: float, budget: int | None = None) -> int:
+    """Raise ValueError naming ``name`` when a computation would need more than ``budget`` bytes (default
+    :data:`MEMORY_BUDGET_BYTES`), with the memory needed in GB; return the bytes otherwise."""
+    budget = MEMORY_BUDGET_BYTES if budget is None else budget
+    if n_bytes > budget:
+        raise ValueError(f"{name} is too large: it would need about {n_bytes / 1e9:.3g} GB of memory, over the "
+                         f"budget of {budget / 1e9:.3g} GB (widgets.core.checks.MEMORY_BUDGET_BYTES)")
+    return int(n_bytes)
+
+
+def check_dtype(name: str, value) -> torch.dtype | None:
+    """Return ``value`` if it is None or a floating torch dtype, else raise TypeError naming ``name``."""
+    if value is not None and not (isinstance(value, torch.dtype) and value.is_floating_point):
+        raise TypeError(f"{name} must be None or a floating torch dtype (e.g. torch.float32), got {value!r}")
+    return value
+
+
+def check_device(name: str, value) -> torch.device:
+    """Resolve a device with :func:`widgets.core.env.get_device` (which names ``device`` or
+    ``$WIDGETS_DEVICE`` in its errors); a wrong type is a TypeError naming ``name``."""
+    from widgets.core.env import get_device
+
+    if value is not None and not isinstance(value, str | torch.device):
+        raise TypeError(f"{name} must be None, a device string or a torch.device, got {type(value).__name__}")
+    return get_device(value)
 
 
 def _range(lo, hi, lo_open=False, hi_open=False) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from widgets.core.checks import check_float, check_int
+from widgets.core.checks import check_device, check_float, check_int, check_memory, check_sequence, check_tensor
 
 
 @dataclass
@@ -26,6 +26,8 @@ class Dataset:
     n_classes: int | None = None
 
     def to(self, device) -> Dataset:
+        """The split on ``device`` (None: where it is)."""
+        device = None if device is None else check_device("device", device)
         return Dataset(*(t.to(device) for t in (self.x_train, self.y_train, self.x_test, self.y_test)),
                        n_classes=self.n_classes)
 
@@ -57,8 +59,8 @@ def sinusoids(n: int = 200, ks=tuple(range(5, 55, 5)), amplitudes: str | list = 
     ``x``: positions in [0, 1) to sample at; by default ``n`` evenly spaced points (see :func:`density_grid`
     for a non-uniform grid).
     """
-    ks = torch.as_tensor(ks, dtype=torch.float64)
-    if ks.ndim != 1 or len(ks) == 0 or (ks <= 0).any():
+    ks = _numbers("ks", ks)
+    if ks.ndim != 1 or len(ks) == 0 or (ks <= 0).any() or not torch.isfinite(ks).all():
         raise ValueError(f"ks must be a non-empty list of positive frequencies, got {ks.tolist()}")
     m = len(ks)
     if isinstance(amplitudes, str):
@@ -69,17 +71,21 @@ def sinusoids(n: int = 200, ks=tuple(range(5, 55, 5)), amplitudes: str | list = 
         else:
             raise ValueError(f"amplitudes must be 'equal', 'rising' or a list of {m} numbers, got {amplitudes!r}")
     else:
-        amps = torch.as_tensor(amplitudes, dtype=torch.float64)
+        amps = _numbers("amplitudes", amplitudes)
         if amps.shape != (m,):
             raise ValueError(f"amplitudes must have one entry per frequency ({m}), got shape {tuple(amps.shape)}")
+        if not torch.isfinite(amps).all():
+            raise ValueError("amplitudes must hold only finite numbers")
     if x is None:
         n = check_int("n", n, 2, 10**7)
         x = torch.arange(n, dtype=torch.float64) / n
     else:
-        x = torch.as_tensor(x, dtype=torch.float64)
-        if x.ndim != 1 or (x < 0).any() or (x >= 1).any():
-            raise ValueError("x must be a 1-D tensor of positions in [0, 1)")
-    g = torch.Generator().manual_seed(check_int("seed", seed, 0))
+        x = _numbers("x", x)
+        if x.ndim != 1 or len(x) == 0 or not ((x >= 0) & (x < 1)).all():
+            raise ValueError("x must be a non-empty 1-D tensor of positions in [0, 1)")
+    seed = check_int("seed", seed, 0)
+    check_memory(f"the sum of {m} sinusoids at {len(x)} points", 8 * 3 * len(x) * m)
+    g = torch.Generator().manual_seed(seed)
     phases = torch.rand(m, generator=g, dtype=torch.float64)
     y = (amps * torch.sin(2 * math.pi * (ks * x[:, None] + phases))).sum(1)
     return Sinusoids(x=x.float(), inputs=(2 * x - 1).float()[:, None], y=y.float()[:, None],
@@ -93,9 +99,9 @@ def density_grid(n: int, weights=(1, 2, 4), seed: int = 0) -> torch.Tensor:
     1:2:4). Returns [n] float64.
     """
     n = check_int("n", n, 1, 10**7)
-    w = torch.as_tensor(weights, dtype=torch.float64)
+    w = _numbers("weights", weights)
     if w.ndim != 1 or len(w) == 0 or (w <= 0).any() or not torch.isfinite(w).all():
-        raise ValueError(f"weights must be a non-empty list of positive numbers, got {list(weights)}")
+        raise ValueError(f"weights must be a non-empty list of positive finite numbers, got {w.tolist()}")
     g = torch.Generator().manual_seed(check_int("seed", seed, 0))
     piece = torch.multinomial(w / w.sum(), n, replacement=True, generator=g)
     x = (piece + torch.rand(n, generator=g, dtype=torch.float64)) / len(w)
@@ -113,6 +119,7 @@ def hypercube(d: int, n: int | None = None, seed: int = 0) -> torch.Tensor:
         bits = (idx[:, None] >> torch.arange(d)) & 1
     else:
         n = check_int("n", n, 1, 10**8)
+        check_memory(f"{n} samples of the {d}-cube", 12 * n * d)
         g = torch.Generator().manual_seed(check_int("seed", seed, 0))
         bits = torch.randint(0, 2, (n, d), generator=g)
     return (1 - 2 * bits).float()
@@ -129,6 +136,7 @@ def clusters(k: int = 3, n: int = 256, d: int = 2, sigma: float = 0.05, seed: in
     n = check_int("n", n, 1, 10**7)
     d = check_int("d", d, 2, 10**5)
     sigma = check_float("sigma", sigma, 0, 10)
+    check_memory(f"{n} points in {d} dimensions", 4 * 3 * n * d)
     g = torch.Generator().manual_seed(check_int("seed", seed, 0))
     labels = torch.where(torch.rand(k, k, generator=g) < 0.5, -1.0, 1.0)
     centres = torch.linspace(-0.5, 0.5, k) if k > 1 else torch.zeros(1)
@@ -169,9 +177,15 @@ def tishby_bits() -> tuple[torch.Tensor, torch.Tensor]:
 def split(x: torch.Tensor, y: torch.Tensor, n_train: int, n_test: int | None = None, seed: int = 0,
           n_classes: int | None = None) -> Dataset:
     """A seeded random split into ``n_train`` training and ``n_test`` (default: all the rest) test rows."""
+    x = check_tensor("x", x, ndim=tuple(range(1, 65)), shape="[n, ...]")
+    y = check_tensor("y", y, ndim=tuple(range(1, 65)), shape=f"[{len(x)}, ...]")
     n = len(x)
     if len(y) != n:
         raise ValueError(f"x and y must have the same length, got {n} and {len(y)}")
+    if n < 2:
+        raise ValueError(f"x must have at least 2 rows to split into training and test rows, got {n}")
+    if n_classes is not None:
+        n_classes = check_int("n_classes", n_classes, 1)
     n_train = check_int("n_train", n_train, 1, n - 1)
     n_test = n - n_train if n_test is None else check_int("n_test", n_test, 1, n - n_train)
     g = torch.Generator().manual_seed(check_int("seed", seed, 0))
@@ -185,8 +199,12 @@ def label_noise(y: torch.Tensor, fraction: float, n_classes: int, seed: int = 0)
     Nakkiran et al. 2019). Returns a new [n] int64 tensor."""
     fraction = check_float("fraction", fraction, 0, 1)
     n_classes = check_int("n_classes", n_classes, 2)
-    if y.dtype != torch.int64 or y.ndim != 1:
+    y = check_tensor("y", y, ndim=1, shape="[n]")
+    if y.dtype != torch.int64:
         raise ValueError("y must be a 1-D int64 tensor of class labels")
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+        raise ValueError(f"y must hold class labels in [0, {n_classes - 1}] (n_classes = {n_classes}), got "
+                         f"labels in [{int(y.min())}, {int(y.max())}]")
     g = torch.Generator().manual_seed(check_int("seed", seed, 0))
     y = y.clone()
     chosen = torch.randperm(len(y), generator=g)[: round(fraction * len(y))]
@@ -203,12 +221,15 @@ def digits(n_train: int = 400, seed: int = 0, classes=None, n_test: int | None =
     """
     from sklearn.datasets import load_digits  # shipped with scikit-learn; no download
 
+    if classes is not None:
+        classes = [check_int("classes[i]", c, 0, 9) for c in check_sequence("classes", classes, min_length=2)]
+        if len(set(classes)) != len(classes):
+            raise ValueError(f"classes must not repeat a digit, got {classes}")
     data = load_digits()
     x = torch.tensor(data.data, dtype=torch.float32) / 16.0
     y = torch.tensor(data.target, dtype=torch.int64)
     n_classes = 10
     if classes is not None:
-        classes = [check_int("classes[i]", c, 0, 9) for c in classes]
         keep = torch.isin(y, torch.tensor(classes))
         x, y = x[keep], torch.searchsorted(torch.tensor(sorted(classes)), y[keep])
         n_classes = len(classes)
@@ -222,6 +243,9 @@ def mnist1d(n_train: int = 4000, seed: int = 0, n_test: int | None = None, num_s
     then split with ``seed``. x: [n, 40] float32, y: [n] int64 in 0..9.
     """
     num_samples = check_int("num_samples", num_samples, 20, 10**6)
+    n_train = check_int("n_train", n_train, 1, num_samples - 1)
+    if n_test is not None:
+        check_int("n_test", n_test, 1, num_samples - n_train)
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args()
@@ -231,3 +255,13 @@ def mnist1d(n_train: int = 4000, seed: int = 0, n_test: int | None = None, num_s
     x = np.concatenate([raw["x"], raw["x_test"]]).astype(np.float32)
     y = np.concatenate([raw["y"], raw["y_test"]]).astype(np.int64)
     return split(torch.from_numpy(x), torch.from_numpy(y), n_train, n_test, seed, n_classes=10)
+
+
+def _numbers(name: str, value) -> torch.Tensor:
+    """``value`` (a tensor or a sequence of numbers) as a float64 tensor, else TypeError naming it."""
+    if isinstance(value, str | bytes):
+        raise TypeError(f"{name} must be a tensor or a sequence of numbers, got a string")
+    try:
+        return torch.as_tensor(value, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{name} must be a tensor or a sequence of numbers, got {type(value).__name__}") from None

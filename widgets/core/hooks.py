@@ -5,9 +5,11 @@ loop of its own.
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 
-from widgets.core.checks import check_choice, check_float, check_int
+from widgets.core.checks import check_choice, check_float, check_int, check_sequence
 from widgets.core.losses import LOSSES, member_losses
 from widgets.core.probes import member_sq_norm
 
@@ -19,7 +21,9 @@ def gradient_penalty(lam, loss: str = "mse"):
     ``lam``: one number or one per member (≥ 0). Returns ``objective(family, x, y) → [K]``.
     """
     check_choice("loss", loss, LOSSES)
-    values = [lam] if isinstance(lam, int | float) else list(lam)
+    scalar = (isinstance(lam, numbers.Real) and not isinstance(lam, bool)) or \
+        (isinstance(lam, torch.Tensor) and lam.ndim == 0)
+    values = [lam] if scalar else check_sequence("lam", lam, min_length=1)
     values = [check_float("lam", v, 0, 1e6) for v in values]
 
     def objective(family, x, y) -> torch.Tensor:

@@ -30,8 +30,15 @@ from dataclasses import dataclass
 
 import torch
 
-from widgets.core.checks import check_choice, check_float, check_int
-from widgets.core.env import get_device
+from widgets.core.checks import (
+    check_choice,
+    check_device,
+    check_float,
+    check_int,
+    check_memory,
+    check_sequence,
+    check_tensor,
+)
 
 ARCHS = ("mlp", "cnn")
 READOUTS = ("flatten", "gap")
@@ -46,9 +53,17 @@ def _relu_maps(s12: torch.Tensor, s11: torch.Tensor, s22: torch.Tensor) -> tuple
 
     κ₁(ρ) = (√(1−ρ²) + (π − arccos ρ)ρ)/π and κ₀(ρ) = (π − arccos ρ)/π give
     E[φφ] = √(s11 s22)·κ₁(ρ)/2 and E[φ'φ'] = κ₀(ρ)/2.
+
+    A zero variance (a zero input, or a zero patch of a CNN's input, without bias) makes u or v zero, so
+    E[φφ] = 0: its limit, since E[φφ] is √(s11 s22) times a bounded function of ρ. There ρ is taken as 0,
+    which keeps E[φ'φ'] finite; it only ever multiplies a covariance that is zero there too.
     """
     norm = torch.sqrt(s11 * s22)
-    rho = (s12 / norm).clamp(-1.0, 1.0)  # rounding can push |ρ| a hair above 1
+    rho = s12 / norm
+    zero = rho.isnan()  # 0/0 at a zero variance (the inputs are finite): see above
+    if bool(zero.any()):
+        rho = torch.where(zero, torch.zeros_like(rho), rho)
+    rho = rho.clamp(-1.0, 1.0)  # rounding can push |ρ| a hair above 1
     theta = torch.arccos(rho)
     k1 = (torch.sqrt(1 - rho * rho) + (math.pi - theta) * rho) / math.pi
     k0 = (math.pi - theta) / math.pi
@@ -130,17 +145,28 @@ def kernel(x1: torch.Tensor, x2: torch.Tensor | None = None, *, arch: str = "mlp
            readout: str = "flatten", kind: str = "ntk", bias: float = 0.0, chunk: int = 2**22) -> torch.Tensor:
     """The infinite-width kernel between x1: [n, d] and x2: [m, d] (x1 when None) → [n, m] float64, on x1's
     device. ``chunk`` bounds the number of float64 values held per intermediate (rows are processed in
-    blocks; the GAP kernel needs d² values per pair)."""
-    if x1.ndim != 2:
-        raise ValueError(f"x1 must have shape [n, d], got {tuple(x1.shape)}")
-    x2 = x1 if x2 is None else x2
-    if x2.ndim != 2 or x2.shape[1] != x1.shape[1]:
+    blocks; the GAP kernel needs d² values per pair).
+
+    A zero input (or, for the CNN, a zero patch) is allowed: with ``bias`` 0 its kernel with every input is
+    0, the limit of K(εx, x') = ε K(x, x') (ReLU kernels without bias are positively homogeneous)."""
+    x1 = check_tensor("x1", x1, ndim=2, shape="[n, d]")
+    if x1.shape[1] == 0:
+        raise ValueError("x1 must have shape [n, d] with d ≥ 1 input coordinates, got d = 0")
+    x2 = x1 if x2 is None else check_tensor("x2", x2, ndim=2, shape=f"[m, {x1.shape[1]}]")
+    if x2.shape[1] != x1.shape[1]:
         raise ValueError(f"x2 must have shape [m, {x1.shape[1]}], got {tuple(x2.shape)}")
     d = x1.shape[1]
     depth, q, bias = _check(arch, depth, q, readout, kind, bias, d)
+    chunk = check_int("chunk", chunk, 1)
+    n, m = len(x1), len(x2)
+    if arch == "mlp":  # the output and about five [n, m] float64 intermediates
+        need = 6 * 8 * n * m
+    else:  # the output, and about eight intermediates per block of rows (at least one row)
+        per_row = m * d * (d if readout == "gap" else 1)
+        need = 8 * n * m + 8 * 8 * min(n, max(1, chunk // max(per_row, 1))) * per_row
+    check_memory(f"the kernel of x1 ({n} rows) with x2 ({m} rows)", need)
     x1 = x1.to(torch.float64)
     x2 = x2.to(device=x1.device, dtype=torch.float64)
-    n, m = len(x1), len(x2)
     if arch == "mlp":
         s12 = 2 * x1 @ x2.T / d + bias
         s11 = 2 * (x1 * x1).sum(1, keepdim=True) / d + bias
@@ -172,14 +198,14 @@ def _cube_d(d: int) -> int:
 def hypercube_points(d: int, device=None) -> torch.Tensor:
     """All 2^d points of {-1, 1}^d as [2^d, d] float64, in the order of ``data.hypercube(d)``."""
     d = _cube_d(d)
-    idx = torch.arange(2**d, device=get_device(device))
+    idx = torch.arange(2**d, device=check_device("device", device))
     return (1 - 2 * ((idx[:, None] >> torch.arange(d, device=idx.device)) & 1)).to(torch.float64)
 
 
 def subset_index(S: Iterable[int], d: int) -> int:
     """The index (bit mask) of the subset S ⊆ {0, …, d−1}."""
     d = _cube_d(d)
-    S = [check_int("S[i]", i, 0, d - 1) for i in S]
+    S = [check_int("S[i]", i, 0, d - 1) for i in _subset("S", S)]
     if len(set(S)) != len(S):
         raise ValueError(f"S must not repeat a coordinate, got {S}")
     return sum(1 << i for i in S)
@@ -202,7 +228,7 @@ def _popcount(r: torch.Tensor) -> torch.Tensor:
 
 def subset_degree(d: int, device=None) -> torch.Tensor:
     """|S| of every subset: [2^d] int64."""
-    return _popcount(torch.arange(2 ** _cube_d(d), device=get_device(device)))
+    return _popcount(torch.arange(2 ** _cube_d(d), device=check_device("device", device)))
 
 
 def subset_spread(d: int, device=None) -> torch.Tensor:
@@ -213,7 +239,7 @@ def subset_spread(d: int, device=None) -> torch.Tensor:
     the complement m, a bit survives exactly where a run of t + 1 outside positions starts."""
     d = _cube_d(d)
     full = 2**d - 1
-    m = ~torch.arange(2**d, device=get_device(device)) & full
+    m = ~torch.arange(2**d, device=check_device("device", device)) & full
     longest = torch.zeros_like(m)
     for _ in range(d):
         longest += m != 0
@@ -224,7 +250,7 @@ def subset_spread(d: int, device=None) -> torch.Tensor:
 def shift_orbits(d: int, device=None) -> torch.Tensor:
     """For every subset, the smallest index among its circular shifts: [2^d] int64 (an orbit label)."""
     d = _cube_d(d)
-    idx = torch.arange(2**d, device=get_device(device))
+    idx = torch.arange(2**d, device=check_device("device", device))
     best, cur = idx.clone(), idx.clone()
     mask = 2**d - 1
     for _ in range(d - 1):
@@ -240,6 +266,7 @@ def receptive_field(depth: int, q: int) -> int:
 
 def fwht(v: torch.Tensor) -> torch.Tensor:
     """Unnormalised Walsh–Hadamard transform along the last axis (length 2^d): out[S] = Σ_r (−1)^|S&r| v[r]."""
+    v = check_tensor("v", v, ndim=tuple(range(1, 65)), shape="[..., 2^d]")
     n = v.shape[-1]
     d = n.bit_length() - 1
     if n < 1 or 2**d != n:
@@ -257,7 +284,8 @@ def kernel_z(d: int, *, arch: str = "mlp", depth: int = 1, q: int = 3, kind: str
     for kernels of the form k(x ⊙ x'): the MLP, and the CNN with a flatten readout."""
     d = _cube_d(d)
     depth, q, bias = _check(arch, depth, q, "flatten", kind, bias, d)
-    dev = get_device(device)
+    chunk = check_int("chunk", chunk, 1)
+    dev = check_device("device", device)
     s = torch.tensor(2.0 + bias, dtype=torch.float64, device=dev)  # the first layer's variance at x = x'
     if arch == "mlp":  # k depends on z only through its mean: evaluate at the d + 1 values, then gather
         levels = 1 - 2 * torch.arange(d + 1, dtype=torch.float64, device=dev) / d
@@ -338,7 +366,7 @@ def spectrum(d: int, *, arch: str = "mlp", depth: int = 1, q: int = 3, kind: str
     by one fast Walsh–Hadamard transform of k (O(d·2^d)); d ≤ 24. For a GAP readout use
     :func:`dense_spectrum`: its kernel is not a function of x ⊙ x' alone."""
     d = _cube_d(d)
-    dev = get_device(device)
+    dev = check_device("device", device)
     k = kernel_z(d, arch=arch, depth=depth, q=q, kind=kind, bias=bias, device=dev)
     lam = fwht(k) / 2**d
     config = {"arch": arch, "depth": depth, "q": q if arch == "cnn" else None, "kind": kind, "bias": bias}
@@ -346,10 +374,19 @@ def spectrum(d: int, *, arch: str = "mlp", depth: int = 1, q: int = 3, kind: str
 
 
 def gram(d: int, **kw) -> torch.Tensor:
-    """The 2^d × 2^d Gram matrix of ``kernel`` on every point of the cube (``kw``: kernel's settings)."""
-    device = kw.pop("device", None)
+    """The 2^d × 2^d Gram matrix of ``kernel`` on every point of the cube (``kw``: kernel's settings, and
+    ``device``). Its size is checked against :data:`widgets.core.checks.MEMORY_BUDGET_BYTES` first."""
+    unknown = sorted(set(kw) - _GRAM_KW)
+    if unknown:
+        raise TypeError(f"gram got unexpected keyword arguments {unknown}; it takes {sorted(_GRAM_KW)}")
+    d = _cube_d(d)
+    device = check_device("device", kw.pop("device", None))
+    check_memory(f"the Gram matrix at d = {d} (2^{d} × 2^{d} float64)", 6 * 8 * 4**d)
     x = hypercube_points(d, device)
     return kernel(x, **kw)
+
+
+_GRAM_KW = {"arch", "depth", "q", "readout", "kind", "bias", "chunk", "device"}
 
 
 def dense_spectrum(d: int, device=None, **kw) -> torch.Tensor:
@@ -363,8 +400,21 @@ def walsh(S: Iterable[int], idx: torch.Tensor) -> torch.Tensor:
     """The Walsh function χ_S(x) = Π_{i∈S} x_i at the cube points with indices ``idx`` (the order of
     :func:`hypercube_points`, where bit i of the index set means x_i = −1): (−1)^|S ∩ bits(idx)|, float64 of
     idx's shape (1 for the empty set). Indices, not points, so no point array is ever built."""
-    S = [check_int("S[i]", i, 0, MAX_D - 1) for i in S]
+    S = [check_int("S[i]", i, 0, MAX_D - 1) for i in _subset("S", S)]
+    idx = check_tensor("idx", idx)
+    if idx.is_floating_point():
+        raise TypeError(f"idx must be an integer tensor of cube point indices, got dtype {idx.dtype}")
+    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= 2**MAX_D):
+        raise ValueError(f"idx must hold point indices in [0, 2^{MAX_D}), got values in "
+                         f"[{int(idx.min())}, {int(idx.max())}]")
     if len(set(S)) != len(S):
         raise ValueError(f"S must not repeat a coordinate, got {S}")
     mask = sum(1 << i for i in S)
     return 1.0 - 2.0 * (_popcount(idx & mask) % 2).to(torch.float64)
+
+
+def _subset(name: str, S) -> list:
+    """S as a list of coordinates: a set, list, tuple or range (an int or a string is a TypeError)."""
+    if isinstance(S, set | frozenset):
+        return sorted(S)
+    return check_sequence(name, S)

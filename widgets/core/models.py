@@ -17,7 +17,17 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from widgets.core.checks import check_choice, check_float, check_int
+from widgets.core.checks import (
+    check_bool,
+    check_choice,
+    check_device,
+    check_dtype,
+    check_float,
+    check_int,
+    check_memory,
+    check_sequence,
+    check_tensor,
+)
 from widgets.core.env import get_device, get_dtype
 
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "identity": lambda h: h}
@@ -62,9 +72,9 @@ class Family(_Members):
     params0: list[torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: [n, d] (shared by all members) or [K, n, d] (one batch per member) → outputs [K, n, out]."""
-        if x.ndim not in (2, 3):
-            raise ValueError(f"x must have shape [n, d] or [K, n, d], got {tuple(x.shape)}")
+        """x: [n, d] (shared by all members) or [K, n, d] (one batch per member) → outputs [K, n, out].
+        Non-finite inputs give non-finite outputs (not checked here: this is the training loop's hot path)."""
+        _check_x(self, x)
         run = _mlp_forward if self.kind == "mlp" else _cnn_forward
         out = run(self, x, self.params)
         if self.params0 is None:
@@ -78,6 +88,9 @@ class Family(_Members):
     def broadcast(self, values: torch.Tensor) -> list[torch.Tensor]:
         """Per-member values [K] laid out to broadcast against each parameter ([K, 1, …] each): how the
         trainer applies per-member learning rates and weight decays."""
+        values = check_tensor("values", values, finite=False)
+        if values.shape != (self.size,):
+            raise ValueError(f"values must have shape [{self.size}] (one per member), got {tuple(values.shape)}")
         return [values.view((self.size,) + (1,) * (p.ndim - 1)) for p in self.params]
 
     def member(self, k: int) -> Family:
@@ -96,9 +109,24 @@ class Family(_Members):
         return lone
 
 
+def _check_family(name: str, family) -> None:
+    """TypeError unless ``family`` is a :class:`Family`: stacked [K, ...] parameters, one slice per member
+    (what the probes and :func:`to_module` read; a packed layout stores its members side by side)."""
+    if not isinstance(family, Family):
+        raise TypeError(f"{name} must be a Family (from models.mlp or models.cnn), got {type(family).__name__}")
+
+
+def _io_dims(family) -> tuple[int, int]:
+    """(input width, number of outputs) of a Family or a PackedFamily."""
+    if isinstance(family, PackedFamily):
+        return family.params[0].shape[1], family.params[2].shape[1]
+    return family.info["d_in" if family.kind == "mlp" else "d"], family.info["d_out"]
+
+
 def to_module(family: Family, k: int) -> torch.nn.Sequential:
     """Member k of an MLP family (with biases) as a plain ``torch.nn.Sequential`` holding a copy of its
     weights, e.g. to check it against ``torch.optim`` or to use torch's own tooling on it."""
+    _check_family("family", family)
     if family.kind != "mlp" or not family.bias:
         raise ValueError("to_module needs an MLP family with biases")
     member = family.member(k)
@@ -115,10 +143,19 @@ def to_module(family: Family, k: int) -> torch.nn.Sequential:
     return torch.nn.Sequential(*layers)
 
 
+def _check_x(family, x) -> None:
+    """x: [n, d] or [K, n, d] with the family's input width d (and K members); a shape check only."""
+    d = _io_dims(family)[0]
+    x = check_tensor("x", x, finite=False)
+    if x.ndim not in (2, 3) or x.shape[-1] != d or (x.ndim == 3 and x.shape[0] != family.size):
+        raise ValueError(f"x must have shape [n, {d}] or [{family.size}, n, {d}] (the family's input width and "
+                         f"members), got {tuple(x.shape)}")
+
+
 def _per_member(name: str, value, k: int) -> list:
     if isinstance(value, int | float):
         return [value] * k
-    value = list(value)
+    value = check_sequence(name, value)
     if len(value) != k:
         raise ValueError(f"{name} must be a number or a list of {k} (one per member), got {len(value)}")
     return value
@@ -127,7 +164,7 @@ def _per_member(name: str, value, k: int) -> list:
 def _members(seeds, widths) -> tuple[list[int], list[int]]:
     if isinstance(seeds, int):
         seeds = [seeds]
-    seeds = [check_int("seeds[i]", s, 0) for s in seeds]
+    seeds = [check_int("seeds[i]", s, 0) for s in check_sequence("seeds", seeds)]
     if not seeds:
         raise ValueError("seeds must name at least one member")
     widths = [check_int("widths[i]", w, 1, 10**6) for w in _per_member("widths", widths, len(seeds))]
@@ -149,7 +186,11 @@ def mlp(d_in: int, d_out: int, widths: int | Sequence[int] | None, seeds: int | 
     """
     d_in, d_out = check_int("d_in", d_in, 1), check_int("d_out", d_out, 1)
     check_choice("act", act, ACTIVATIONS)
+    bias = check_bool("bias", bias)
+    dev, dtype = check_device("device", device), check_dtype("dtype", dtype)
+    get_dtype(dev, dtype)
     if hidden is not None:
+        hidden = check_sequence("hidden", hidden)
         if widths is not None:
             raise ValueError("pass either widths (one width for every hidden layer) or hidden (one width per "
                              "hidden layer), not both")
@@ -171,6 +212,10 @@ def mlp(d_in: int, d_out: int, widths: int | Sequence[int] | None, seeds: int | 
 
     dims_max = layer_dims(max(widths))
     shapes = [(dims_max[i], dims_max[i + 1]) for i in range(depth)]
+    # float64 draws per member, the stacked weights and masks, and the device copy
+    per_member = sum(a * b + b for a, b in shapes)
+    check_memory(f"the family (d_in={d_in}, d_out={d_out}, width {max(widths)}, depth {depth}, "
+                 f"{len(seeds)} members)", 8 * per_member * len(seeds) * 4)
     layers = []
     for s, w, c in zip(seeds, widths, scales, strict=True):
         dims = layer_dims(w)
@@ -205,7 +250,7 @@ def mlp(d_in: int, d_out: int, widths: int | Sequence[int] | None, seeds: int | 
     info = {"d_in": d_in, "d_out": d_out, "depth": depth}
     if hidden is not None:
         info["hidden"] = tuple(hidden)
-    return _finish("mlp", act, params, masks, widths, seeds, bias, 0, "flatten", device, dtype, info)
+    return _finish("mlp", act, params, masks, widths, seeds, bias, 0, "flatten", dev, dtype, info)
 
 
 def cnn(d: int, d_out: int, channels: int | Sequence[int], seeds: int | Sequence[int] = 0, depth: int = 1,
@@ -220,9 +265,15 @@ def cnn(d: int, d_out: int, channels: int | Sequence[int], seeds: int | Sequence
     depth = check_int("depth", depth, 1, 64)
     check_choice("act", act, ACTIVATIONS)
     check_choice("readout", readout, ("flatten", "gap"))
+    bias = check_bool("bias", bias)
+    dev, dtype = check_device("device", device), check_dtype("dtype", dtype)
+    get_dtype(dev, dtype)
     seeds, widths = _members(seeds, widths=channels)
     scales = [check_float("init_scale", s, 0, 1e6) for s in _per_member("init_scale", init_scale, len(seeds))]
     K, cmax = len(seeds), max(widths)
+    per_member = cmax * q + (depth - 1) * cmax * cmax * q + (cmax * d if readout == "flatten" else cmax) * d_out
+    check_memory(f"the family (d={d}, d_out={d_out}, {cmax} channels, depth {depth}, q={q}, {K} members)",
+                 8 * per_member * K * 4)
     conv = [torch.zeros(K, cmax, 1 if i == 0 else cmax, q, dtype=torch.float64) for i in range(depth)]
     conv_m = [torch.zeros_like(t) for t in conv]
     biases = [torch.zeros(K, cmax, 1, dtype=torch.float64) for _ in range(depth)]
@@ -255,7 +306,7 @@ def cnn(d: int, d_out: int, channels: int | Sequence[int], seeds: int | Sequence
     if bias:
         params.append(torch.zeros(K, 1, d_out, dtype=torch.float64))
         masks.append(torch.ones(K, 1, d_out, dtype=torch.float64))
-    return _finish("cnn", act, params, masks, widths, seeds, bias, q, readout, device, dtype,
+    return _finish("cnn", act, params, masks, widths, seeds, bias, q, readout, dev, dtype,
                    {"d": d, "d_out": d_out, "depth": depth})
 
 
@@ -286,8 +337,11 @@ def layer_outputs(family: Family, x: torch.Tensor, pre: bool = False) -> list[to
     """Every layer's output of an MLP family on inputs x [n, d] (or [K, n, d]): one [K, n, width_l] tensor
     per weight layer, the hidden layers after their activation (before it with ``pre=True``) and the last
     layer's raw outputs (logits). Padded units of narrower members are zero. Without gradients."""
+    _check_family("family", family)
     if family.kind != "mlp" or family.params0 is not None:
         raise ValueError("layer_outputs needs a plain MLP family (not a CNN, not centered)")
+    _check_x(family, x)
+    check_bool("pre", pre)
     act = ACTIVATIONS[family.act]
     step = 2 if family.bias else 1
     params = family.params
@@ -357,6 +411,7 @@ def centered(family: Family, scale) -> Family:
     """The family with outputs F_k(x) = α_k (f_k(x) − f_k⁰(x)), f⁰ the network at its current (initial)
     weights, kept frozen: lazy training for large α (Chizat, Oyallon & Bach 2019), which pairs with a
     learning rate ∝ 1/α². ``scale``: α, one number or one per member. Trains with the same parameters."""
+    _check_family("family", family)
     alpha = torch.tensor([check_float("scale", s, 0, 1e8, lo_open=True)
                           for s in _per_member("scale", scale, family.size)],
                          device=family.device, dtype=family.params[0].dtype)
@@ -388,8 +443,10 @@ class PackedFamily(_Members):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [n, d] → outputs [M, n, c]."""
-        if x.ndim != 2:
-            raise ValueError(f"a packed family takes inputs shared by all members, [n, d]; got {tuple(x.shape)}")
+        d = self.params[0].shape[1]
+        if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[1] != d:
+            raise ValueError(f"x must have shape [n, {d}]: a packed family takes inputs shared by all members, "
+                             f"got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
         W1, b1, W2, b2 = self.params
         hT = torch.relu(torch.addmm(b1, W1, x.to(W1.dtype).T))  # [H, n]
         sizes = [w * count for w, _, count in self.groups]
@@ -403,6 +460,9 @@ class PackedFamily(_Members):
 
     def broadcast(self, values: torch.Tensor) -> list[torch.Tensor]:
         """Per-member values [M] → per-unit columns for W1, b1, W2 ([H, 1]) and [M, 1] for b2."""
+        values = check_tensor("values", values, finite=False)
+        if values.shape != (self.size,):
+            raise ValueError(f"values must have shape [{self.size}] (one per member), got {tuple(values.shape)}")
         unit = values[self.owner].view(-1, 1)
         return [unit, unit, unit, values.view(-1, 1)]
 
@@ -411,7 +471,9 @@ def packed_mlp(d_in: int, d_out: int, widths, seeds, device=None, dtype=None) ->
     """The members of ``mlp(d_in, d_out, widths, seeds, depth=2, act="relu")`` (the same initialisation,
     member by member), packed. Members are reordered so equal widths are adjacent; the result's ``widths`` and
     ``seeds`` give the new order."""
-    widths, seeds = list(widths), list(seeds)
+    widths, seeds = check_sequence("widths", widths), check_sequence("seeds", seeds)
+    dev, dtype = check_device("device", device), check_dtype("dtype", dtype)
+    get_dtype(dev, dtype)
     if len(widths) != len(seeds) or not widths:
         raise ValueError(f"widths and seeds must be equally long and non-empty, got {len(widths)} and {len(seeds)}")
     order = sorted(range(len(widths)), key=lambda k: (widths[k], k))
@@ -423,7 +485,6 @@ def packed_mlp(d_in: int, d_out: int, widths, seeds, device=None, dtype=None) ->
         count = widths.count(widths[k])  # sorted, so equal widths are adjacent
         groups.append((widths[k], k, count))
         k += count
-    dev = get_device(device)
     dt = dict(device=dev, dtype=get_dtype(dev, dtype))
     packed = [torch.cat([W1[k, :, :w] for k, w in enumerate(widths)], 1).T.contiguous(),
               torch.cat([b1[k, 0, :w] for k, w in enumerate(widths)])[:, None].contiguous(),

@@ -102,9 +102,16 @@ def rule(optimizer, *, momentum: float = 0.0, betas: tuple[float, float] = (0.9,
     ``optimizer`` itself if it is already a rule (an object with ``init`` and ``update``)."""
     if hasattr(optimizer, "init") and hasattr(optimizer, "update"):
         return optimizer
+    if not isinstance(optimizer, str):
+        raise TypeError(f"optimizer must be one of {RULES} or a rule (an object with init and update), "
+                        f"got {type(optimizer).__name__}")
     check_choice("optimizer", optimizer, RULES)
     if optimizer == "adam":
         if momentum:
             raise ValueError("momentum applies to optimizer='gd' or 'sgd'; Adam's momentum is betas[0]")
+        if isinstance(betas, str) or not isinstance(betas, tuple | list) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2) in [0, 1), got {betas!r}")
         return Adam(*betas, eps=eps)
+    if eps != 1e-8 or tuple(betas) != (0.9, 0.999):
+        raise ValueError(f"betas and eps apply to optimizer='adam', not {optimizer!r}")
     return SGD(momentum)

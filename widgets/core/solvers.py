@@ -19,8 +19,17 @@ import time
 import numpy as np
 import torch
 
-from widgets.core.checks import check_float, check_int
-from widgets.core.env import get_device, get_dtype, one_cpu_thread
+from widgets.core.checks import (
+    check_bool,
+    check_device,
+    check_dtype,
+    check_float,
+    check_int,
+    check_memory,
+    check_sequence,
+    check_tensor,
+)
+from widgets.core.env import get_dtype, one_cpu_thread
 from widgets.core.train import recorded
 
 # ---------------------------------------------------------------- classification: max margin and logistic
@@ -34,11 +43,16 @@ def hard_margin_svm(x: torch.Tensor, y: torch.Tensor, tol: float = 1e-10, max_it
     geometric margin), ``iterations`` (sweeps). Raises ValueError if the data are not linearly separable
     through the origin (the dual is then unbounded).
     """
-    z = (y[:, None] * x).to(torch.float64)
+    x = check_tensor("x", x, ndim=2, shape="[n, d]", min_size=1)
+    y = check_tensor("y", y, ndim=1, shape=f"[{len(x)}]")
+    if len(y) != len(x):
+        raise ValueError(f"y must have shape [{len(x)}] (one label per row of x), got {tuple(y.shape)}")
     if not ((y == 1) | (y == -1)).all():
         raise ValueError("y must hold labels in {-1, +1}")
-    n = len(z)
+    tol = check_float("tol", tol, 0, 1, lo_open=True)
     max_iter = check_int("max_iter", max_iter, 1, 10**7)
+    z = (y[:, None] * x).to(torch.float64)
+    n = len(z)
     sq = (z * z).sum(1)
     if (sq == 0).any():
         raise ValueError("x must not contain the origin (its margin is 0 for every w)")
@@ -71,10 +85,13 @@ def hard_margin_svm(x: torch.Tensor, y: torch.Tensor, tol: float = 1e-10, max_it
 
 def logistic_minimizer(z: torch.Tensor, iters: int = 100) -> torch.Tensor:
     """The minimiser of the mean logistic loss over w for non-separable z [n, d], by damped Newton's method
-    (an independent reference for where GD should end up). Returns w [d] float64."""
+    (an independent reference for where GD should end up). Returns w [d] float64. Raises ValueError when
+    the iterate separates the rows (separable z: no finite minimiser exists)."""
+    z = check_tensor("z", z, ndim=2, shape="[n, d]", min_size=1)
+    iters = check_int("iters", iters, 1, 10**4)
     z = z.to(torch.float64)
     w = torch.zeros(z.shape[1], dtype=torch.float64)
-    for _ in range(check_int("iters", iters, 1, 10**4)):
+    for _ in range(iters):
         m = z @ w
         s = torch.sigmoid(-m)
         grad = -(z * s[:, None]).mean(0)
@@ -87,6 +104,9 @@ def logistic_minimizer(z: torch.Tensor, iters: int = 100) -> torch.Tensor:
         w = w - tau * step
         if grad.norm() < 1e-14:
             break
+    if bool((z @ w > 0).all()):  # w separates the rows: the loss decreases along w forever
+        raise ValueError("z must not be linearly separable (some w has z·w > 0 on every row): the logistic loss "
+                         "then has no finite minimiser")
     return w
 
 
@@ -97,7 +117,21 @@ def min_nuclear_completion(M: torch.Tensor, mask: torch.Tensor, iters: int = 300
                            lam_final: float = 1e-6) -> torch.Tensor:
     """The minimum nuclear norm completion min ‖X‖_* s.t. X = M on the mask, approximately, by Soft-Impute
     (Mazumder, Hastie & Tibshirani 2010) on λ‖X‖_* + ½‖P_Ω(X − M)‖²_F with λ decreasing geometrically to
-    ``lam_final``·‖M_Ω‖ (warm-started). M, mask: [B, s, s] → X [B, s, s] (float64)."""
+    ``lam_final``·‖M_Ω‖ (warm-started). M, mask: [B, s, s] → X [B, s, s] (float64). Every matrix needs an
+    observed nonzero entry (M_Ω ≠ 0), else λ has no scale."""
+    M = check_tensor("M", M, ndim=3, shape="[B, s, s]", min_size=1, finite=False)
+    mask = check_tensor("mask", mask, ndim=3, shape=f"{list(M.shape)}", finite=False)
+    if mask.shape != M.shape:
+        raise ValueError(f"mask must have M's shape {tuple(M.shape)}, got {tuple(mask.shape)}")
+    lam_final = check_float("lam_final", lam_final, 0, 1, lo_open=True)
+    B, rows, cols = M.shape
+    check_memory(f"the completion of {B} matrices of {rows} × {cols}", 8 * 10 * B * rows * cols)
+    check_tensor("M", M)
+    check_tensor("mask", mask)
+    if not ((mask == 0) | (mask == 1)).all():
+        raise ValueError("mask must hold only 0 and 1")
+    if ((M * mask).flatten(1).abs().amax(1) == 0).any():
+        raise ValueError("M must have a nonzero observed entry (mask = 1) in every matrix of the batch")
     # numpy's SVD on the CPU: torch's batched float64 SVD can be many times slower with several threads, and
     # these matrices are small
     M, mask = M.detach().cpu().to(torch.float64).numpy(), mask.detach().cpu().to(torch.float64).numpy()
@@ -120,8 +154,13 @@ def thin_svd(phi: torch.Tensor, rcond: float = 1e-7):
     matrix (ΦΦᵀ or ΦᵀΦ; in float64 this keeps s to ~1e-8 relative, plenty for a pseudo-inverse and much
     faster than an SVD of a wide matrix). Returns U [S, n, r], s [S, r] (descending), V [S, N, r] with
     r = min(n, N); singular values below ``rcond`` · s_max are set to zero (the pseudo-inverse's cut-off)."""
-    if phi.ndim != 3:
-        raise ValueError(f"phi must have shape [S, n, N], got {tuple(phi.shape)}")
+    phi = check_tensor("phi", phi, ndim=3, shape="[S, n, N]", min_size=1, finite=False)
+    if not phi.is_floating_point():
+        raise TypeError(f"phi must be a floating tensor, got dtype {phi.dtype}")
+    rcond = check_float("rcond", rcond, 0, 1, hi_open=True)
+    S, n, N = phi.shape
+    check_memory(f"the thin SVD of phi {tuple(phi.shape)}", 8 * S * (4 * min(n, N) ** 2 + 2 * max(n, N) * min(n, N)))
+    check_tensor("phi", phi)
     wide = phi.shape[2] >= phi.shape[1]
     gram = phi @ phi.transpose(1, 2) if wide else phi.transpose(1, 2) @ phi
     lam, vec = torch.linalg.eigh(gram)
@@ -137,6 +176,10 @@ def thin_svd(phi: torch.Tensor, rcond: float = 1e-7):
 def filter_factors(s: torch.Tensor, lam: float, n: int) -> torch.Tensor:
     """Spectral filter of the fit: 1/s (λ = 0: minimum norm, zero where s = 0) or s/(s² + nλ) (ridge)."""
     lam = check_float("lam", lam, 0)
+    n = check_int("n", n, 1)
+    s = check_tensor("s", s)
+    if (s < 0).any():
+        raise ValueError("s must hold singular values (≥ 0)")
     if lam == 0:
         return torch.where(s > 0, 1.0 / s.clamp_min(1e-300), torch.zeros_like(s))
     return s / (s**2 + n * lam)
@@ -145,6 +188,13 @@ def filter_factors(s: torch.Tensor, lam: float, n: int) -> torch.Tensor:
 def least_squares(phi: torch.Tensor, Y: torch.Tensor, lam: float = 0.0) -> torch.Tensor:
     """Minimum-norm least squares (λ = 0) or ridge, minimising ‖Φa − Y‖² + nλ‖a‖². phi: [S, n, N],
     Y: [n, c] or [S, n, c] → a: [S, N, c]."""
+    lam = check_float("lam", lam, 0)
+    phi = check_tensor("phi", phi, ndim=3, shape="[S, n, N]", min_size=1, finite=False)  # thin_svd checks it
+    S, n, _ = phi.shape
+    Y = check_tensor("Y", Y, ndim=(2, 3), shape=f"[{n}, c] or [{S}, {n}, c]")
+    if (Y.ndim == 2 and Y.shape[0] != n) or (Y.ndim == 3 and Y.shape[:2] != (S, n)):
+        raise ValueError(f"Y must have shape [{n}, c] or [{S}, {n}, c] (phi is {list(phi.shape)}), got "
+                         f"{tuple(Y.shape)}")
     U, s, V = thin_svd(phi)
     f = filter_factors(s, lam, phi.shape[1])
     return V @ (f[..., None] * (U.transpose(1, 2) @ Y.to(phi.dtype)))
@@ -162,6 +212,9 @@ def logistic_gd(z: torch.Tensor, lr: float, steps: int, records: int) -> dict:
     """
     lr = check_float("lr", lr, 0, 1e6, lo_open=True)
     steps = check_int("steps", steps, 1, 10**8)
+    records = check_int("records", records, 2, 10**5)
+    z = check_tensor("z", z, ndim=3, shape="[R, n, d]", min_size=1)
+    check_memory(f"z {tuple(z.shape)} and its records", 8 * z.numel() * 4 + 8 * records * z.shape[0] * z.shape[2])
     zs = z.detach().cpu().to(torch.float64).numpy()
     zt = np.ascontiguousarray(zs.transpose(0, 2, 1))
     R, n, d = zs.shape
@@ -189,20 +242,37 @@ def deep_factorization_gd(M, mask, *, depth, init, seeds, lr: float, steps: int,
     N < 3 keeps the last 3 − N at the identity and never updates them, so all depths run in one bmm chain.
     Returns ``steps`` [T], ``singular_values`` [T, K, s], ``train_err``/``test_err`` [T, K] (relative
     Frobenius error on observed/unobserved entries), ``W`` [K, s, s] (the final product), ``seconds``.
+    ``test_err`` is NaN for a member whose mask observes every entry, or whose M is zero off the mask (there
+    is nothing unobserved to measure); the observed part of M must be nonzero. A learning rate too large for
+    the problem diverges: its records then hold inf or NaN.
     """
-    dev = get_device(device)
-    dt = get_dtype(dev, dtype)
+    dev = check_device("device", device)
+    dt = get_dtype(dev, check_dtype("dtype", dtype))
+    M = check_tensor("M", M, ndim=3, shape="[K, s, s]", min_size=1, finite=False)
+    mask = check_tensor("mask", mask, ndim=3, shape=f"{list(M.shape)}", finite=False)
+    if M.shape[1] != M.shape[2] or mask.shape != M.shape:
+        raise ValueError(f"M and mask must both have shape [K, s, s], got {tuple(M.shape)} and {tuple(mask.shape)}")
     K, s, _ = M.shape
     lr = check_float("lr", lr, 0, 1e4, lo_open=True)
     steps = check_int("steps", steps, 0, 10**8)
-    depth = [check_int("depth", d, 1, 3) for d in depth]
-    if not (len(depth) == len(init) == len(seeds) == K):
-        raise ValueError(f"depth, init and seeds must have one entry per member ({K})")
+    records = check_int("records", records, 2, 10**5)
+    check_bool("progress", progress)
+    depth = [check_int("depth", d, 1, 3) for d in check_sequence("depth", depth, K)]
+    init = check_sequence("init", init, K)
+    seeds = [check_int("seeds[i]", sd, 0) for sd in check_sequence("seeds", seeds, K)]
+    check_memory(f"the factorization of {K} matrices of {s} × {s}", 8 * K * s * (14 * s + records))
+    check_tensor("M", M)
+    check_tensor("mask", mask)
+    if not ((mask == 0) | (mask == 1)).all():
+        raise ValueError("mask must hold only 0 and 1")
+    if ((M * mask).flatten(1).abs().amax(1) == 0).any():
+        raise ValueError("M must have a nonzero observed entry (mask = 1) for every member")
+    inits = [check_float("init", c, 0, 1e3, lo_open=True) for c in init]
     eye = torch.eye(s, dtype=torch.float64)
     Ws = torch.zeros(3, K, s, s, dtype=torch.float64)
     for k, (d, c, sd) in enumerate(zip(depth, init, seeds, strict=True)):
         g = torch.Generator().manual_seed(int(sd))
-        c = check_float("init", c, 0, 1e3, lo_open=True)
+        c = inits[k]
         for i in range(3):
             draw = torch.randn(s, s, generator=g, dtype=torch.float64) * (c / math.sqrt(s))
             Ws[i, k] = draw if i < d else eye

@@ -4,18 +4,22 @@ log-log slopes, and the first crossing of a level by a recorded curve."""
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
-from widgets.core.checks import check_choice
+from widgets.core.checks import check_bool, check_choice, check_float, check_int
 
 
 def ranks(v: torch.Tensor) -> torch.Tensor:
     """1-based ranks along the last dimension of v ([..., n]), ties sharing their average rank; +inf ranks
     last. Returns float64 of v's shape."""
-    v = torch.as_tensor(v).detach().double()
+    v = _real("v", v)
+    if v.ndim == 0:
+        raise ValueError("v must have shape [..., n] (at least one dimension), got a 0-d tensor")
+    v = v.detach().double()
     if torch.isnan(v).any():
-        raise ValueError("ranks: values hold NaN")
+        raise ValueError("v must not hold NaN (ranks need an order; ±inf is allowed)")
     srt = v.sort(-1).values.contiguous()
     v = v.contiguous()
     below = torch.searchsorted(srt, v, right=False)  # how many are strictly smaller
@@ -26,9 +30,12 @@ def ranks(v: torch.Tensor) -> torch.Tensor:
 def spearman(a, b) -> float:
     """Spearman's rank correlation of two 1-D sequences of equal length (average ranks for ties; +inf counts
     as largest). NaN when either sequence is constant, since no order exists to correlate."""
-    a, b = torch.as_tensor(a).flatten(), torch.as_tensor(b).flatten()
+    a, b = _real("a", a).flatten(), _real("b", b).flatten()
     if len(a) != len(b) or len(a) < 2:
-        raise ValueError(f"spearman needs two sequences of equal length ≥ 2, got {len(a)} and {len(b)}")
+        raise ValueError(f"a and b must be two sequences of equal length ≥ 2, got lengths {len(a)} and {len(b)}")
+    for name, t in (("a", a), ("b", b)):
+        if t.is_floating_point() and torch.isnan(t).any():
+            raise ValueError(f"{name} must not hold NaN (ranks need an order; ±inf is allowed)")
     ra, rb = ranks(a), ranks(b)
     ra, rb = ra - ra.mean(), rb - rb.mean()
     den = ra.norm() * rb.norm()
@@ -41,9 +48,12 @@ def auc(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     The Mann–Whitney form: (sum of the positives' ranks − n₊(n₊+1)/2) / (n₊ n₋), with tied scores given
     their average rank, so a tie between a positive and a negative counts one half. Returns [] or [K].
     """
+    scores, y = _real("scores", scores), _real("y", y)
+    if scores.ndim not in (1, 2) or scores.shape[-1] == 0:
+        raise ValueError(f"scores must have shape [n] or [K, n] with n ≥ 1, got {tuple(scores.shape)}")
     squeeze = scores.ndim == 1
     s = scores.detach().double().reshape(-1, scores.shape[-1])
-    y = torch.as_tensor(y).to(s.device)
+    y = y.to(s.device)
     if y.ndim != 1 or len(y) != s.shape[1]:
         raise ValueError(f"y must be [n] with n = {s.shape[1]}, got shape {tuple(y.shape)}")
     if not torch.isin(y, torch.tensor([0, 1], device=y.device)).all():
@@ -53,7 +63,7 @@ def auc(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     if n_pos == 0 or n_neg == 0:
         raise ValueError("y must contain both classes for an AUC")
     if not torch.isfinite(s).all():
-        raise ValueError("scores hold NaN or inf")
+        raise ValueError("scores must hold only finite values, got NaN or inf")
     out = ((ranks(s) * pos).sum(1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
     return out[0] if squeeze else out
 
@@ -64,7 +74,7 @@ def effective_rank(values: torch.Tensor) -> torch.Tensor:
 
     Raises ValueError for an empty spectrum, negative or non-finite values, or an all-zero spectrum (whose
     effective rank is undefined)."""
-    values = torch.as_tensor(values)
+    values = _real("values", values)
     if values.ndim == 0 or values.shape[-1] == 0:
         raise ValueError(f"values must hold a spectrum along the last dimension, got shape {tuple(values.shape)}")
     if not torch.isfinite(values).all() or (values < 0).any():
@@ -79,10 +89,13 @@ def effective_rank(values: torch.Tensor) -> torch.Tensor:
 def loglog_slope(x, y) -> float:
     """Least-squares slope of log y against log x, over the entries where both are finite and positive (e.g. a
     learning time of inf, never reached, is left out). Raises if fewer than two remain."""
-    x, y = torch.as_tensor(x, dtype=torch.float64).flatten(), torch.as_tensor(y, dtype=torch.float64).flatten()
+    x, y = _real("x", x, torch.float64).flatten(), _real("y", y, torch.float64).flatten()
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same number of entries, got {len(x)} and {len(y)}")
     ok = torch.isfinite(x) & torch.isfinite(y) & (x > 0) & (y > 0)
     if ok.sum() < 2:
-        raise ValueError("need at least two finite positive points for a log-log slope")
+        raise ValueError("x and y must have at least two entries where both are finite and positive for a "
+                         f"log-log slope, got {int(ok.sum())}")
     lx, ly = x[ok].log(), y[ok].log()
     lx = lx - lx.mean()
     if float(lx @ lx) == 0:
@@ -102,11 +115,25 @@ def first_crossing(x, values, level: float, direction: str = "below", *, inclusi
     ``stays``: the first record from which the curve stays across until the last one.
     ``loglog``: interpolate x linearly in (log values, log x) between the last record before the crossing and
     the first one after it (both must be positive), instead of taking x at the first record past it.
+
+    A NaN record (a diverged run) never counts as crossed, and x is returned as recorded (a NaN or
+    non-positive x under ``loglog`` gives NaN there). ``level`` must be finite (positive with ``loglog``);
+    ``never`` may be any number, inf or NaN included (``math.nan`` marks "never" as missing).
     """
     check_choice("direction", direction, ("below", "above"))
-    values = torch.as_tensor(values)
-    x = torch.as_tensor(x, dtype=torch.float64, device=values.device)
+    check_float("level", level, 0 if loglog else None, lo_open=True)
+    for name, flag in (("inclusive", inclusive), ("stays", stays), ("loglog", loglog)):
+        check_bool(name, flag)
+    if isinstance(never, bool) or not isinstance(never, numbers.Real):
+        raise TypeError(f"never must be a number (inf and NaN allowed), got {never!r}")
+    values = _real("values", values)
+    if values.ndim == 0:
+        raise ValueError("values must have at least one dimension (the records), got a 0-d tensor")
+    dim = check_int("dim", dim, -values.ndim, values.ndim - 1)
+    x = _real("x", x, torch.float64).to(device=values.device)
     T = values.shape[dim]
+    if T == 0:
+        raise ValueError(f"values must hold at least one record along dim={dim}, got shape {tuple(values.shape)}")
     if x.shape not in ((T,), values.shape):
         raise ValueError(f"x must be [{T}] or values' shape {tuple(values.shape)}, got {tuple(x.shape)}")
     v = values.movedim(dim, -1)
@@ -140,3 +167,17 @@ def _loglog_at(xs: torch.Tensor, v: torch.Tensor, i: torch.Tensor, level: float)
     x0, x1 = xs.gather(-1, lo)[..., 0].log(), xs.gather(-1, hi)[..., 0].log()
     w = torch.where(v1 != v0, (math.log(level) - v0) / (v1 - v0), torch.ones_like(v0))
     return torch.exp(x0 + w * (x1 - x0))
+
+
+def _real(name: str, value, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``value`` as a real tensor (a tensor, or a list/tuple/array of numbers; converted straight to ``dtype``
+    when given), else TypeError naming it."""
+    if dtype is not None and isinstance(value, torch.Tensor) and (value.dtype == torch.bool or value.is_complex()):
+        dtype = None  # refused below, by its own dtype
+    try:
+        t = torch.as_tensor(value, dtype=dtype)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{name} must be a tensor or a sequence of numbers, got {type(value).__name__}") from None
+    if t.dtype == torch.bool or t.is_complex():
+        raise TypeError(f"{name} must hold real numbers, got dtype {t.dtype}")
+    return t

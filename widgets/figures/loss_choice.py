@@ -241,7 +241,7 @@ def imbalance_slider(res: dict, max_points: int = 300):
     left = alt.layer(cloud, bl, ml, tag).add_params(param).properties(
         width=WIDTH // 2 + 20, height=HEIGHT, title="Boundaries (grey dashed: the two Bayes boundaries)")
     right = (alt.Chart(pd.DataFrame(bars)).mark_bar()
-             .encode(x=alt.X("method:N", title=None, sort=methods), xOffset="which:N",
+             .encode(x=alt.X("method:N", title="training loss (method)", sort=methods), xOffset="which:N",
                      y=alt.Y("value:Q", title="recall (exact under the Gaussian model)",
                              scale=alt.Scale(domain=[0, 1])),
                      color=alt.Color("which:N", title="recall"), tooltip=["method:N", "which:N", "value:Q"])
