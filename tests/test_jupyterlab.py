@@ -211,14 +211,16 @@ def charts(scope):
 
 
 def move_one_control(explorer) -> str:
-    """Move the explorer's first integer slider to its minimum (or maximum, if there), else pick another option
-    of its first dropdown. Returns what it did."""
+    """Move the explorer's first integer slider (an IntSlider: its readout is the handle's value) to its minimum
+    (or maximum, if there), else pick another option of its first dropdown. Returns what it did."""
     for slider in explorer.locator(".widget-slider").all():
         readout = slider.locator(".widget-readout")
         value = readout.inner_text().strip()
         if re.fullmatch(r"-?\d+", value):
             handle = slider.locator(".noUi-handle")
             lo, hi = (int(float(handle.get_attribute(a))) for a in ("aria-valuemin", "aria-valuemax"))
+            if not lo <= int(value) <= hi:  # a selection or log slider: its handle runs over an index or exponent
+                continue
             target = lo if int(value) != lo else hi
             readout.click()
             readout.fill(str(target))
