@@ -24,6 +24,7 @@ from widgets.core import data, landscapes, models, train
 from widgets.core.checks import check_float, check_int
 from widgets.core.losses import member_losses
 from widgets.core.params import Params
+from widgets.core.probes import grad_norm_sq
 from widgets.core.stats import loglog_slope
 
 
@@ -407,9 +408,9 @@ def affine_minimum(p: AffineParams, *, device=None, progress: bool = False) -> d
 
     one = models.mlp(2, 1, widths=p.hidden, seeds=[0], depth=2, device=device, dtype=torch.float64)
     _load(one, point)
-    point_loss = member_losses(one(x.to(one.device)), yy.to(one.device), "mse")
-    grads = torch.autograd.grad(point_loss.sum(), one.params)
-    grad_norm = float(torch.cat([gr.flatten() for gr in grads]).norm())
+    with torch.no_grad():
+        point_loss = member_losses(one(x.to(one.device)), yy.to(one.device), "mse")
+    grad_norm = float(grad_norm_sq(one, x, yy, "mse").sqrt())  # the probes' one gradient-norm helper
     n_params = sum(q[0].numel() for q in one.params)
 
     cloud = models.mlp(2, 1, widths=p.hidden, seeds=[0] * p.perturbations, depth=2, device=device,
