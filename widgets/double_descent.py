@@ -83,6 +83,7 @@ class MLPParams(Params):
     FULL: ClassVar[dict] = {"n": 4000, "noise": 0.15, "widths": (1, 2, 4, 8, 12, 16, 24, 32, 40, 48, 56, 64, 80, 96,
                                                                  128, 192, 256, 384, 512),
                             "seeds": 5, "steps": 20_000, "lr": 1e-3, "records": 60, "num_samples": 8000}
+    STEPS: ClassVar[tuple] = ("steps",)
 
     n: int = 500
     noise: float = 0.2
@@ -267,3 +268,12 @@ def width_sweep(p: MLPParams, *, device=None, progress: bool = False) -> dict:
     return {"widths": W, "steps": r.steps, "train_err": tr, "test_err": te, "final_train_err": ftr,
             "final_test_err": fte, "interp_width": int(W[i_int]), "interpolates": bool((ftr <= p.interp_tol).any()),
             "peak_width": int(W[i_peak]), "seconds": r.seconds, "params": asdict(p)}
+
+
+# ---------------------------------------------------------------- the chapter's plan
+
+
+def plan(mode: str | None = None) -> list:
+    """The chapter's runs, (experiment, params), as it makes them: its cost before it starts."""
+    rp = RFFParams.preset(mode)
+    return [(rff_sweep, rp), (rff_sample_sweep, rp), (width_sweep, MLPParams.preset(mode))]

@@ -130,6 +130,7 @@ class LearnParams(Params):
                             "seeds": 8, "n_test": 4096, "train_ns": (32, 64, 128, 256, 512, 1024, 2048),
                             "train_seeds": 2, "width": 512, "channels": 32,
                             "lr": 0.00125, "steps": 800}  # lr ∝ 1/width keeps the SP dynamics
+    STEPS: ClassVar[tuple] = ("steps",)
 
     d: int = 12
     depth: int = 2
@@ -334,3 +335,13 @@ def mode_counts(p: ModeParams, *, device=None, progress: bool = False) -> dict:
     half = len(p.ds) // 2
     slopes = [loglog_slope(ds[half:], ranks[a, half:]) for a in range(2)]
     return {"ds": torch.tensor(p.ds), "rank": ranks, "slope": torch.tensor(slopes), "params": asdict(p)}
+
+
+# ---------------------------------------------------------------- the chapter's plan
+
+
+def plan(mode: str | None = None) -> list:
+    """The chapter's runs, (experiment, params), as it makes them: its cost before it starts."""
+    sp, lp = SpectraParams.preset(mode), LearnParams.preset(mode)
+    return [(mlp_spectra, sp), (cnn_spectra, sp), (kernel_learning, lp), (trained_learning, lp),
+            (mode_counts, ModeParams.preset(mode))]

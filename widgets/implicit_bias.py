@@ -51,6 +51,7 @@ class MaxMarginParams(Params):
     """
 
     FULL: ClassVar[dict] = {"steps": 1_000_000, "records": 80}
+    STEPS: ClassVar[tuple] = ("steps", "check_at")
 
     n: int = 40
     gap: float = 0.5
@@ -176,6 +177,7 @@ class TwoLayerParams(Params):
 
     FULL: ClassVar[dict] = {"dims": (5, 10, 15, 20, 30), "width": 1000, "steps": 4000, "steps_output": 40_000,
                             "seeds": (0, 1, 2, 3, 4), "n_test": 5000, "records": 30, "grid": 41}
+    STEPS: ClassVar[tuple] = ("steps", "steps_output")
 
     k: int = 3
     sigma: float = 0.05
@@ -311,6 +313,7 @@ class LazyParams(Params):
 
     FULL: ClassVar[dict] = {"alphas": (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0), "width": 1000,
                             "steps": 4000, "seeds": (0, 1, 2, 3, 4), "n_test": 5000, "records": 30}
+    STEPS: ClassVar[tuple] = ("steps",)
 
     alphas: tuple = (1.0, 4.0, 16.0, 64.0, 256.0)
     d: int = 10
@@ -366,6 +369,7 @@ class MatrixParams(Params):
 
     FULL: ClassVar[dict] = {"inits": (1.0, 0.3, 0.1, 0.03, 0.01), "seeds": (0, 1, 2, 3, 4), "steps": 30_000,
                             "records": 50, "nuclear_iters": 5000}
+    STEPS: ClassVar[tuple] = ("steps", "nuclear_iters")
 
     size: int = 30
     rank: int = 2
@@ -435,3 +439,12 @@ def matrix_sweep(p: MatrixParams, *, device=None, progress: bool = False) -> dic
             "nuclear_train_err": ((X - M1) * mask1).norm(dim=(1, 2)) / (M1 * mask1).norm(dim=(1, 2)),
             "true_eff_rank": effective_rank(torch.linalg.svdvals(M1)),
             "seconds": res["seconds"], "params": asdict(p)}
+
+
+# ---------------------------------------------------------------- the chapter's plan
+
+
+def plan(mode: str | None = None) -> list:
+    """The chapter's runs, (experiment, params), as it makes them: its cost before it starts."""
+    return [(max_margin, MaxMarginParams.preset(mode)), (two_layer_sweep, TwoLayerParams.preset(mode)),
+            (lazy_sweep, LazyParams.preset(mode)), (matrix_sweep, MatrixParams.preset(mode))]

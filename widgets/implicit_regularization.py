@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import ClassVar
 
 import torch
@@ -91,6 +91,8 @@ class ToyParams(Params):
 
     FULL: ClassVar[dict] = {"slope_hs": (0.04, 0.02, 0.01, 0.005, 0.0025), "rk4_steps": 20_000,
                             "sweep_hs": tuple(round(0.01 + 0.025 * i, 3) for i in range(13)), "settle_steps": 20_000}
+    # GD's horizon / h steps (at most 400 on two parameters) are not capped: every h must reach the horizon
+    STEPS: ClassVar[tuple] = ("rk4_steps", "settle_steps")
 
     theta0: tuple = (2.8, 0.1)
     horizon: float = 1.0
@@ -105,7 +107,7 @@ class ToyParams(Params):
         if len(self.theta0) != 2:
             raise ValueError(f"theta0 must be two numbers (a, b), got {self.theta0!r}")
         check_float("horizon", self.horizon, 0, 1e3, lo_open=True)
-        check_int("rk4_steps", self.rk4_steps, 10, 10**7)
+        check_int("rk4_steps", self.rk4_steps, 1, 10**7)
         hs = [check_float("slope_hs[i]", h, 0, 1, lo_open=True) for h in self.slope_hs]
         if len(hs) < 2:
             raise ValueError("slope_hs needs at least two step sizes")
@@ -216,6 +218,7 @@ class IGRParams(Params):
 
     FULL: ClassVar[dict] = {"n_train": 1024, "width": 256, "lrs": (0.0125, 0.025, 0.05, 0.1, 0.2, 0.4),
                             "time": 20.0, "seeds": tuple(range(5)), "records": 41, "hvp_iters": 50}
+    STEPS: ClassVar[tuple] = ("hvp_iters",)
 
     n_train: int = 256
     width: int = 64
@@ -225,6 +228,12 @@ class IGRParams(Params):
     seeds: tuple = (0, 1, 2)
     records: int = 41
     hvp_iters: int = 20
+
+    def capped(self, max_steps: int):
+        """Member k runs ``time / lrs[k]`` steps: the cap shortens the time so the smallest lr takes at most
+        ``max_steps``."""
+        p = super().capped(max_steps)
+        return replace(p, time=min(p.time, max_steps * min(p.lrs)))
 
     def check(self) -> None:
         check_int("n_train", self.n_train, 16, 1500)
@@ -308,6 +317,7 @@ class GCParams(Params):
                             "weight_decays": (0.0, 1e-4, 3e-4, 1e-3, 3e-3),
                             "init_scales": (0.5, 0.75, 1.0, 1.5, 2.0, 3.0),
                             "steps": 20_000, "batch_steps": 10_000, "records": 300, "gc_points": 1200}
+    STEPS: ClassVar[tuple] = ("steps", "batch_steps")
 
     n_train: int = 512
     width: int = 64
@@ -436,6 +446,7 @@ class AlignParams(Params):
 
     FULL: ClassVar[dict] = {"n": 400, "depth": 5, "steps": 10_000, "alphas": (0.125, 0.25, 0.5, 1.0, 10.0, 100.0),
                             "seeds": tuple(range(5)), "records": 41}
+    STEPS: ClassVar[tuple] = ("steps",)
 
     n: int = 128
     width: int = 60
@@ -494,6 +505,7 @@ class WatchParams(Params):
     """One MLP on digits trained by SGD (cross-entropy), watched over training: the explorer's run."""
 
     FULL: ClassVar[dict] = {"n_train": 1200, "width": 128, "steps": 5000, "records": 30, "hvp_iters": 20}
+    STEPS: ClassVar[tuple] = ("steps", "hvp_iters")
 
     lr: float = 0.1
     batch: int = 32
@@ -526,3 +538,12 @@ def watch_training(p: WatchParams, *, device=None, progress: bool = False) -> di
                       batch_size=batch, records=p.records, probes=probes, progress=progress)
     return {"steps": res.steps, "train_loss": res.train_loss[:, 0], "test_acc": res.test_acc[:, 0],
             **{k: v[:, 0] for k, v in res.probes.items()}, "lr": p.lr, "batch": batch, "wd": p.wd}
+
+
+# ---------------------------------------------------------------- the chapter's plan
+
+
+def plan(mode: str | None = None) -> list:
+    """The chapter's runs, (experiment, params), as it makes them: its cost before it starts."""
+    return [(toy_igr, ToyParams.preset(mode)), (igr_network, IGRParams.preset(mode)),
+            (gc_sweep, GCParams.preset(mode)), (alignment_run, AlignParams.preset(mode))]

@@ -13,13 +13,14 @@ Layers are numbered as in the papers: L1 … L5 the hidden layers (widths 10, 7,
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import ClassVar
 
 import torch
 
 from widgets.core import data, information, models, train
 from widgets.core.checks import check_choice, check_float, check_int
+from widgets.core.env import check_mode
 from widgets.core.params import Params
 
 HIDDEN = (10, 7, 5, 4, 3)
@@ -47,6 +48,7 @@ class PlaneParams(Params):
     papers' rate shows in thousands. Full mode is the papers' setting."""
 
     FULL: ClassVar[dict] = {"seeds": 50, "epochs": 10_000, "lr": 4e-4, "records": 400, "kde_n": 4096}
+    STEPS: ClassVar[tuple] = ("epochs",)
 
     act: str = "tanh"
     seeds: int = 10
@@ -240,3 +242,15 @@ def saturation_at_peak(res: dict, binning: str = "grid", layer: int = 4) -> torc
     b = list(BINNINGS).index(binning)
     peak = res["mi"][:, :, b, layer, 0].argmax(0)
     return res["saturation"][peak, torch.arange(len(peak))]
+
+
+# ---------------------------------------------------------------- the chapter's plan
+
+
+def plan(mode: str | None = None) -> list:
+    """The chapter's runs, (experiment, params), as it makes them: its cost before it starts."""
+    relu = ReluParams.preset(mode)
+    slow = replace(relu, lr=4e-4, kde_n=0) if check_mode(mode) == "quick" else relu  # the SNR at the papers' rate
+    return [(information_plane, PlaneParams.preset(mode)), (information_plane, relu),
+            (single_unit, UnitParams.preset(mode)), (information_plane, FullBatchParams.preset(mode)),
+            (information_plane, slow)]

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import torch
 
-from widgets.core import data, models, train
+from widgets.core import cost, data, models, train
 from widgets.core.checks import check_int
 from widgets.core.params import Params
 
@@ -21,6 +21,7 @@ class DemoParams(Params):
 
     FULL: ClassVar[dict] = {"n": 256, "ks": (1, 2, 4, 8), "widths": (8, 32, 128, 512), "depth": 4,
                             "steps": 10_000, "records": 40}
+    STEPS: ClassVar[tuple] = ("steps",)
 
     n: int = 128
     ks: tuple = (1, 2, 4)
@@ -37,6 +38,13 @@ class DemoParams(Params):
             raise ValueError("widths must name at least one width")
 
 
+def _fit_sines_cost(p: DemoParams) -> cost.Cost:
+    # one padded family at the widest width; every record evaluates the train and test inputs and the probe
+    return cost.train(members=len(p.widths), sizes=cost.mlp_sizes(1, max(p.widths), p.depth, 1), batch=p.n,
+                      steps=p.steps, evals=3 * p.n, records=p.records)
+
+
+@cost.model(_fit_sines_cost)
 def fit_sines(p: DemoParams, *, device=None, progress: bool = False) -> dict:
     """Train one MLP per width on f(x) = Σ sin(2π k x + 2π φ_k), full-batch Adam on MSE.
 
@@ -52,3 +60,11 @@ def fit_sines(p: DemoParams, *, device=None, progress: bool = False) -> dict:
     return {"x": s.x, "target": s.y[:, 0], "steps": result.steps, "outputs": result.probes["f"][..., 0],
             "train_loss": result.train_loss, "widths": torch.tensor(p.widths), "seconds": result.seconds,
             "params": asdict(p)}
+
+
+# ---------------------------------------------------------------- the chapter's plan
+
+
+def plan(mode: str | None = None) -> list:
+    """The chapter's runs, (experiment, params), as it makes them: its cost before it starts."""
+    return [(fit_sines, DemoParams.preset(mode))]

@@ -72,6 +72,7 @@ class OutlierParams(Params):
 
     FULL: ClassVar[dict] = {"seeds": 10, "steps": 10_000, "lr": 1e-3,
                             "eps": (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)}
+    STEPS: ClassVar[tuple] = ("steps",)
 
     n: int = 1000
     sigma: float = 0.1
@@ -166,6 +167,7 @@ class FarParams(Params):
     steps at ``lr``; least squares (±1 targets) and the SVM are exact."""
 
     FULL: ClassVar[dict] = {"seeds": 20, "steps": 20_000}
+    STEPS: ClassVar[tuple] = ("steps",)
 
     n: int = 50
     mu: float = 1.5
@@ -275,6 +277,7 @@ class NoiseParams(Params):
     minibatches of ``batch_size``, ``epochs`` passes; ``records`` evenly spaced records."""
 
     FULL: ClassVar[dict] = {"seeds": 6, "rates": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)}
+    STEPS: ClassVar[tuple] = ("epochs",)
 
     n_train: int = 500
     width: int = 128
@@ -354,6 +357,7 @@ class ImbalanceParams(Params):
     exact (where GD on the square loss from zero converges)."""
 
     FULL: ClassVar[dict] = {"seeds": 10, "steps": 20_000, "n_total": 20_002}
+    STEPS: ClassVar[tuple] = ("steps",)
 
     n_total: int = 2002
     ratios: tuple = (1, 3, 10, 30, 100, 300, 1000)
@@ -493,6 +497,7 @@ class CalibrationParams(Params):
     (15, as Guo et al. 2017)."""
 
     FULL: ClassVar[dict] = {"seeds": 5, "epochs": 100, "records": 21}
+    STEPS: ClassVar[tuple] = ("epochs",)
 
     n_train: int = 4000
     num_samples: int = 5000
@@ -565,3 +570,14 @@ def calibration(p: CalibrationParams, *, device=None, progress: bool = False) ->
             "nll": torch.where(is_ce[None, :, None], nll, torch.nan), "bin_accuracy": rel["accuracy"],
             "bin_confidence": rel["confidence"], "bin_count": rel["count"], "losses": list(p.losses),
             "seconds": res.seconds, "params": asdict(p)}
+
+
+# ---------------------------------------------------------------- the chapter's plan
+
+
+def plan(mode: str | None = None) -> list:
+    """The chapter's runs, (experiment, params), as it makes them: its cost before it starts."""
+    return [(outliers, OutlierParams.preset(mode)), (far_points, FarParams.preset(mode)),
+            (noisy_labels, NoiseParams.preset(mode)), (noisy_labels, NoiseParams.preset(mode).clean_comparison()),
+            (imbalance, ImbalanceParams.preset(mode)), (proliferation, ProliferationParams.preset(mode)),
+            (calibration, CalibrationParams.preset(mode))]

@@ -56,6 +56,7 @@ class WideParams(Params):
 
     FULL: ClassVar[dict] = {"n": 1000, "d": 1000, "widths": (100, 200, 500, 1000, 2000, 5000, 10_000, 20_000),
                             "seeds": 3}
+    STEPS: ClassVar[tuple] = ("steps",)
 
     n: int = 200
     d: int = 200
@@ -164,6 +165,7 @@ class SaddleParams(Params):
     al.'s formulation, ``tensor_steps`` noisy (``tensor_noise``) then ``clean_steps`` plain steps."""
 
     FULL: ClassVar[dict] = {"d": 50, "reps": 200, "inits": 200, "stall_steps": 20_000}
+    STEPS: ClassVar[tuple] = ("steps", "stall_steps", "tensor_steps", "clean_steps")
 
     d: int = 10
     lr: float = 0.05
@@ -258,6 +260,7 @@ class CompletionParams(Params):
     ``inits`` N(0, 1) starts, GD at ``lr``/σ₁(M) for ``steps`` steps (float64)."""
 
     FULL: ClassVar[dict] = {"d": 300, "r": 5, "inits": 100, "steps": 3000}
+    STEPS: ClassVar[tuple] = ("steps",)
 
     d: int = 100
     r: int = 3
@@ -306,6 +309,7 @@ class StudentParams(Params):
     population loss. A member is spurious when F > ``spurious_loss`` and ‖∇F‖ < ``stationary_grad``."""
 
     FULL: ClassVar[dict] = {"ks": (6, 8, 10, 12, 14, 16, 18, 20), "inits": 500, "steps": 20_000}
+    STEPS: ClassVar[tuple] = ("steps",)
 
     ks: tuple = (6, 8, 10, 12)
     extra: int = 2
@@ -361,6 +365,7 @@ class AffineParams(Params):
     ``steps``) from ``inits`` He-normal starts (one family)."""
 
     FULL: ClassVar[dict] = {"n": 1000, "hidden": 256, "steps": 20_000}
+    STEPS: ClassVar[tuple] = ("steps",)
 
     n: int = 40
     hidden: int = 16
@@ -432,3 +437,13 @@ def affine_minimum(p: AffineParams, *, device=None, progress: bool = False) -> d
     return {"ls_loss": point["ls_mse"], "point_loss": float(point_loss.detach()), "grad_norm": grad_norm,
             "deltas": deltas, "gd_loss": res.train_loss[-1], "gd_steps": res.steps, "gd_curves": res.train_loss,
             "n_params": n_params, "params": asdict(p)}
+
+
+# ---------------------------------------------------------------- the chapter's plan
+
+
+def plan(mode: str | None = None) -> list:
+    """The chapter's runs, (experiment, params), as it makes them: its cost before it starts."""
+    return [(wide_nets, WideParams.preset(mode)), (saddles, SaddleParams.preset(mode)),
+            (completion, CompletionParams.preset(mode)), (students, StudentParams.preset(mode)),
+            (affine_minimum, AffineParams.preset(mode))]

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 import torch
 
-from widgets.book import claims, glue
+from widgets.book import claims, estimate, glue
 from widgets.book.claims import above, at_least, at_most, below, between, claim, skip
 from widgets.book.glue import glued
 from widgets.core import cache
+from widgets.core.checks import check_int
 from widgets.core.env import check_mode, get_device, seed_everything, use_cpu_threads
 from widgets.figures import charts
 
@@ -35,30 +36,49 @@ class Context:
     device: torch.device
     seed: int
     progress: bool = True  # tqdm bars: live in JupyterLab; on the static page, widgets without JS show nothing
+    max_steps: int | None = None  # a dry run: every iteration count capped here, sizes kept (Params.dry_run)
 
 
-def setup(chapter: str, mode: str | None = None, *, seed: int = 0, device=None, title: str = "") -> Context:
+def setup(chapter: str, mode: str | None = None, *, max_steps: int | None = None, seed: int = 0, device=None,
+          title: str = "") -> Context:
     """Seed everything, pick the device (and on the CPU the thread policy, ``env.CPU_THREADS``), enable the
-    chart theme and renderer, start the chapter's claim record, and show one line saying how this page ran."""
+    chart theme and renderer, start the chapter's claim record, and show one line saying how this page ran; in
+    full mode, also what the chapter will cost on this device (:mod:`widgets.book.estimate`), before it starts.
+
+    ``max_steps``: a *dry run*: every experiment keeps the mode's sizes but every training loop, iteration and
+    epoch count is capped at ``max_steps`` (see :meth:`widgets.core.params.Params.dry_run`); claims are
+    computed and recorded as not checked. None (the default): a real run."""
     mode = check_mode(mode)
+    if max_steps is not None:
+        max_steps = check_int("max_steps", max_steps, 1, 10**8)
     dev = get_device(device)
     use_cpu_threads(dev)  # one thread: a chapter never collapses when another process wants a core
     seed_everything(seed)
     charts.enable()
-    claims.start(chapter, mode, dev, title=title)
+    claims.start(chapter, mode, dev, title=title, max_steps=max_steps)
+    other = "full" if mode == "quick" else "quick"
+    lines = [f"This page ran in **{mode}** mode on **{dev.type}** (torch {torch.__version__}, seed {seed}). "
+             f'To run it at {other} scale, set `mode = "{other}"` in the parameters cell, or '
+             f"`WIDGETS_MODE={other}` in the environment."]
+    if max_steps is not None:
+        lines.append(f"**Dry run:** every training loop is capped at {max_steps} steps (sizes as in {mode} mode), "
+                     "so the numbers on this page are not results and its claims are not checked.")
+    if mode == "full":
+        lines.append(estimate.chapter_note(chapter, dev))
+    _show("\n\n".join(f"<small>{line}</small>" for line in lines))
+    global _context
+    _context = Context(chapter=chapter, mode=mode, device=dev, seed=seed, max_steps=max_steps)
+    return _context
+
+
+def _show(markdown: str) -> None:
+    """Display Markdown in a notebook; print it elsewhere (a plain Python run)."""
     try:
         from IPython.display import Markdown, display
-
-        other = "full" if mode == "quick" else "quick"
-        display(Markdown(
-            f"<small>This page ran in **{mode}** mode on **{dev.type}** (torch {torch.__version__}, seed {seed}). "
-            f'To run it at {other} scale, set `mode = "{other}"` in the parameters cell, or '
-            f"`WIDGETS_MODE={other}` in the environment.</small>"))
     except ImportError:
-        pass
-    global _context
-    _context = Context(chapter=chapter, mode=mode, device=dev, seed=seed)
-    return _context
+        print(markdown)
+        return
+    display(Markdown(markdown))
 
 
 _context: Context | None = None  # the chapter set up last: run() takes its device, progress and seed
@@ -87,6 +107,12 @@ def run(experiment: Callable[..., dict], params, *args, **extra) -> dict:
     if accepted is None or "progress" in accepted:
         kwargs["progress"] = progress
     name = _run_name(experiment)
+    cost = estimate.cost_of(experiment, params)  # of the parameters asked for, before a dry run caps them
+    if ctx.max_steps is not None:
+        params, shrunk = params.dry_run(ctx.max_steps, device)
+        if shrunk:
+            _show("<small>Dry run on the CPU: " + ", ".join(f"`{f}` {a} → {b}" for f, (a, b) in shrunk.items())
+                  + f" in `{name}` (the full size does not fit this machine even for a few steps).</small>")
     key = {"params": params, "args": list(args), "extra": extra, "seed": ctx.seed}
 
     def compute() -> dict:
@@ -104,7 +130,8 @@ def run(experiment: Callable[..., dict], params, *args, **extra) -> dict:
     seconds = time.perf_counter() - t0
     compute_s = value.get("seconds") if isinstance(value, dict) else None
     claims.record_run(name, cache.cache_slot(name, key, device)[:12], status, seconds,
-                      float(compute_s) if isinstance(compute_s, int | float) else None)
+                      float(compute_s) if isinstance(compute_s, int | float) else None,
+                      cost=None if cost is None else cost.record(device))
     return value
 
 

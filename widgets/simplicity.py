@@ -173,6 +173,7 @@ class SBParams(Params):
     # the slab-only net has learned the slabs and the others have not; longer runs are untested
     FULL: ClassVar[dict] = {"n_train": 100_000, "n_test": 10_000, "epochs": 20, "noisy_epochs": 10, "noisy_seeds": 5,
                             "adv_seeds": 5, "grid_n_train": 50_000}
+    STEPS: ClassVar[tuple] = ("epochs", "noisy_epochs", "pgd_steps")
 
     n_train: int = 20_000
     n_test: int = 5_000
@@ -390,6 +391,7 @@ class DominoParams(Params):
     convolutions over the flattened 16×8 image) trains with SGD on the logistic loss."""
 
     FULL: ClassVar[dict] = {"n_train": 20_000, "n_test": 5000, "seeds": 5, "epochs": 8}
+    STEPS: ClassVar[tuple] = ("epochs",)
 
     n_train: int = 4000
     n_test: int = 2000
@@ -525,3 +527,12 @@ __all__ = ["SLAB_KS", "SBData", "SBParams", "DominoParams", "generate", "randomi
            "extreme_sb", "noisy_linear", "flip_rate", "adversarial_training", "decision_map", "sweep_k_gamma",
            "dominoes", "shuffle_block", "domino_experiment", "explore"]
 
+
+# ---------------------------------------------------------------- the chapter's plan
+
+
+def plan(mode: str | None = None) -> list:
+    """The chapter's runs, (experiment, params), as it makes them: its cost before it starts."""
+    p = SBParams.preset(mode)
+    return [(extreme_sb, p), (noisy_linear, p), (adversarial_training, p),
+            (domino_experiment, DominoParams.preset(mode)), (sweep_k_gamma, p)]

@@ -8,7 +8,7 @@ that grid. Results are dicts of CPU tensors (see each function), so they can be 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import ClassVar
 
 import torch
@@ -38,6 +38,7 @@ class SpectralParams(Params):
 
     # Rahaman et al.'s own setup: 6 layers of 256, full-batch Adam at 3e-4 for 60k steps, 20 phase draws
     FULL: ClassVar[dict] = {"width": 256, "seeds": 20, "lr": 3e-4, "steps": 60_000, "records": 200}
+    STEPS: ClassVar[tuple] = ("steps",)
 
     n: int = 200
     ks: tuple = tuple(range(5, 55, 5))
@@ -198,6 +199,7 @@ class KernelParams(Params):
 
     FULL: ClassVar[dict] = {"ks": tuple(range(1, 11)), "seeds": 10, "width": 4096, "steps": 20_000,
                             "records": 160, "density_n": 420}
+    STEPS: ClassVar[tuple] = ("steps",)
 
     n: int = 200
     ks: tuple = (1, 2, 3, 4, 5, 6, 7)
@@ -395,6 +397,7 @@ class PracticeParams(Params):
 
     FULL: ClassVar[dict] = {"width": 512, "steps": 4000, "short": 200, "seeds": 10, "pairs": 300, "points": 128,
                             "records": 40}
+    STEPS: ClassVar[tuple] = ("steps", "short")
 
     n_small: int = 200
     n_large: int = 1200
@@ -498,3 +501,20 @@ def practice(p: PracticeParams, *, device=None, progress: bool = False) -> dict:
                              "test_acc": float(result.test_acc[r, k]), "hf_same": float(result.probes["hf"][r, k, 0]),
                              "hf_diff": float(result.probes["hf"][r, k, 1])})
     return {"rows": rows, "seconds": seconds, "params": asdict(p)}
+
+
+# ---------------------------------------------------------------- the chapter's plan
+
+
+def fourier_feature_run(p: SpectralParams) -> SpectralParams:
+    """The chapter's Fourier-feature run: the same network and target through γ(x), 64 random Fourier features
+    of bandwidth 10, for a third of the steps."""
+    return replace(p, steps=p.steps // 3, features=64, feature_scale=10.0)
+
+
+def plan(mode: str | None = None) -> list:
+    """The chapter's runs, (experiment, params), as it makes them: its cost before it starts."""
+    sp, kp = SpectralParams.preset(mode), KernelParams.preset(mode)
+    return [(learn_sines, sp), (learn_sines, replace(sp, amplitudes="rising")),
+            (gd_runs, replace(kp, s_values=(0.0, -1.0, 1.0))), (deep_ntk_eigs, sp), (density_times, kp),
+            (practice, PracticeParams.preset(mode)), (learn_sines, fourier_feature_run(sp))]

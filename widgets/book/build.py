@@ -4,6 +4,8 @@
     python -m widgets.book --mode quick    # the CI sizes
     python -m widgets.book --only intro    # execute one chapter (the rest are reused if present)
     python -m widgets.book --fresh         # recompute every experiment (an empty cache for this run)
+    python -m widgets.book --mode full --max-steps 5 --only double_descent   # a full-size dry run, no HTML
+    python -m widgets.book --mode full --estimate                 # each chapter's cost, without running it
 
 Chapters are MyST Markdown notebooks. Each is executed by papermill into ``_build/executed/``; the HTML build
 then runs Jupyter Book on a staged copy of the book whose chapters are those executed notebooks, with
@@ -49,13 +51,15 @@ class ChapterFailed(RuntimeError):
 
 
 def execute(chapter: str, root: Path | None = None, mode: str = "quick", timeout: int | None = None,
-            env: dict | None = None) -> float:
+            env: dict | None = None, max_steps: int | None = None) -> float:
     """Execute one chapter (``book/<name>`` or its stem) into ``_build/executed/``, exactly as a reader's
     papermill would: the MyST file converted by jupytext, then ``papermill <in> <out> -p mode <mode>
     --cwd book --execution-timeout <timeout>`` in a fresh process.
 
     ``timeout``: seconds per cell (default :data:`CELL_TIMEOUT_S` for the mode); a cell past it stops the
-    chapter. ``env``: the environment of that process (default: this one's); the chapter needs no project
+    chapter. ``max_steps``: a dry run (``-p max_steps N``): the mode's sizes, every training loop capped at N
+    steps, claims recorded as not checked; its notebook goes to ``_build/dry-run/`` and never into the HTML.
+    ``env``: the environment of that process (default: this one's); the chapter needs no project
     variable, and its cache and claim records default to ``_build/cache`` and ``_build/claims``.
 
     Returns the wall time in seconds. Raises :class:`ChapterFailed` with papermill's account of the cell
@@ -66,7 +70,7 @@ def execute(chapter: str, root: Path | None = None, mode: str = "quick", timeout
     root = project_root(root)
     chapter = _resolve(chapter, root)
     src = root / f"{chapter}.md"
-    out = root / BUILD / "executed" / f"{chapter}.ipynb"
+    out = root / BUILD / ("executed" if max_steps is None else "dry-run") / f"{chapter}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
     timeout = CELL_TIMEOUT_S[mode] if timeout is None else int(timeout)
     with tempfile.TemporaryDirectory(prefix="widgets-execute-") as tmp:
@@ -75,18 +79,22 @@ def execute(chapter: str, root: Path | None = None, mode: str = "quick", timeout
         cmd = [sys.executable, "-m", "papermill", str(source), str(out), "-p", "mode", mode,
                "--cwd", str(src.parent), "-k", "python3", "--execution-timeout", str(timeout),
                "--no-progress-bar", "--log-level", "WARNING"]
+        if max_steps is not None:
+            cmd += ["-p", "max_steps", str(int(max_steps))]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, env=os.environ.copy() if env is None else env, capture_output=True, text=True)
         seconds = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise ChapterFailed(f"{chapter} failed after {seconds:.0f} s ({mode} mode, {timeout} s per cell); "
+        dry = "" if max_steps is None else f", dry run at {max_steps} steps"
+        raise ChapterFailed(f"{chapter} failed after {seconds:.0f} s ({mode} mode{dry}, {timeout} s per cell); "
                             f"papermill said:\n{(proc.stderr or proc.stdout)[-8000:]}")
     return seconds
 
 
-def cache_summary(chapter: str) -> str:
-    """What the cache did in a chapter's last execution, from its claim record: e.g. ``"3 hit, 1 miss"``."""
-    path = claims_dir() / f"{Path(chapter).stem}.json"
+def cache_summary(chapter: str, dry_run: bool = False) -> str:
+    """What the cache did in a chapter's last execution (or dry run), from its claim record: e.g.
+    ``"3 hit, 1 miss"``."""
+    path = claims_dir() / ("dry-run" if dry_run else "") / f"{Path(chapter).stem}.json"
     try:
         runs = json.loads(path.read_text(encoding="utf-8")).get("runs", [])
     except (OSError, ValueError):
@@ -162,6 +170,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="run mode for every chapter (default: $WIDGETS_MODE, else full with CUDA, else quick)")
     parser.add_argument("--only", action="append", help="execute only this chapter (repeatable)")
     parser.add_argument("--no-html", action="store_true", help="execute chapters only")
+    parser.add_argument("--max-steps", type=int, default=None, metavar="N",
+                        help="a dry run: every size as the mode sets it, every training loop capped at N steps; "
+                             "claims are recorded, not checked, and no HTML is built")
+    parser.add_argument("--estimate", action="store_true",
+                        help="print each chapter's estimated work, memory and time (one H100, this machine) "
+                             "for the mode, and run nothing")
     parser.add_argument("--fresh", action="store_true",
                         help="ignore the cache: every experiment is recomputed, into an empty cache folder "
                              "that is removed afterwards (the stored cache is left as it was)")
@@ -187,15 +201,25 @@ def _main(args: argparse.Namespace) -> int:
     mode = check_mode(args.mode)
     root = project_root()
     chapters = notebooks(root) if not args.only else [_resolve(c, root) for c in args.only]
-    if not args.only:
+    if args.estimate:
+        from widgets.book import estimate
+
+        stems = [Path(c).stem for c in chapters if Path(c).stem in estimate.TOPICS]
+        print(f"Estimated cost of {mode} mode (nothing is run):\n")
+        print(estimate.table(mode, "cpu", stems), "\n")
+        print(estimate.experiments_table(mode, stems), flush=True)
+        return 0
+    dry = args.max_steps is not None
+    if not args.only and not dry:
         shutil.rmtree(root / BUILD / "claims", ignore_errors=True)  # no stale records from an earlier run
     total = 0.0
     for chapter in chapters:
-        seconds = execute(chapter, root, mode)
+        seconds = execute(chapter, root, mode, max_steps=args.max_steps)
         total += seconds
-        print(f"executed {chapter:<40} {seconds:7.1f} s ({mode}; cache: {cache_summary(chapter)})", flush=True)
+        what = f"{mode}, dry run at {args.max_steps} steps" if dry else mode
+        print(f"executed {chapter:<40} {seconds:7.1f} s ({what}; cache: {cache_summary(chapter, dry)})", flush=True)
     print(f"chapters total: {total:.1f} s", flush=True)
-    if not args.no_html:
+    if not args.no_html and not dry:  # a dry run's numbers are not results: they never reach the book
         t0 = time.perf_counter()
         html = build_html(root)
         print(f"built HTML in {time.perf_counter() - t0:.1f} s: {html / 'index.html'}", flush=True)

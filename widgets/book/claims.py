@@ -34,6 +34,7 @@ import torch
 
 from widgets.book.glue import glue
 from widgets.core import env
+from widgets.core.checks import check_int
 from widgets.core.env import check_mode, get_device
 
 _RANGE_FORMAT = "{:.6g}"
@@ -151,15 +152,19 @@ class Session:
     t0: float
     claims: list
     runs: list = field(default_factory=list)  # one entry per widgets.page.run(): experiment, cache, seconds
+    max_steps: int | None = None  # a dry run: training capped at this many steps, claims recorded, not checked
 
     @property
     def path(self) -> Path:
-        return claims_dir() / f"{self.chapter}.json"
+        """``<claims dir>/<chapter>.json``; a dry run's record goes to ``<claims dir>/dry-run/``, apart from
+        the results the report reads."""
+        folder = claims_dir() if self.max_steps is None else claims_dir() / "dry-run"
+        return folder / f"{self.chapter}.json"
 
     def write(self) -> None:
         record = {"chapter": self.chapter, "title": self.title, "mode": self.mode, "device": self.device,
-                  "torch": torch.__version__, "started": self.started, "claims": self.claims,
-                  "runs": self.runs}
+                  "torch": torch.__version__, "started": self.started, "max_steps": self.max_steps,
+                  "claims": self.claims, "runs": self.runs}
         folder = self.path.parent
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{self.chapter}-", suffix=".tmp")
@@ -171,15 +176,19 @@ class Session:
 _session: Session | None = None
 
 
-def start(chapter: str, mode: str | None = None, device=None, title: str = "") -> Session:
-    """Begin a chapter's run: its record file is reset, and elapsed times count from now."""
+def start(chapter: str, mode: str | None = None, device=None, title: str = "",
+          max_steps: int | None = None) -> Session:
+    """Begin a chapter's run: its record file is reset, and elapsed times count from now. ``max_steps``: a
+    dry run (training capped at that many steps), whose claims are recorded as not checked."""
     global _session
     if not chapter or not chapter.replace("_", "").replace("-", "").isalnum():
         raise ValueError(f"chapter must be a file stem (letters, digits, _ and -), got {chapter!r}")
+    if max_steps is not None:
+        max_steps = check_int("max_steps", max_steps, 1, 10**8)
     _session = Session(chapter=chapter, title=title or chapter, mode=check_mode(mode),
                        device=str(get_device(device)),
                        started=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-                       t0=time.perf_counter(), claims=[])
+                       t0=time.perf_counter(), claims=[], max_steps=max_steps)
     _session.write()
     return _session
 
@@ -202,6 +211,17 @@ class Claim:
         return f"{mark} **{self.name}** = {_fmt(self.value)} (claim: {self.expect}{paper})"
 
 
+@dataclass
+class DryRunClaim(Claim):
+    """A claim of a dry run: computed, recorded, not checked."""
+
+    skipped: str | None = None
+
+    def _repr_markdown_(self) -> str:
+        value = "not computable" if self.value is None else _fmt(self.value)
+        return f"– **{self.name}** = {value} (not checked: {self.skipped}; claim: {self.expect})"
+
+
 def _fmt(v: float) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
@@ -220,6 +240,8 @@ def claim(name: str, value, expect, *, paper: str | None = None, ref: str | None
     """
     _check_name(name, "claim")
     exp = as_expect(expect)
+    if _session.max_steps is not None:
+        return _dry_run_claim(name, value, exp, paper=paper, ref=ref, section=section)
     if callable(value):
         try:
             value = value()
@@ -254,6 +276,39 @@ def claim(name: str, value, expect, *, paper: str | None = None, ref: str | None
     return record
 
 
+def dry_run_reason() -> str | None:
+    """Why claims are not checked in this chapter's run (a dry run), or None when they are."""
+    if _session is None or _session.max_steps is None:
+        return None
+    return f"dry run (every training loop capped at {_session.max_steps} steps)"
+
+
+def _dry_run_claim(name: str, value, exp: Expect, **where) -> Claim:
+    """A claim in a dry run: its value is computed where it can be (so the code that computes it runs) and
+    glued, but it is recorded as not checked and never fails: capped training proves nothing either way."""
+    why = None
+    if callable(value):
+        try:
+            value = value()
+        except (ArithmeticError, ValueError, IndexError, RuntimeError) as err:
+            value, why = None, f"{type(err).__name__}: {err}"
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        value = None
+    if value is not None and not math.isfinite(value):
+        value = None
+    reason = dry_run_reason()
+    _record({"name": name, "value": value, "expect": exp.text, "passed": None, **where, "skipped": reason,
+             "error": why, "elapsed_s": round(time.perf_counter() - _session.t0, 2)})
+    if value is not None:
+        _glue(name, value, exp.text)
+    return DryRunClaim(name=name, value=value, expect=exp.text, passed=None, elapsed_s=0.0, error=why,
+                       skipped=reason, **where)
+
+
 def skip(name: str, reason: str, *, paper: str | None = None, ref: str | None = None,
          section: str | None = None) -> None:
     """Record that claim ``name`` is not checked in this run, and why (e.g. "full mode only"), so the report
@@ -265,14 +320,17 @@ def skip(name: str, reason: str, *, paper: str | None = None, ref: str | None = 
              "section": section, "skipped": reason, "elapsed_s": round(time.perf_counter() - _session.t0, 2)})
 
 
-def record_run(experiment: str, slot: str, cache: str, seconds: float, compute_s: float | None) -> None:
+def record_run(experiment: str, slot: str, cache: str, seconds: float, compute_s: float | None,
+               cost: dict | None = None) -> None:
     """Record one experiment run of the chapter: its name, ``slot`` (a digest of its parameters), what the
-    cache did (``hit``, ``miss``, …), the seconds this call took and the seconds the stored result took to
-    compute. Running the same experiment with the same parameters again replaces its entry."""
+    cache did (``hit``, ``miss``, …), the seconds this call took, the seconds the stored result took to
+    compute, and ``cost``: its estimate before it ran (:meth:`widgets.core.cost.Cost.record`, of the parameters
+    asked for, which a dry run then caps). Running the same experiment with the same parameters again replaces
+    its entry."""
     if _session is None:
         raise RuntimeError("call widgets.page.setup(chapter, mode) (or claims.start) before run()")
     entry = {"experiment": experiment, "slot": slot, "cache": cache, "seconds": round(seconds, 3),
-             "compute_s": None if compute_s is None else round(compute_s, 3),
+             "compute_s": None if compute_s is None else round(compute_s, 3), "cost": cost,
              "elapsed_s": round(time.perf_counter() - _session.t0, 2)}
     _session.runs = [r for r in _session.runs if (r["experiment"], r["slot"]) != (experiment, slot)] + [entry]
     _session.write()

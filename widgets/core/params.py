@@ -13,13 +13,21 @@ A topic module declares its parameters as a frozen dataclass deriving from :clas
 
 ``DemoParams.preset(mode)`` gives the quick or full instance, and :meth:`Params.check` runs on every
 construction (also through :func:`dataclasses.replace`), so an experiment receives only valid parameters.
+
+A full-mode *dry run* (``python -m widgets.book --mode full --max-steps N``) keeps every size at its full value
+and caps every iteration count at N: each class names its iteration fields in ``STEPS`` (training steps,
+epochs, inner iterations), and :meth:`Params.capped` applies the cap. A size that cannot fit this CPU even for
+a few steps is named in ``CPU_FIT`` with the value a CPU dry run uses instead (:meth:`Params.dry_run`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import ClassVar
 
+import torch
+
+from widgets.core.checks import check_int
 from widgets.core.env import check_mode
 
 
@@ -33,6 +41,8 @@ class Params:
     """
 
     FULL: ClassVar[dict] = {}
+    STEPS: ClassVar[tuple[str, ...]] = ()  # the fields that count iterations: a dry run caps them
+    CPU_FIT: ClassVar[dict] = {}  # size fields a dry run on the CPU shrinks (full value too big for a CPU)
 
     def __post_init__(self) -> None:
         self.check()
@@ -57,3 +67,25 @@ class Params:
         if unknown:
             raise ValueError(f"{cls.__name__}.FULL names fields it does not have: {sorted(unknown)}")
         return cls(**overrides)
+
+    def capped(self, max_steps: int):
+        """These parameters with every iteration count of ``STEPS`` capped at ``max_steps`` (sizes unchanged).
+        A subclass whose iteration count is derived (e.g. a time horizon over a learning rate) extends it."""
+        max_steps = check_int("max_steps", max_steps, 1, 10**8)
+        return replace(self, **{f: min(getattr(self, f), max_steps) for f in self.STEPS})
+
+    def dry_run(self, max_steps: int, device) -> tuple[Params, dict]:
+        """The parameters a dry run executes: :meth:`capped`, and on the CPU the ``CPU_FIT`` sizes where the
+        full value is larger. Returns (params, {field: (full value, value used)}) for the sizes it shrank."""
+        p = self.capped(max_steps)
+        if torch.device(device).type != "cpu":
+            return p, {}
+        shrunk = {f: (getattr(p, f), v) for f, v in self.CPU_FIT.items() if _larger(getattr(p, f), v)}
+        return replace(p, **{f: v for f, (_, v) in shrunk.items()}), shrunk
+
+
+def _larger(full, fit) -> bool:
+    """Whether a full-size value exceeds the CPU-fit one (numbers, or tuples compared by length then max)."""
+    if isinstance(full, tuple):
+        return (len(full), max(full, default=0)) > (len(fit), max(fit, default=0))
+    return full > fit
