@@ -101,8 +101,10 @@ _RATES: dict[str, Rate] = {}
 
 
 def rate(device=None) -> Rate:
-    """The measured :class:`Rate` of ``device`` (default: the CPU), once per process: a float32 and a float64
-    batched product and a stream of tiny operations, each timed for about a tenth of a second."""
+    """The measured :class:`Rate` of ``device`` (default: the CPU), once per process (about a second): the
+    trainer itself on a tiny family (whose steps are all per-operation overhead) and on a medium one (whose
+    steps are mostly products), solved for the two rates through :func:`train`'s own counts, so the estimates
+    carry the real mix of a training step; and a float64 batched product."""
     dev = torch.device(device or "cpu")
     key = str(dev)
     if key not in _RATES:
@@ -111,31 +113,46 @@ def rate(device=None) -> Rate:
 
 
 def _measure(dev: torch.device) -> Rate:
+    from widgets.core import data, models  # here, not at the top: those modules attach cost models themselves
+    from widgets.core import train as trainer
+
     def sync():
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
 
-    def timed(fn, reps: int) -> float:
-        fn()
+    def per_step(members: int, sizes: tuple, batch: int, steps: int) -> float:
+        x = torch.randn(batch, sizes[0], generator=torch.Generator().manual_seed(0))
+        y = torch.randn(batch, sizes[-1], generator=torch.Generator().manual_seed(1))
+        fam = models.mlp(sizes[0], sizes[-1], widths=sizes[1], depth=len(sizes) - 1, seeds=list(range(members)),
+                         device=dev)
+        ds = data.Dataset(x, y, x[:2], y[:2])
+        trainer.train(fam, ds, steps=2, lr=1e-4, records=2)  # warm up
         sync()
         t0 = time.perf_counter()
-        for _ in range(reps):
-            fn()
+        trainer.train(fam, ds, steps=steps, lr=1e-4, records=2)
         sync()
-        return (time.perf_counter() - t0) / reps
+        return (time.perf_counter() - t0) / steps
 
-    big = dev.type != "cpu"
-    k, n = (64, 512) if big else (8, 128)
-    rates = []
-    for dtype in (torch.float32, torch.float64):
-        if dev.type == "mps" and dtype == torch.float64:
-            rates.append(rates[0] / 8)
-            continue
-        a = torch.randn(k, n, n, device=dev, dtype=dtype)
-        rates.append(2 * k * n**3 / timed(lambda a=a: torch.bmm(a, a), 20))
-    x = torch.zeros(16, device=dev)
-    op_s = timed(lambda: x.add_(1.0), 2000)
-    return Rate(f"{dev.type} (measured)", rates[0], rates[1], op_s)
+    tiny, medium = (1, (1, 4, 4, 1), 8), ((16, (64, 1024, 1024, 10), 1024) if dev.type != "cpu"
+                                          else (4, (64, 256, 256, 10), 256))
+    t_tiny = per_step(*tiny, 200)
+    t_med = per_step(*medium, 20)
+    c_tiny, c_med = (train(members=m, sizes=s, batch=b, steps=1) for m, s, b in (tiny, medium))
+    op_s = t_tiny / c_tiny.ops
+    flops = c_med.flops / max(t_med - c_med.ops * op_s, 0.25 * t_med)
+    if dev.type == "mps":
+        flops64 = flops / 8
+    else:
+        k, n = (64, 512) if dev.type != "cpu" else (8, 128)
+        a = torch.randn(k, n, n, device=dev, dtype=torch.float64)
+        torch.bmm(a, a)
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(10):
+            torch.bmm(a, a)
+        sync()
+        flops64 = 2 * k * n**3 * 10 / (time.perf_counter() - t0)
+    return Rate(f"{dev.type} (measured)", flops, flops64, op_s)
 
 
 # ---------------------------------------------------------------- building blocks
