@@ -143,3 +143,35 @@ def test_a_claim_that_cannot_be_computed_fails_as_a_claim(tmp_path, monkeypatch)
     assert "not computable: ZeroDivisionError" in md
     with pytest.raises(KeyError):  # a bug in the chapter (not a numeric failure) is not hidden as a claim
         claims.claim("bug", lambda: {}["missing"], expect=at_least(0))
+
+
+# ---------------------------------------------------------------- a dry run: computed, recorded, never checked
+
+
+@pytest.fixture
+def dry_session(tmp_path, monkeypatch):
+    monkeypatch.setenv("WIDGETS_CLAIMS_DIR", str(tmp_path))
+    return claims.start("unit_chapter", "full", "cpu", title="Unit chapter", max_steps=3)
+
+
+def test_a_dry_run_records_claims_as_not_checked_apart_from_results(dry_session, tmp_path):
+    out_of_range = claim("corr", 0.1, at_least(0.8), paper="0.95", section="sec")  # would fail a real run
+    assert out_of_range.passed is None and "not checked: dry run" in out_of_range._repr_markdown_()
+    broken = claim("slope", lambda: 1 / 0, at_least(0.8))  # not computable after capped training
+    assert broken.value is None and "ZeroDivisionError" in broken.error
+    assert claim("inf", float("inf"), at_least(0)).value is None
+    assert not (tmp_path / "unit_chapter.json").exists()  # the report reads results only
+    rec = json.loads((tmp_path / "dry-run" / "unit_chapter.json").read_text())
+    assert rec["max_steps"] == 3 and rec["mode"] == "full"
+    assert [(c["name"], c["value"], c["passed"]) for c in rec["claims"]] == [
+        ("corr", 0.1, None), ("slope", None, None), ("inf", None, None)]
+    assert all(c["skipped"] == "dry run (every training loop capped at 3 steps)" for c in rec["claims"])
+    with pytest.raises(ValueError, match="max_steps"):
+        claims.start("unit_chapter", "full", "cpu", max_steps=1)
+
+
+def test_a_real_run_after_a_dry_run_checks_again(dry_session, tmp_path):
+    claims.start("unit_chapter", "full", "cpu")
+    assert claims.dry_run_reason() is None
+    with pytest.raises(ClaimError, match="corr"):
+        claim("corr", 0.1, at_least(0.8))

@@ -1,5 +1,7 @@
 import math
+import pickle
 
+import numpy as np
 import pytest
 import torch
 
@@ -170,3 +172,71 @@ _BAD_INPUTS = [
 def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         fn(*args, **kwargs)
+
+
+# ---------------------------------------------------------------- CIFAR-10 from a local folder (full mode)
+
+
+def _write_cifar(folder, n_per_batch=4, n_test=3, seed=0):
+    """Tiny files in CIFAR-10's python format: a pickled dict of b'data' [n, 3072] uint8 and b'labels'."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    batches = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        n = n_test if name == "test_batch" else n_per_batch
+        batch = {b"batch_label": name.encode(), b"labels": rng.integers(0, 10, n).tolist(),
+                 b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"filenames": [b"x.png"] * n}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+        batches[name] = batch
+    return batches
+
+
+def test_cifar10_reads_the_python_batches(tmp_path, monkeypatch):
+    batches = _write_cifar(tmp_path / "cifar-10-batches-py")
+    monkeypatch.setenv("WIDGETS_DATA", str(tmp_path))
+    assert data.cifar10_available()
+    ds = data.cifar10(n_train=20, n_test=3, seed=1)
+    assert ds.x_train.shape == (20, 3072) and ds.x_train.dtype == torch.float32 and ds.n_classes == 10
+    assert ds.y_test.tolist() == batches["test_batch"][b"labels"]
+    assert torch.equal((ds.x_test * 255).round(), torch.tensor(batches["test_batch"][b"data"], dtype=torch.float32))
+    # the training images are a permutation of the five batches, with their own labels
+    all_x = np.concatenate([batches[f"data_batch_{i}"][b"data"] for i in range(1, 6)])
+    all_y = sum((batches[f"data_batch_{i}"][b"labels"] for i in range(1, 6)), [])
+    for x, y in zip(ds.x_train, ds.y_train, strict=True):
+        i = int(np.flatnonzero((all_x == (x * 255).round().numpy().astype(np.uint8)).all(1))[0])
+        assert all_y[i] == int(y)
+    assert data.cifar10(n_train=5, n_test=2, seed=1).x_train.shape == (5, 3072)
+
+
+def test_cifar10_is_never_downloaded_and_refuses_what_is_not_a_batch(tmp_path, monkeypatch):
+    monkeypatch.delenv("WIDGETS_DATA", raising=False)
+    assert not data.cifar10_available()
+    with pytest.raises(FileNotFoundError, match="WIDGETS_DATA"):
+        data.cifar10()
+    monkeypatch.setenv("WIDGETS_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(ValueError, match=r"\$WIDGETS_DATA must name a folder"):
+        data.cifar10_available()
+    monkeypatch.setenv("WIDGETS_DATA", str(tmp_path))
+    folder = tmp_path / "cifar-10-batches-py"
+    _write_cifar(folder)
+    (folder / "data_batch_3").unlink()
+    assert not data.cifar10_available()
+    with pytest.raises(FileNotFoundError, match="data_batch_3"):
+        data.cifar10()
+    (folder / "data_batch_3").write_bytes(b"not a pickle")
+    with pytest.raises(ValueError, match="data_batch_3 is not a CIFAR-10 python batch"):
+        data.cifar10()
+
+    class Evil:  # a pickle that would run code when loaded
+        def __reduce__(self):
+            return (print, ("ran",))
+
+    (folder / "data_batch_3").write_bytes(pickle.dumps({b"data": Evil(), b"labels": []}))
+    with pytest.raises(ValueError, match="may not name builtins.print"):
+        data.cifar10()
+    (folder / "data_batch_3").write_bytes(pickle.dumps({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}))
+    with pytest.raises(ValueError, match=r"expected \[n, 3072\]"):
+        data.cifar10()
+    _write_cifar(tmp_path / "small")
+    with pytest.raises(ValueError, match=r"n_train must be an integer in \[1, 20\]"):
+        data.cifar10(n_train=21, folder=tmp_path / "small")

@@ -109,3 +109,54 @@ def test_note_glues(monkeypatch):
     with pytest.raises(ValueError, match="'obj' must be a number"):
         page.note(obj=object())
     assert glued == []  # a bad value glues nothing
+
+
+def test_note_takes_a_function_whose_failure_stands_in_a_real_run(ctx, monkeypatch):
+    from widgets.book import glue
+
+    glued = {}
+    monkeypatch.setattr(glue, "glue", lambda name, value: glued.__setitem__(name, value))
+    page.note(k=lambda: 2.5, table=Markdown("x"))  # computed; a rich object is glued as it is
+    assert glued["k"] == 2.5 and isinstance(glued["table"], Markdown)
+    with pytest.raises(ZeroDivisionError):
+        page.note(slope=lambda: 1 / 0)
+
+
+def test_a_dry_run_caps_steps_records_the_cost_and_glues_what_it_cannot_compute(tmp_path, monkeypatch):
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from widgets.book import glue
+    from widgets.core import cost
+    from widgets.core.params import Params
+
+    monkeypatch.setenv("WIDGETS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("WIDGETS_CLAIMS_DIR", str(tmp_path / "claims"))
+    monkeypatch.setattr(page, "_context", None)
+
+    @dataclass(frozen=True)
+    class P(Params):
+        STEPS: ClassVar[tuple] = ("steps",)
+        CPU_FIT: ClassVar[tuple] = ("width",)
+        steps: int = 500
+        width: int = 1024
+
+    seen = []
+
+    @cost.model(lambda p: cost.Cost(flops=p.width * 1e10, memory=p.width))  # 1024 wide: too slow for a dry run
+    def exp(p: P, *, device=None, progress: bool = False) -> dict:
+        seen.append(p)
+        return {"steps": p.steps}
+
+    glued = {}
+    monkeypatch.setattr(glue, "glue", lambda name, value: glued.__setitem__(name, value))
+    ctx = page.setup("unit_page", "quick", device="cpu", max_steps=4)
+    assert ctx.max_steps == 4
+    page.run(exp, P())
+    assert seen[0].steps == 4 and seen[0].width < 1024  # capped, and shrunk to fit this CPU
+    page.note(slope=lambda: 1 / 0)
+    assert glued["slope"] == "n/a (dry run)"
+    rec = json.loads((tmp_path / "claims" / "dry-run" / "unit_page.json").read_text())
+    assert rec["runs"][0]["cost"]["gflop"] == pytest.approx(10240, rel=1e-3)  # the full run's estimate
+    with pytest.raises(ValueError, match="max_steps"):
+        page.setup("unit_page", "quick", device="cpu", max_steps=0)

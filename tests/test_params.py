@@ -168,3 +168,74 @@ def test_a_function_taking_p_is_annotated_so_it_is_found():
             if first == "p" and f"{name}.{attr}" not in found:
                 loose.append(f"{name}.{attr}")
     assert not loose, f"take p without a Params annotation: {loose}"
+
+
+# ---------------------------------------------------------------- dry runs: iteration counts capped, sizes kept
+
+ITERATION_WORDS = ("steps", "epochs", "iters", "check_at")  # field names that count iterations
+
+
+@pytest.mark.parametrize("name", sorted(PARAMS))
+def test_every_iteration_count_is_named_in_steps(name):
+    """A dry run caps exactly the fields in STEPS: an iteration field left out would run in full."""
+    cls = PARAMS[name]
+    full = cls.preset("full")
+    counts = {f.name for f in dataclasses.fields(cls)
+              if any(w in f.name for w in ITERATION_WORDS) and isinstance(getattr(full, f.name), int)}
+    assert counts <= set(cls.STEPS), f"{name}: iteration fields not in STEPS: {sorted(counts - set(cls.STEPS))}"
+    assert set(cls.STEPS) <= {f.name for f in dataclasses.fields(cls)}, f"{name}.STEPS names unknown fields"
+    assert set(cls.CPU_FIT) <= {f.name for f in dataclasses.fields(cls)}, f"{name}.CPU_FIT names unknown fields"
+
+
+@pytest.mark.parametrize("name", sorted(PARAMS))
+@pytest.mark.parametrize("max_steps", [2, 3, 10])
+def test_a_capped_full_preset_is_valid_and_keeps_every_size(name, max_steps):
+    cls = PARAMS[name]
+    full = cls.preset("full")
+    capped = full.capped(max_steps)  # validates on construction
+    changed = {f.name for f in dataclasses.fields(cls) if getattr(capped, f.name) != getattr(full, f.name)}
+    assert changed <= set(full.cap(max_steps)), f"{name}: the cap changed {changed - set(full.cap(max_steps))}"
+    for f in cls.STEPS:
+        assert getattr(capped, f) <= max_steps
+    assert full.capped(10**7) == full
+
+
+def test_cap_extends_to_derived_counts():
+    from widgets.implicit_regularization import IGRParams
+    from widgets.nonconvex_optimization import WideParams
+
+    igr = IGRParams.preset("full").capped(5)
+    assert max(round(igr.time / h) for h in igr.lrs) <= 5  # every member's time / lr steps
+    wide = WideParams.preset("full").capped(5)
+    assert wide.steps == 5 and wide.read_at <= wide.lr * wide.steps
+
+
+@dataclass(frozen=True)
+class Sized(Params):
+    STEPS: ClassVar[tuple] = ("steps",)
+    CPU_FIT: ClassVar[tuple] = ("width", "widths")
+
+    steps: int = 1000
+    width: int = 512
+    widths: tuple = (8, 64, 512)
+
+    def check(self) -> None:
+        check_int("width", self.width, 16, 10**6)
+
+
+def test_dry_run_caps_and_shrinks_only_what_does_not_fit():
+    p, shrunk = Sized().dry_run(3, "cpu", fits=lambda q: True)
+    assert p == Sized(steps=3) and shrunk == {}
+    # width ∝ cost: the smallest power of two that fits is 4 (512 → 128), never further
+    p, shrunk = Sized().dry_run(3, "cpu", fits=lambda q: q.width <= 150)
+    assert (p.width, p.steps, p.widths) == (128, 3, (8, 64, 512)) and shrunk == {"width": (512, 128)}
+    # width stops at its check's minimum (16), then the tuple shrinks element by element, at least 1
+    p, shrunk = Sized().dry_run(3, "cpu", fits=lambda q: q.width <= 16 and max(q.widths) <= 100)
+    assert (p.width, p.widths) == (16, (1, 8, 64))  # 512 / 8 = 64 fits, 512 / 4 = 128 would not
+    assert shrunk == {"width": (512, 16), "widths": ((8, 64, 512), (1, 8, 64))}
+    # on a GPU nothing shrinks
+    assert Sized().dry_run(3, "meta", fits=lambda q: False)[1] == {}
+    with pytest.raises(ValueError, match="does not fit this CPU"):
+        Sized().dry_run(3, "cpu", fits=lambda q: False)
+    with pytest.raises(ValueError, match="max_steps"):
+        Sized().capped(1)

@@ -50,7 +50,7 @@ def setup(chapter: str, mode: str | None = None, *, max_steps: int | None = None
     computed and recorded as not checked. None (the default): a real run."""
     mode = check_mode(mode)
     if max_steps is not None:
-        max_steps = check_int("max_steps", max_steps, 1, 10**8)
+        max_steps = check_int("max_steps", max_steps, 2, 10**8)
     dev = get_device(device)
     use_cpu_threads(dev)  # one thread: a chapter never collapses when another process wants a core
     seed_everything(seed)
@@ -109,7 +109,7 @@ def run(experiment: Callable[..., dict], params, *args, **extra) -> dict:
     name = _run_name(experiment)
     cost = estimate.cost_of(experiment, params)  # of the parameters asked for, before a dry run caps them
     if ctx.max_steps is not None:
-        params, shrunk = params.dry_run(ctx.max_steps, device)
+        params, shrunk = params.dry_run(ctx.max_steps, device, lambda q: estimate.fits_dry_run(experiment, q))
         if shrunk:
             _show("<small>Dry run on the CPU: " + ", ".join(f"`{f}` {a} → {b}" for f, (a, b) in shrunk.items())
                   + f" in `{name}` (the full size does not fit this machine even for a few steps).</small>")
@@ -140,13 +140,23 @@ def note(**values) -> None:
     ``{eval}`glued("name")``` (Markdown); see :mod:`widgets.book.glue`.
 
     Values: numbers (a one-element tensor becomes its number), strings, IPython ``Markdown`` (or any object
-    with a rich display, such as a chart, for ``{glue:figure}``). Raises ValueError naming the value
-    otherwise, or when a name is not an identifier; nothing is glued then. Displays nothing.
+    with a rich display, such as a chart, for ``{glue:figure}``), or a function of no arguments computing one
+    (like :func:`claim`'s): in a dry run, a value its capped training cannot give (an arithmetic, value,
+    index or runtime error, e.g. a slope over too few points) is glued as ``"n/a (dry run)"`` instead of
+    stopping the page; in a real run the error stands. Raises ValueError naming the value otherwise, or
+    when a name is not an identifier; nothing is glued then. Displays nothing.
     """
     glued_values = {}
     for name, value in values.items():
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             raise ValueError(f"note name must be an identifier, got {name!r}")
+        if callable(value) and not any(hasattr(value, r) for r in _RICH):
+            try:
+                value = value()
+            except (ArithmeticError, ValueError, IndexError, RuntimeError):
+                if claims.dry_run_reason() is None:
+                    raise
+                value = "n/a (dry run)"
         glued_values[name] = _gluable(name, value)
     for name, value in glued_values.items():
         glue.glue(name, value)

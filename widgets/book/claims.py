@@ -184,7 +184,7 @@ def start(chapter: str, mode: str | None = None, device=None, title: str = "",
     if not chapter or not chapter.replace("_", "").replace("-", "").isalnum():
         raise ValueError(f"chapter must be a file stem (letters, digits, _ and -), got {chapter!r}")
     if max_steps is not None:
-        max_steps = check_int("max_steps", max_steps, 1, 10**8)
+        max_steps = check_int("max_steps", max_steps, 2, 10**8)
     _session = Session(chapter=chapter, title=title or chapter, mode=check_mode(mode),
                        device=str(get_device(device)),
                        started=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),

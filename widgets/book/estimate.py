@@ -36,6 +36,21 @@ def plan(chapter: str, mode: str | None = None) -> list:
     return importlib.import_module(f"widgets.{TOPICS[chapter]}").plan(mode)
 
 
+DRY_RUN_SECONDS = 15.0
+"""The most a dry run of one experiment may take on the CPU (estimated): beyond it, its ``CPU_FIT`` sizes
+shrink, so the dry run of the whole book stays within CI's budget."""
+
+DRY_RUN_BYTES = 3e9
+"""The most memory a dry run of one experiment may hold on the CPU (estimated); a CI machine has 24 GB."""
+
+
+def fits_dry_run(experiment, params) -> bool:
+    """Whether ``experiment(params)`` fits a dry run on this CPU (:data:`DRY_RUN_SECONDS`,
+    :data:`DRY_RUN_BYTES`); an experiment without a cost model always does."""
+    c = cost_of(experiment, params)
+    return c is None or (c.seconds("cpu") <= DRY_RUN_SECONDS and c.memory <= DRY_RUN_BYTES)
+
+
 def cost_of(experiment, params) -> cost.Cost | None:
     """The estimated cost of ``experiment(params)``, or None when the experiment has no cost model."""
     return cost.of(experiment, params)

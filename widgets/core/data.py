@@ -1,4 +1,5 @@
-"""Seeded data generators. Everything here is offline: synthetic, or shipped inside a pip package.
+"""Seeded data generators. Everything here is offline: synthetic, or shipped inside a pip package, or (for
+full mode only) read from a folder the reader already has (CIFAR-10 in ``$WIDGETS_DATA``; see :func:`cifar10`).
 
 Every generator takes a ``seed`` and returns CPU tensors (float32 inputs; float32 targets for regression,
 int64 class labels for classification). Move them with ``.to(device)``; the trainer does that for you.
@@ -7,7 +8,10 @@ int64 class labels for classification). Move them with ``.to(device)``; the trai
 from __future__ import annotations
 
 import math
+import os
+import pickle
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -234,6 +238,91 @@ def digits(n_train: int = 400, seed: int = 0, classes=None, n_test: int | None =
         x, y = x[keep], torch.searchsorted(torch.tensor(sorted(classes)), y[keep])
         n_classes = len(classes)
     return split(x, y, n_train, n_test, seed, n_classes=n_classes)
+
+
+CIFAR10_FOLDER = "cifar-10-batches-py"
+"""The folder the python version of CIFAR-10 unpacks to (``cifar-10-python.tar.gz``), looked for in
+``$WIDGETS_DATA``."""
+
+CIFAR10_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+
+
+def data_folder() -> Path | None:
+    """``$WIDGETS_DATA``: the folder holding the papers' datasets when the reader has them (e.g.
+    ``$WIDGETS_DATA/cifar-10-batches-py``); None when unset. Nothing is ever downloaded."""
+    value = os.environ.get("WIDGETS_DATA")
+    if not value:
+        return None
+    folder = Path(value).expanduser()
+    if not folder.is_dir():
+        raise ValueError(f"$WIDGETS_DATA must name a folder (the one holding {CIFAR10_FOLDER}/), got {value!r}")
+    return folder
+
+
+def cifar10_available() -> bool:
+    """Whether CIFAR-10's python batches are in ``$WIDGETS_DATA/cifar-10-batches-py``."""
+    folder = data_folder()
+    return folder is not None and all((folder / CIFAR10_FOLDER / f).is_file() for f in CIFAR10_FILES)
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Reads CIFAR-10's pickled batches and nothing else: only numpy's array reconstruction may be named, so
+    a file that tries to call anything else is refused instead of run."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "scalar"),
+               ("_codecs", "encode")}  # how Python 3's protocol 2 stores an array's raw bytes
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"a CIFAR-10 batch may not name {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _cifar_batch(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch file → (images [n, 3072] uint8, channel-major 3×32×32; labels [n] int64)."""
+    try:
+        with open(path, "rb") as fh:
+            batch = _BatchUnpickler(fh, encoding="bytes").load()
+        x = np.asarray(batch[b"data"], dtype=np.uint8)
+        y = np.asarray(batch[b"labels"], dtype=np.int64)
+    except (OSError, EOFError, KeyError, TypeError, ValueError, pickle.UnpicklingError) as err:
+        raise ValueError(f"{path} is not a CIFAR-10 python batch ({type(err).__name__}: {err})") from None
+    if x.ndim != 2 or x.shape[1] != 3072 or y.shape != (x.shape[0],) or (y.size and (y.min() < 0 or y.max() > 9)):
+        raise ValueError(f"{path} is not a CIFAR-10 python batch: data {x.shape}, labels {y.shape} "
+                         "(expected [n, 3072] uint8 and n labels in 0..9)")
+    return torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
+
+
+def cifar10(n_train: int = 50_000, n_test: int | None = None, folder: str | Path | None = None,
+            seed: int = 0) -> Dataset:
+    """CIFAR-10 from the python batches in a local folder (default ``$WIDGETS_DATA/cifar-10-batches-py``):
+    the first ``n_train`` of a ``seed`` permutation of the 50,000 training images and the first ``n_test``
+    of the 10,000 test images (None: all of them), pixels scaled to [0, 1].
+
+    x: [n, 3072] float32, channel-major (3 × 32 × 32, as the files store it); y: [n] int64 in 0..9. Raises
+    FileNotFoundError naming the folder when the files are not there (nothing is downloaded), and ValueError
+    for a file that is not a CIFAR-10 batch.
+    """
+    if folder is None:
+        root = data_folder()
+        if root is None:
+            raise FileNotFoundError(f"CIFAR-10 needs $WIDGETS_DATA set to the folder holding {CIFAR10_FOLDER}/ "
+                                    "(the python version, unpacked); nothing is downloaded")
+        folder = root / CIFAR10_FOLDER
+    folder = Path(folder)
+    missing = [f for f in CIFAR10_FILES if not (folder / f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"CIFAR-10's python batches are not all in {folder}: missing {missing}")
+    parts = [_cifar_batch(folder / f) for f in CIFAR10_FILES]
+    x_tr, y_tr = torch.cat([x for x, _ in parts[:-1]]), torch.cat([y for _, y in parts[:-1]])
+    x_te, y_te = parts[-1]
+    n_train = check_int("n_train", n_train, 1, len(x_tr))
+    n_test = len(x_te) if n_test is None else check_int("n_test", n_test, 1, len(x_te))
+    order = torch.randperm(len(x_tr), generator=torch.Generator().manual_seed(check_int("seed", seed, 0)))[:n_train]
+    scale = 1.0 / 255.0
+    return Dataset(x_tr[order].float() * scale, y_tr[order], x_te[:n_test].float() * scale, y_te[:n_test], 10)
 
 
 def mnist1d(n_train: int = 4000, seed: int = 0, n_test: int | None = None, num_samples: int = 5000) -> Dataset:

@@ -46,13 +46,17 @@ class SGD:
         self.step(params, grads, state, (), lr, wd)
 
     def step(self, params, grads, state, scalars: tuple, lr, wd) -> None:
+        # one multi-tensor (foreach) operation per line for all parameter tensors: a handful of device launches
+        # per step instead of a handful per tensor; the arithmetic is the per-tensor one, element by element
         with torch.no_grad():
-            for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-                if wd is not None:
-                    g = g + wd[i] * p
-                if self.momentum:
-                    g = state["buf"][i].mul_(self.momentum).add_(g)
-                p.sub_(lr[i] * g)
+            grads = list(grads)
+            if wd is not None:
+                grads = torch._foreach_add(grads, torch._foreach_mul(params, wd))
+            if self.momentum:
+                torch._foreach_mul_(state["buf"], self.momentum)
+                torch._foreach_add_(state["buf"], grads)
+                grads = state["buf"]
+            torch._foreach_sub_(params, torch._foreach_mul(grads, lr))
 
 
 @dataclass(frozen=True)
@@ -84,17 +88,21 @@ class Adam:
     def step(self, params, grads, state, scalars, lr, wd) -> None:
         """The update with the bias corrections ``scalars`` = (bc1, bc2) given (floats or 0-d tensors)."""
         bc1, bc2 = scalars
+        # multi-tensor (foreach) operations over all parameter tensors at once: a handful of device launches per
+        # step instead of a handful per tensor, with the same element-by-element arithmetic
         with torch.no_grad():
-            for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-                m, v = state["m"][i], state["v"][i]
-                m.lerp_(g, 1 - self.b1)
-                v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
-                # p −= lr/bc1 · m / (√v/bc2 + eps), with the per-member lr folded into the denominator so the
-                # step is one addcdiv (fewer passes over memory); lr = 0 gives an infinite denominator: no step
-                denom = v.sqrt().add_(self.eps * bc2).mul_(bc1 / (bc2 * lr[i]))
-                if wd is not None:
-                    p.mul_(1 - lr[i] * wd[i])
-                p.addcdiv_(m, denom, value=-1.0)
+            grads, m, v = list(grads), state["m"], state["v"]
+            torch._foreach_lerp_(m, grads, 1 - self.b1)
+            torch._foreach_mul_(v, self.b2)
+            torch._foreach_addcmul_(v, grads, grads, value=1 - self.b2)
+            # p −= lr/bc1 · m / (√v/bc2 + eps), with the per-member lr folded into the denominator so the
+            # step is one addcdiv (fewer passes over memory); lr = 0 gives an infinite denominator: no step
+            denom = torch._foreach_sqrt(v)
+            torch._foreach_add_(denom, self.eps * bc2)
+            torch._foreach_mul_(denom, [bc1 / (bc2 * lr_i) for lr_i in lr])
+            if wd is not None:
+                torch._foreach_mul_(params, [1 - lr_i * wd_i for lr_i, wd_i in zip(lr, wd, strict=True)])
+            torch._foreach_addcdiv_(params, m, denom, value=-1.0)
 
 
 def rule(optimizer, *, momentum: float = 0.0, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):

@@ -17,11 +17,13 @@ construction (also through :func:`dataclasses.replace`), so an experiment receiv
 A full-mode *dry run* (``python -m widgets.book --mode full --max-steps N``) keeps every size at its full value
 and caps every iteration count at N: each class names its iteration fields in ``STEPS`` (training steps,
 epochs, inner iterations), and :meth:`Params.capped` applies the cap. A size that cannot fit this CPU even for
-a few steps is named in ``CPU_FIT`` with the value a CPU dry run uses instead (:meth:`Params.dry_run`).
+a few steps is named in ``CPU_FIT``, and a CPU dry run shrinks it by the smallest factor that fits
+(:meth:`Params.dry_run`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import ClassVar
 
@@ -42,7 +44,7 @@ class Params:
 
     FULL: ClassVar[dict] = {}
     STEPS: ClassVar[tuple[str, ...]] = ()  # the fields that count iterations: a dry run caps them
-    CPU_FIT: ClassVar[dict] = {}  # size fields a dry run on the CPU shrinks (full value too big for a CPU)
+    CPU_FIT: ClassVar[tuple[str, ...]] = ()  # size fields a CPU dry run may shrink when a run does not fit
 
     def __post_init__(self) -> None:
         self.check()
@@ -69,23 +71,55 @@ class Params:
         return cls(**overrides)
 
     def capped(self, max_steps: int):
-        """These parameters with every iteration count of ``STEPS`` capped at ``max_steps`` (sizes unchanged).
-        A subclass whose iteration count is derived (e.g. a time horizon over a learning rate) extends it."""
-        max_steps = check_int("max_steps", max_steps, 1, 10**8)
-        return replace(self, **{f: min(getattr(self, f), max_steps) for f in self.STEPS})
+        """These parameters with every iteration count capped at ``max_steps`` (sizes unchanged): the fields
+        :meth:`cap` names, changed at once."""
+        max_steps = check_int("max_steps", max_steps, 2, 10**8)
+        return replace(self, **self.cap(max_steps))
 
-    def dry_run(self, max_steps: int, device) -> tuple[Params, dict]:
-        """The parameters a dry run executes: :meth:`capped`, and on the CPU the ``CPU_FIT`` sizes where the
-        full value is larger. Returns (params, {field: (full value, value used)}) for the sizes it shrank."""
+    def cap(self, max_steps: int) -> dict:
+        """The fields a cap of ``max_steps`` changes: each of ``STEPS`` at most ``max_steps``. A subclass whose
+        iteration count is derived (a time horizon over a learning rate) or tied to one extends it."""
+        return {f: min(getattr(self, f), max_steps) for f in self.STEPS}
+
+    def dry_run(self, max_steps: int, device, fits: Callable[[Params], bool] | None = None) -> tuple[Params, dict]:
+        """The parameters a dry run executes: :meth:`capped`; and on the CPU, where the capped run would not
+        fit this machine (``fits(params)`` is False: too slow or too large by the experiment's cost model),
+        the ``CPU_FIT`` sizes shrunk, one field after the other in their order, each by the smallest power of
+        two that makes it fit (an int by the factor, a tuple of ints element by element, never below 1 or
+        below what :meth:`check` accepts).
+
+        Returns (params, {field: (full value, value used)}) for the fields it shrank. Raises ValueError if
+        even the smallest sizes of every ``CPU_FIT`` field do not fit.
+        """
         p = self.capped(max_steps)
-        if torch.device(device).type != "cpu":
+        if torch.device(device).type != "cpu" or fits is None or fits(p):
             return p, {}
-        shrunk = {f: (getattr(p, f), v) for f, v in self.CPU_FIT.items() if _larger(getattr(p, f), v)}
-        return replace(p, **{f: v for f, (_, v) in shrunk.items()}), shrunk
+        shrunk = {}
+        for name in self.CPU_FIT:
+            full, factor, best = getattr(p, name), 2, None
+            while True:
+                value = _shrink(full, factor)
+                if value == (best if best is not None else full):
+                    break  # every element is at 1: no smaller size
+                try:
+                    q = replace(p, **{name: value})
+                except ValueError:
+                    break  # below what the experiment accepts
+                best = value
+                if fits(q):
+                    break
+                factor *= 2
+            if best is not None:
+                p = replace(p, **{name: best})
+                shrunk[name] = (full, best)
+                if fits(p):
+                    return p, shrunk
+        raise ValueError(f"a dry run of {type(self).__name__} does not fit this CPU even with "
+                         f"{', '.join(self.CPU_FIT) or 'no field'} shrunk ({shrunk}): name more fields in CPU_FIT")
 
 
-def _larger(full, fit) -> bool:
-    """Whether a full-size value exceeds the CPU-fit one (numbers, or tuples compared by length then max)."""
-    if isinstance(full, tuple):
-        return (len(full), max(full, default=0)) > (len(fit), max(fit, default=0))
-    return full > fit
+def _shrink(value, factor: int):
+    """An int size divided by ``factor``, or each int of a tuple, at least 1."""
+    if isinstance(value, tuple):
+        return tuple(max(1, int(v) // factor) for v in value)
+    return max(1, int(value) // factor)

@@ -228,3 +228,15 @@ def practice_verdict(table: pd.DataFrame):
                         "This does **not** match the paper's direction (higher accuracy with higher frequency "
                         "between classes and lower within a class)."))
     return Markdown("Against the baseline:\n\n" + "\n".join(lines))
+
+
+def practice_data(dataset: str, mode: str):
+    """Markdown: which images this page's "spectral bias in practice" section trained on, and why."""
+    from IPython.display import Markdown
+
+    if dataset == "cifar10":
+        return Markdown("This page ran on **CIFAR-10**, the paper's own data, read from `$WIDGETS_DATA`.")
+    why = ("Quick mode always uses them; full mode uses CIFAR-10 instead" if mode == "quick" else
+           "CIFAR-10 was not found: full mode uses it")
+    return Markdown(f"This page ran on **scikit-learn's 8 × 8 digits**, the offline analogue. {why} when "
+                    "`$WIDGETS_DATA/cifar-10-batches-py` holds its python batches (nothing is downloaded).")
