@@ -37,7 +37,7 @@ def test_core_imports_only_torch_and_numpy():
 
 def _layer(module: str) -> int:
     """core 0, topic modules 1, figures 2, book pipeline 3, page 4 (the chapter's surface, on top of all); the
-    benchmark tool sits beside the topics."""
+    benchmark tool sits beside the topics, the GPU check beside the book pipeline."""
     parts = module.split(".")
     if len(parts) > 1 and parts[1] == "core":
         return 0
@@ -47,6 +47,8 @@ def _layer(module: str) -> int:
         return 3
     if module == "widgets.page":
         return 4
+    if module == "widgets.gpucheck":  # a tool over the chapters' plans (widgets.book.estimate), like the build
+        return 3
     return 1
 
 
