@@ -137,7 +137,7 @@ def test_a_dry_run_caps_steps_records_the_cost_and_glues_what_it_cannot_compute(
     @dataclass(frozen=True)
     class P(Params):
         STEPS: ClassVar[tuple] = ("steps",)
-        CPU_FIT: ClassVar[tuple] = ("width",)
+        CPU_FIT: ClassVar[dict] = {"width": "half"}
         steps: int = 500
         width: int = 1024
 

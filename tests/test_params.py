@@ -185,6 +185,7 @@ def test_every_iteration_count_is_named_in_steps(name):
     assert counts <= set(cls.STEPS), f"{name}: iteration fields not in STEPS: {sorted(counts - set(cls.STEPS))}"
     assert set(cls.STEPS) <= {f.name for f in dataclasses.fields(cls)}, f"{name}.STEPS names unknown fields"
     assert set(cls.CPU_FIT) <= {f.name for f in dataclasses.fields(cls)}, f"{name}.CPU_FIT names unknown fields"
+    assert set(cls.CPU_FIT.values()) <= {"half", "take", "minus"}, f"{name}.CPU_FIT: unknown ways to shrink"
 
 
 @pytest.mark.parametrize("name", sorted(PARAMS))
@@ -213,11 +214,13 @@ def test_cap_extends_to_derived_counts():
 @dataclass(frozen=True)
 class Sized(Params):
     STEPS: ClassVar[tuple] = ("steps",)
-    CPU_FIT: ClassVar[tuple] = ("width", "widths")
+    CPU_FIT: ClassVar[dict] = {"width": "half", "widths": "half", "seeds": "take", "d": "minus"}
 
     steps: int = 1000
     width: int = 512
     widths: tuple = (8, 64, 512)
+    seeds: tuple = (0, 1, 2, 3, 4, 5, 6, 7)
+    d: int = 20
 
     def check(self) -> None:
         check_int("width", self.width, 16, 10**6)
@@ -233,6 +236,9 @@ def test_dry_run_caps_and_shrinks_only_what_does_not_fit():
     p, shrunk = Sized().dry_run(3, "cpu", fits=lambda q: q.width <= 16 and max(q.widths) <= 100)
     assert (p.width, p.widths) == (16, (1, 8, 64))  # 512 / 8 = 64 fits, 512 / 4 = 128 would not
     assert shrunk == {"width": (512, 16), "widths": ((8, 64, 512), (1, 8, 64))}
+    # seeds are cut, not divided (to one, in order, before d is touched); an exponent goes down one at a time
+    p, shrunk = Sized().dry_run(3, "cpu", fits=lambda q: len(q.seeds) * 2**q.d <= 2 * 2**17)
+    assert p.seeds == (0,) and p.d == 18 and p.widths == (1, 1, 1) and p.width == 16
     # on a GPU nothing shrinks
     assert Sized().dry_run(3, "meta", fits=lambda q: False)[1] == {}
     with pytest.raises(ValueError, match="does not fit this CPU"):

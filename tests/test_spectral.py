@@ -86,6 +86,34 @@ def test_shift_augment_and_path_high_frequency():
     assert spectral.path_high_frequency(slow, cutoff=4) < 0.05
 
 
+def test_shift_augment_shifts_every_channel_of_a_colour_image():
+    img = torch.zeros(1, 3, 4, 4)
+    img[0, :, 1, 2] = torch.tensor([1.0, 2.0, 3.0])
+    aug = spectral.shift_augment(img.reshape(1, -1), (3, 4, 4)).view(5, 3, 4, 4)
+    for k, (r, c) in enumerate([(1, 2), (2, 2), (0, 2), (1, 3), (1, 1)]):  # as is, down, up, right, left
+        assert aug[k, :, r, c].tolist() == [1.0, 2.0, 3.0] and aug[k].abs().sum() == 6
+
+
+def test_practice_runs_on_cifar10_files_and_full_mode_picks_them(tmp_path, monkeypatch):
+    from test_data import _write_cifar
+
+    _write_cifar(tmp_path / "cifar-10-batches-py", n_per_batch=8, n_test=6)
+    monkeypatch.delenv("WIDGETS_DATA", raising=False)
+    assert spectral.PracticeParams.preset("full").dataset == "digits"  # no files: the offline analogue
+    monkeypatch.setenv("WIDGETS_DATA", str(tmp_path))
+    full = spectral.PracticeParams.preset("full")
+    assert (full.dataset, full.n_small, full.n_large) == ("cifar10", 5000, 50_000)
+    p = spectral.PracticeParams(dataset="cifar10", n_small=20, n_large=40, width=8, steps=4, short=2, seeds=2,
+                                points=8, pairs=2, cutoff=2, records=2)
+    out = spectral.practice(p)
+    assert out["dataset"] == "cifar10"
+    assert {r["intervention"] for r in out["rows"]} >= {"baseline", "more data", "augmentation"}
+    assert {r["n_train"] for r in out["rows"]} == {20, 40, 100}
+    assert all(0 <= r["test_acc"] <= 1 and 0 <= r["hf_same"] <= 1 for r in out["rows"])
+    with pytest.raises(ValueError, match="n_large"):
+        spectral.PracticeParams(dataset="digits", n_large=5000)
+
+
 def test_fourier_features_shape_and_bad_input():
     x = torch.linspace(0, 0.99, 10)
     assert spectral.fourier_features(x, m=5).shape == (10, 10)

@@ -21,7 +21,7 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from widgets.core import data, models, train
+from widgets.core import cost, data, models, train
 from widgets.core.checks import check_float, check_int
 from widgets.core.env import get_device
 from widgets.core.params import Params
@@ -107,6 +107,54 @@ class MLPParams(Params):
         check_float("interp_tol", self.interp_tol, 0, 1)
 
 
+# ------------------------------------------------------------------------------------------ cost models
+#
+# The random features live in float64 on the device (the SVDs through float64 Gram matrices and eigh), but the
+# test features and the predictions are float32; the draws of W and b are made on the CPU in float64. Memory-bound
+# passes are counted in cost.PASS_FLOPS, weighted by the size of their array (_weight).
+
+_DIGITS = 1797  # sklearn's digits: n training points, the rest the test set
+_SKLEARN = cost.Cost(cpu_ops=2e5)  # importing scikit-learn, once per process: about a second
+_MNIST1D = cost.Cost(cpu_ops=8e4)  # importing mnist1d, once per process: about 0.4 s
+
+
+def _weight(nbytes: float) -> float:
+    """Passes of cost.PASS_FLOPS that one elementwise pass over a freshly allocated array of ``nbytes``
+    costs: more once it outgrows the caches (measured on one CPU core: ~0.3 ns a number within 1 MB, 2-3 ns
+    beyond 16 MB; an H100 streams 0.4 T numbers/s from its memory, about 64 flops a number at its nominal
+    rate)."""
+    return 1.0 if nbytes <= 2**20 else 3.0 if nbytes <= 2**24 else 6.0
+
+
+def _passes(count: float, passes: float, *, f64: bool = True, ops: float = 1) -> cost.Cost:
+    """``passes`` elementwise passes over one array of ``count`` numbers on the device, weighted by its size."""
+    return cost.passes(count, passes * _weight(count * (8 if f64 else 4)), f64=f64, ops=ops)
+
+
+def _features_cost(S: int, rows: int, d: int, N: int, *, f64: bool = True) -> cost.Cost:
+    """φ = √(2/N) cos(xW + b) for ``S`` draws on ``rows`` points: the product, then the bias, the cosine
+    (~4 passes) and the scale over [S, rows, N]; two such arrays held at once."""
+    out = S * rows * N
+    return (cost.product(rows, d, N, batch=S, f64=f64) + _passes(out, 6, f64=f64, ops=3)
+            + cost.Cost(memory=2 * out * (8 if f64 else 4)))
+
+
+def _thin_svd_cost(S: int, n: int, N: int) -> cost.Cost:
+    """:func:`thin_svd` of [S, n, N] (float64): the finite check, the smaller Gram matrix (r = min(n, N)),
+    its eigh, the flips, and the other factor (a product and a scaling). Memory: Φ's factor and its scaled
+    copy, the Gram matrix and eigh's buffers."""
+    r, big = min(n, N), max(n, N)
+    return (_passes(S * n * N, 2, ops=3) + cost.product(r, big, r, batch=S, f64=True) + cost.eigh(r, batch=S)
+            + _passes(S * r * r, 2, ops=4) + cost.product(big, r, r, batch=S, f64=True)
+            + _passes(S * big * r, 1, ops=2)
+            + cost.Cost(memory=8 * S * (2 * big * r + 4 * r * r)))
+
+
+def _draw_cost(S: int, d: int, N: int) -> cost.Cost:
+    """:func:`rff_draw` on the CPU (float64 normal and uniform draws), then copied to the device."""
+    return cost.Cost(cpu_flops=cost.RANDOM_DRAW_FLOPS * S * (d + 1) * N, cpu_ops=6, ops=2)
+
+
 # ------------------------------------------------------------------------------------------ random features
 
 
@@ -132,6 +180,31 @@ def _errors(pred: torch.Tensor, y: torch.Tensor, Y: torch.Tensor) -> tuple:
     return (pred.argmax(-1) != y).double().mean(-1), ((pred - Y) ** 2).sum(-1).mean(-1)
 
 
+def _rff_sweep_cost(p: RFFParams) -> cost.Cost:
+    # per N: the draws (CPU); Φ_train [S, n, N] in float64 and Φ_test [S, m, N] in float32; the thin SVD of
+    # Φ_train; UᵀY for the 2 + Q label sets; every fit's coefficients V·(filter·UᵀY) in float64, then one
+    # float32 product with Φ_test for all 1 + Q + L fits; the errors over [fits, S, m, c] (float64); the
+    # train MSE and the norms. Memory: Φ_train and Φ_test held through the SVD.
+    n, S, c, d = int(p.n), int(p.seeds), 10, 64
+    m = _DIGITS - n
+    Q, L = len(p.noises), len(p.lambdas)
+    F = 1 + Q + L
+    total = _SKLEARN + cost.Cost(cpu_flops=cost.PASS_FLOPS * 20 * _DIGITS * d, cpu_ops=200)
+    for N in sorted({max(1, round(float(r) * n)) for r in p.ratios}):
+        r = min(n, N)
+        svd = _thin_svd_cost(S, n, N)
+        held = cost.Cost(memory=8 * S * n * N + max(2 * 4 * S * m * N, 4 * S * m * N + svd.memory))
+        step = (_draw_cost(S, d, N) + _features_cost(S, n, d, N) + _passes(S * d * N, 1, f64=False)
+                + _features_cost(S, m, d, N, f64=False) + svd
+                + cost.product(r, n, c * (2 + Q), batch=S, f64=True) + _passes(S * r * c * F, 2 * F, ops=3 * F)
+                + cost.product(N, r, c * F, batch=S, f64=True) + _passes(S * N * c * F, 1, ops=1)
+                + cost.product(m, N, c * F, batch=S) + _passes(F * S * m * c, 8, ops=12)
+                + cost.product(n, r, c, batch=S, f64=True) + _passes(S * n * c, 4, ops=20))
+        total = total + held + step
+    return total
+
+
+@cost.model(_rff_sweep_cost)
 def rff_sweep(p: RFFParams, *, device=None, progress: bool = False) -> dict:
     """Model-wise sweep over N (min-norm, every λ, every label-noise level), batched over seeds.
 
@@ -190,6 +263,26 @@ def rff_sweep(p: RFFParams, *, device=None, progress: bool = False) -> dict:
     return res
 
 
+def _rff_sample_sweep_cost(p: RFFParams) -> cost.Cost:
+    # one draw of N = sample_N features; Φ on the largest training set and on the test set (float64); per
+    # training-set size, a min-norm fit (thin SVD of its rows of Φ, UᵀY, V·(filter·UᵀY)) and the test
+    # predictions (a product with c = 10 columns) and errors. scikit-learn is already imported: the chapter
+    # runs rff_sweep first
+    N, S, c, d = int(p.sample_N), int(p.seeds), 10, 64
+    ns = sorted(int(v) for v in p.sample_ns)
+    m = _DIGITS - ns[-1]
+    total = (cost.Cost(cpu_flops=cost.PASS_FLOPS * 20 * _DIGITS * d, cpu_ops=200) + _draw_cost(S, d, N)
+             + _features_cost(S, ns[-1], d, N) + _features_cost(S, m, d, N))
+    for n in ns:
+        r = min(n, N)
+        svd = _thin_svd_cost(S, n, N)
+        total = (total + svd + cost.Cost(memory=8 * S * (ns[-1] + m) * N + svd.memory) + _passes(S * r, 4, ops=8)
+                 + cost.product(r, n, c, batch=S, f64=True) + cost.product(N, r, c, batch=S, f64=True)
+                 + cost.product(m, N, c, batch=S, f64=True) + _passes(S * m * c, 8, ops=12))
+    return total
+
+
+@cost.model(_rff_sample_sweep_cost)
 def rff_sample_sweep(p: RFFParams, *, device=None, progress: bool = False) -> dict:
     """Sample-wise sweep: fixed N = ``sample_N`` features, training sets of ``sample_ns`` points drawn as
     nested prefixes of one shuffled pool (the rest of digits is the test set), min-norm fit, batched over seeds.
@@ -240,6 +333,36 @@ def _mnist1d_noisy(p: MLPParams, device=None):
     return ds.x_train.to(dev), y.to(dev), ds.x_test.to(dev), ds.y_test.to(dev)
 
 
+def _width_sweep_cost(p: MLPParams) -> cost.Cost:
+    # MNIST-1D generated on the CPU (numpy, ~40 CPU operations a sample); the packed family built on the CPU
+    # in float64 (padded to the widest member, then packed); full-batch Adam on cross-entropy: a step is
+    # cost.train of one dense net with all H hidden units (one GEMM), plus the ReLUs' elementwise work
+    # (cost.dense_extras), the readout's G width groups (a batched product each, forward and backward: ~9
+    # operations a group), and the loss: log-softmax over a transposed [M, n, 10] output (~60 passes a number,
+    # measured); every record evaluates the train and the test set (the hidden layer's bias copy and ReLU on
+    # [H, points], weighted by size, and the loss, accuracy and argmax over the transposed outputs)
+    widths, S, n, c, d = sorted({int(w) for w in p.widths}), int(p.seeds), int(p.n), 10, 40
+    G, M, H = len(widths), len(widths) * S, S * sum(widths)
+    m = p.num_samples - n
+    sizes = (d, H, c)
+    run = dict(members=1, sizes=sizes, batch=n, steps=p.steps)
+    rec = cost.records(p.steps, p.records)
+    data = _MNIST1D + cost.Cost(cpu_ops=40 * p.num_samples)
+    build = (cost.family_init(members=M, weights=(d + 1 + c) * max(widths), layers=2)
+             + cost.Cost(cpu_flops=cost.PASS_FLOPS * 6 * M * (d + 1 + c) * max(widths), cpu_ops=10 * M))
+    loss = cost.passes(M * n * c, 60, ops=10) * p.steps
+    groups = cost.Cost(ops=9 * G * p.steps)
+
+    def evaluate(pts: int) -> cost.Cost:
+        return (cost.Cost(flops=2.0 * H * (d + c) * pts, ops=8 + 4 * G)
+                + cost.passes(H * pts, 2 * _weight(4 * H * pts)) + cost.passes(M * pts * c, 100, ops=20)
+                + cost.Cost(memory=4 * (2 * H * pts + 2 * M * pts * c)))
+
+    return (data + build + cost.train(**run, optimizer="adam") + cost.dense_extras(**run) + loss + groups
+            + rec * (evaluate(n) + evaluate(m)))
+
+
+@cost.model(_width_sweep_cost)
 def width_sweep(p: MLPParams, *, device=None, progress: bool = False) -> dict:
     """Train every width × seed as one packed family; average over seeds.
 

@@ -19,12 +19,82 @@ from typing import ClassVar
 
 import torch
 
-from widgets.core import kernels, models, train
+from widgets.core import cost, kernels, models, train
 from widgets.core.checks import check_float, check_int
 from widgets.core.data import Dataset
 from widgets.core.env import get_device
 from widgets.core.params import Params
 from widgets.core.stats import first_crossing, loglog_slope
+
+# ---------------------------------------------------------------- cost models
+#
+# The spectra and the exact kernels are float64 elementwise work over 2^d arrays (integer bit tricks, the ReLU
+# arc-cosine maps, circular windows, the Walsh–Hadamard butterflies), all memory-bound, counted in passes of
+# cost.PASS_FLOPS, transcendentals (arccos, sqrt) as several. A pass costs more the larger its array, each
+# result being freshly allocated (measured on one CPU core: 0.3 ns a float64 number for 2^16 numbers, 1 ns
+# for 2^20, 3-4 ns for 2^22; an H100 streams from its 50 MB L2 cache, then from its memory at 0.4 T numbers
+# a second, about 64 flops a number at its nominal rate): _weight scales the passes by the array's size.
+
+
+def _weight(nbytes: float) -> float:
+    """Passes of cost.PASS_FLOPS that one elementwise pass over a freshly allocated array of ``nbytes``
+    costs."""
+    return 1.0 if nbytes <= 2**20 else 3.0 if nbytes <= 2**24 else 6.0
+
+
+def _step_weight(nbytes: float) -> float:
+    """:func:`_weight` for the buffers of a training step, which the allocator reuses step after step: a pass
+    costs more only once they outgrow the caches (16 MB)."""
+    return 1.0 if nbytes <= 2**24 else _weight(nbytes)
+
+
+def _passes(count: float, passes: float, ops: float = 0.0, memory: float = 0.0, size: float | None = None) -> cost.Cost:
+    """``passes`` memory-bound float64/int64 passes over ``count`` elements on the device, in arrays of
+    ``size`` numbers (default ``count``); ``ops`` launches, ``memory`` bytes held at the peak."""
+    work = cost.passes(count, _weight(8 * (count if size is None else size)) * passes, f64=True)
+    return cost.Cost(flops64=work.flops64, ops=ops, memory=memory)
+
+
+def _relu_layer(q: int, top: bool) -> tuple[int, int]:
+    """(element passes, device ops) of one CNN layer of :func:`kernels._cnn_flatten` per position: the ReLU
+    maps (two square roots, a division, the NaN test, the clamp, arccos, the two κ's: ~24 passes, arccos
+    counting 4) and, below the top, three circular windows of q rolls and adds (:func:`kernels._window`)."""
+    maps = 24
+    if top:
+        return maps + 3, maps + 4
+    return maps + 3 * (2 * q + 1) + 5, maps + 3 * (2 * q + 1) + 6
+
+
+def _kernel_z_cost(d: int, arch: str, depth: int, q: int, chunk: int = 2**22) -> cost.Cost:
+    """:func:`kernels.kernel_z`: k(z) at all 2^d points, float64 on the device."""
+    N = 2**d
+    if arch == "mlp":  # d + 1 levels through the recursion, then a gather by degree (popcount: ~14 int passes)
+        return _passes(N, 15, ops=25 * depth + 16, memory=3 * 8 * N)
+    rf = kernels.receptive_field(depth, q)
+    layers = [_relu_layer(q, i == depth - 1) for i in range(depth)]
+    per_pos = sum(w for w, _ in layers) + 2 * q + 6  # the first window of z, the diagonal, the readout mean
+    layer_ops = sum(o for _, o in layers) + 2 * q + 8
+    if rf < d:  # 2^rf window patterns through the recursion, then d rotations of all 2^d indices (~7 passes)
+        return (_passes(2**rf * d, per_pos, ops=layer_ops + 10, memory=10 * 8 * 2**rf * d)
+                + _passes(N, 7 * d + 2, ops=7 * d + 3, memory=4 * 8 * N))
+    rows = max(1, chunk // d)
+    chunks = math.ceil(N / rows)
+    return _passes(N * d, per_pos, ops=chunks * layer_ops, memory=10 * 8 * min(rows, N) * d + 8 * N,
+                   size=min(rows, N) * d)
+
+
+def _fwht_cost(d: int, batch: int = 1) -> cost.Cost:
+    """:func:`kernels.fwht`: d butterfly levels, each an add, a subtract and a stack over 2^d values."""
+    return _passes(batch * 2**d, 3 * d, ops=4 * d, memory=3 * 8 * batch * 2**d)
+
+
+def _spectrum_cost(d: int, arch: str, depth: int, q: int) -> cost.Cost:
+    """:func:`kernels.spectrum`: kernel_z, the FWHT, and the subsets' degrees (popcount, ~14 int passes) and
+    spreads (d rounds of ~7 int passes)."""
+    N = 2**d
+    return (_kernel_z_cost(d, arch, depth, q) + _fwht_cost(d)
+            + _passes(N, 14 + 7 * d + 3, ops=7 * d + 20, memory=4 * 8 * N))
+
 
 # ---------------------------------------------------------------- spectra
 
@@ -51,6 +121,16 @@ class SpectraParams(Params):
 ZERO = 1e-14  # |λ| below ZERO·trace is rounding noise around an exact zero
 
 
+def _mlp_spectra_cost(p: SpectraParams) -> cost.Cost:
+    # one MLP spectrum per depth, then max/min per degree (two scatter-reduces) and a few reductions
+    d = int(p.d)
+    c = cost.Cost()
+    for L in p.depths:
+        c = c + _spectrum_cost(d, "mlp", L, p.q) + _passes(2**d, 6, ops=20)
+    return c
+
+
+@cost.model(_mlp_spectra_cost)
 def mlp_spectra(p: SpectraParams, *, device=None, progress: bool = False) -> dict:
     """MLP eigenvalues by degree for each depth.
 
@@ -77,6 +157,20 @@ def mlp_spectra(p: SpectraParams, *, device=None, progress: bool = False) -> dic
             "multiplicity": torch.tensor([math.comb(d, k) for k in range(d + 1)])}
 
 
+def _cnn_spectra_cost(p: SpectraParams) -> cost.Cost:
+    # per depth: the MLP spectrum, and one CNN spectrum per q with its (degree, spread) grid (~8 passes of
+    # scatter-reduces) and the mask of subsets wider than the receptive field (~3 passes); the headline q
+    # reads d/2 + 1 pair eigenvalues one by one (host reads)
+    d = int(p.d)
+    c = cost.Cost()
+    for L in p.depths:
+        c = c + _spectrum_cost(d, "mlp", L, p.q)
+        for q in p.qs:
+            c = c + _spectrum_cost(d, "cnn", L, q) + _passes(2**d, 11, ops=20 + (d // 2 + 1 if q == p.q else 0))
+    return c
+
+
+@cost.model(_cnn_spectra_cost)
 def cnn_spectra(p: SpectraParams, *, device=None, progress: bool = False) -> dict:
     """CNN (flatten readout) eigenvalues over (degree, spread), for every (depth, q) of the grid.
 
@@ -199,6 +293,33 @@ def eigenlearning(lam: torch.Tensor, target: int, n: float, ridge: float = 0.0) 
     return e0 * (1 - float(L[target])) ** 2
 
 
+def _kernel_learning_cost(p: LearnParams) -> cost.Cost:
+    # per architecture: k(z) on the cube and its FWHT (float64); per (architecture, target, n): the seeds'
+    # n×n and n_test×n Gram matrices gathered from k by XOR of indices (int64 index, float64 values, the ridge's
+    # n×n eye), a batched float64 Cholesky and solve, the test predictions (float64 product), and the
+    # eigenlearning prediction: 200 bisection steps over the 2^d eigenvalues, each read back to the host
+    d, S, m = int(p.d), int(p.seeds), int(p.n_test)
+    N = 2**d
+    c = cost.Cost()
+    for arch in ("mlp", "cnn"):
+        c = c + _kernel_z_cost(d, arch, p.depth, p.q) + _fwht_cost(d)
+    for _ in range(2):  # the two targets (the Cholesky is redone for each target)
+        for _arch in range(2):
+            for n in p.ns:
+                # peak: the int64 XOR index, the gathered and the ridged Gram matrices, the eye, and the
+                # previous size's matrices still bound
+                gram = _passes(S * n * n, 5, ops=8, memory=8 * (3 * S * n * n + 2 * n * n + 2 * S * m * n))
+                test = _passes(S * m * n, 3, ops=6)
+                # the factorization and solve, counted twice: a Cholesky runs at about half a batched
+                # product's rate (measured on a CPU core: 10-15 GFLOP/s for n = 1024-2048, against 25)
+                chol = cost.solve(n, 1, batch=S) * 2
+                pred = cost.matvec(S, m, n, f64=True) + _passes(S * m, 4, ops=6)
+                eig = _passes(N, 200 * 3 + 6, ops=200 * 4 + 12)
+                c = c + gram + test + chol + pred + eig
+    return c
+
+
+@cost.model(_kernel_learning_cost)
 def kernel_learning(p: LearnParams, *, device=None, progress: bool = False) -> dict:
     """Kernel regression (ridge ``p.ridge``·K(x,x)) with the MLP and CNN NTKs on both targets.
 
@@ -241,6 +362,66 @@ def kernel_learning(p: LearnParams, *, device=None, progress: bool = False) -> d
             "archs": archs, "targets": targets, "params": asdict(p)}
 
 
+def _cnn_cost(*, members: int, d: int, channels: int, depth: int, q: int, batch: int, steps: int,
+              evals: int = 0, records: int = 0, optimizer: str = "sgd", d_out: int = 1,
+              per_member_data: bool = False) -> cost.Cost:
+    """A family of ``members`` circular 1-D CNNs (:func:`models.cnn`, flatten readout) trained for ``steps``
+    steps on batches of ``batch`` points, with ``records`` evaluations on ``evals`` points.
+
+    Products: each convolution is a batched product of the unfolded patches [n·d, C_in·q] with the filters
+    [C_in·q, C_out], 2·C_out·C_in·q·d flops per point; with so few columns it is partly memory-bound: each
+    patch entry also costs a matrix-vector product's entry (cost.MATVEC_FLOPS), as does each readout weight
+    (C·d·d_out); a step is 3× a forward. Memory-bound float32 passes (cost.PASS_FLOPS) per point and layer:
+    the circular pad (C_in·(d+q)) forward and its adjoint's fill and copy; the patches copied for the
+    product, and the unfold's adjoint (a zero fill and a scatter-add), counted twice for their size; the
+    ReLU at cost.ACTIVATION_PASSES per unit (C·d) and the copies of the product's permuted output and
+    gradient; weighted by the size of a layer's [K, points, C, d] output (_weight; a step's buffers are
+    reused, so only beyond 16 MB). Memory: parameters and optimizer state, a batch's patches and activations
+    kept for the backward pass, one evaluation's activations."""
+    K, C = members, channels
+    c_in = [1] + [C] * (depth - 1)
+    P = sum(C * ci * q + C for ci in c_in) + C * d * d_out + d_out
+    fwd = K * (sum(2.0 * C * ci * q * d + cost.MATVEC_FLOPS * ci * q * d for ci in c_in)
+               + cost.MATVEC_FLOPS * C * d * d_out)  # flops per point through every member
+    patch = sum(ci * d * q for ci in c_in)  # unfolded numbers per point
+    step_pass = sum(6 * ci * d * q + 4 * ci * (d + q) + (cost.ACTIVATION_PASSES + 3) * C * d for ci in c_in)
+    eval_pass = sum(ci * d * q + ci * (d + q) + 3 * C * d for ci in c_in)
+    step = (3 * fwd * batch + cost.OPTIMIZER_PASSES[optimizer] * P * K
+            + cost.PASS_FLOPS * _step_weight(4 * K * batch * C * d) * K * batch * step_pass)
+    state = {"gd": 2, "sgd": 3, "adam": 4}[optimizer] * P * K * cost.F32
+    acts = K * batch * (2 * patch + 3 * C * d * depth) * cost.F32
+    evals_mem = K * evals * (patch + 2 * C * d) * cost.F32
+    data = (K if per_member_data else 1) * (evals + batch) * (d + d_out) * cost.F32
+    look = cost.PASS_FLOPS * _weight(4 * K * evals * C * d) * K * eval_pass
+    return cost.Cost(flops=steps * step + records * (fwd + look) * evals,
+                     ops=steps * (50 + 32 * depth) + records * (12 * depth + 8),
+                     memory=state + max(acts, evals_mem) + data)
+
+
+def _trained_learning_cost(p: LearnParams) -> cost.Cost:
+    # two families of K = 2 targets × len(train_ns) × train_seeds members, each member on its own n_max points
+    # (per-member inputs): full-batch GD with momentum; 2 records, each a forward pass on the training sets
+    # and one on the shared test set; then one more test forward
+    n_max, m = max(p.train_ns), int(p.n_test)
+    K = 2 * len(p.train_ns) * p.train_seeds
+    opt = "adam" if p.optimizer == "adam" else ("sgd" if p.momentum else "gd")
+    rec = cost.records(p.steps, 2)
+    sizes = cost.mlp_sizes(p.d, p.width, p.depth + 1, 1)
+    mlp = cost.family_init(members=K, weights=cost.mlp_weights(sizes), layers=p.depth + 1)
+    for points, times in ((n_max, rec), (m, rec + 1)):
+        run = dict(members=K, sizes=sizes, batch=n_max, steps=p.steps if points == n_max else 0, evals=points,
+                   records=times)
+        mlp = mlp + cost.train(**run, optimizer=opt, per_member_data=True) + cost.dense_extras(**run)
+    C = p.channels
+    cnn = cost.family_init(members=K, weights=C * p.q * (1 + (p.depth - 1) * C) + C * p.d, layers=p.depth + 1)
+    for points, times in ((n_max, rec), (m, rec + 1)):
+        cnn = cnn + _cnn_cost(members=K, d=p.d, channels=C, depth=p.depth, q=p.q, batch=n_max,
+                              steps=p.steps if points == n_max else 0, evals=points, records=times,
+                              optimizer=opt, per_member_data=True)
+    return mlp + cnn
+
+
+@cost.model(_trained_learning_cost)
 def trained_learning(p: LearnParams, *, device=None, progress: bool = False) -> dict:
     """Finite MLPs (``depth`` hidden layers of ``width``) and CNNs (``depth`` circular convolutions of
     ``channels`` channels, filter q, flatten readout), no biases, trained by full-batch GD with momentum on
@@ -316,6 +497,16 @@ class ModeParams(Params):
             check_int("ds[i]", d, max(degree, self.q), kernels.MAX_D)
 
 
+def _mode_counts_cost(p: ModeParams) -> cost.Cost:
+    # two spectra (MLP, CNN) per d, then a count over the 2^d eigenvalues read back to the host
+    c = cost.Cost()
+    for d in p.ds:
+        for arch in ("mlp", "cnn"):
+            c = c + _spectrum_cost(int(d), arch, p.depth, p.q) + _passes(2**int(d), 2, ops=4)
+    return c
+
+
+@cost.model(_mode_counts_cost)
 def mode_counts(p: ModeParams, *, device=None, progress: bool = False) -> dict:
     """For each d: the number of eigenmodes λ_S ≥ λ_target (the target's rank, which sets how many samples
     kernel regression needs to reach it), for the MLP and the CNN; and the log-log slope of rank against d.

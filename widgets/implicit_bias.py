@@ -23,7 +23,7 @@ from typing import ClassVar
 
 import torch
 
-from widgets.core import data
+from widgets.core import cost, data
 from widgets.core.checks import check_choice, check_float, check_int
 from widgets.core.meanfield import train_two_layer
 from widgets.core.params import Params
@@ -120,6 +120,16 @@ def separable_2d(z: torch.Tensor) -> bool:
     return bool(gaps.max() > math.pi + 1e-12)
 
 
+def _max_margin_cost(p: MaxMarginParams) -> cost.Cost:
+    # everything on the CPU in float64 (forced: tiny problems, numpy): GD on the three problems at once, about
+    # one CPU operation's time a step (measured: 6 numpy calls); the two SVM duals in plain Python; Newton's
+    # method for the non-separable minimiser (at most 100 iterations of ~30 tiny operations)
+    rec = cost.records(p.steps, p.records)
+    return (cost.Cost(cpu_ops=0.9 * p.steps + 3 * rec + 100 * 30 * cost.TINY_OP)
+            + 2 * cost.svm_dual(n=p.n, d=2, sweeps=10))
+
+
+@cost.model(_max_margin_cost)
 def max_margin(p: MaxMarginParams, *, device=None, progress: bool = False) -> dict:
     """GD on the symmetric and the tilted separable sets, and on the symmetric set with ``n_flip`` labels
     flipped, as one batched run, against the SVM direction and against the finite minimiser. It runs in
@@ -244,6 +254,18 @@ def embed_plane(points: torch.Tensor, d: int, d_max: int) -> torch.Tensor:
     return out
 
 
+def _two_layer_sweep_cost(p: TwoLayerParams) -> cost.Cost:
+    # two runs of the hand-written two-layer trainer over (d, seed) members, inputs padded to max(dims) + 1:
+    # output layer only (random features: the n×n kernel once, then a kernel-vector product per step), and
+    # both layers; the outputs on the plane's grid at the end
+    K, D, G = len(p.dims) * len(p.seeds), max(p.dims) + 1, p.grid**2
+    common = dict(members=K, n=p.n, n_test=p.n_test, d=D, width=p.width, grid=G)
+    return (cost.two_layer_gd(**common, steps=p.steps_output, records=cost.records(p.steps_output, p.records),
+                              frozen=True)
+            + cost.two_layer_gd(**common, steps=p.steps, records=cost.records(p.steps, p.records)))
+
+
+@cost.model(_two_layer_sweep_cost)
 def two_layer_sweep(p: TwoLayerParams, *, device=None, progress: bool = False) -> dict:
     """Output layer only vs both layers, for every d in ``p.dims`` and every seed, as one batched family.
 
@@ -335,6 +357,15 @@ class LazyParams(Params):
             check_float("alphas[i]", a, 0, 1e8, lo_open=True)
 
 
+def _lazy_sweep_cost(p: LazyParams) -> cost.Cost:
+    # one run of the hand-written two-layer trainer over (α, seed) members, centred, both layers; tangent
+    # kernels on the first kernel_points inputs at the start and the end
+    return cost.two_layer_gd(members=len(p.alphas) * len(p.seeds), n=p.n, n_test=p.n_test, d=p.d + 1,
+                             width=p.width, steps=p.steps, records=cost.records(p.steps, p.records), centred=True,
+                             kernel_points=min(p.kernel_points, p.n))
+
+
+@cost.model(_lazy_sweep_cost)
 def lazy_sweep(p: LazyParams, *, device=None, progress: bool = False) -> dict:
     """Rich to lazy in one knob. Members are ordered (α, seed). Returns ``alphas`` [A], ``weight_change``,
     ``kernel_change``, ``test_err``, ``train_loss`` [A, S] (final), and the trainer's records as ``curves``."""
@@ -407,6 +438,23 @@ def low_rank_problem(size: int, rank: int, observed: float, seed: int, min_seen:
     raise ValueError(f"min_seen={min_seen} is not reachable with observed={observed} at size {size}")
 
 
+def _matrix_sweep_cost(p: MatrixParams) -> cost.Cost:
+    # every (depth, init, seed) as three size×size factors (float32 on the device; shallower members keep
+    # identity factors and compute their gradients anyway): 7 batched products a step; at each record the
+    # product's singular values in float64; then Soft-Impute in numpy on the CPU (forced), a full SVD per
+    # seed and iteration (about 150 s³ of the CPU's float64 rate each, measured on 30 × 30)
+    K, s = len(p.depths) * len(p.inits) * len(p.seeds), p.size
+    S = len(p.seeds)
+    step = cost.product(s, s, s, batch=K) * 7 + cost.passes(K * s * s, 8, ops=10)
+    rec = (cost.product(s, s, s, batch=K) * 2 + cost.Cost(flops64=80.0 * K * s**3, ops=K)
+           + cost.passes(K * s * s, 8, ops=12))
+    init = cost.Cost(cpu_flops=cost.RANDOM_DRAW_FLOPS * 3 * K * s * s, cpu_ops=6 * K)
+    nuclear = cost.Cost(cpu_flops=p.nuclear_iters * S * (150.0 * s**3 + 30.0 * s * s), cpu_ops=3.0 * p.nuclear_iters)
+    return (init + p.steps * step + cost.records(p.steps, p.records) * rec + nuclear
+            + cost.Cost(memory=cost.F32 * 14 * K * s * s))
+
+
+@cost.model(_matrix_sweep_cost)
 def matrix_sweep(p: MatrixParams, *, device=None, progress: bool = False) -> dict:
     """Every (depth, init, seed) as one batched family, plus the minimum nuclear norm completion per seed.
 

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import ClassVar
 
 import torch
 
-from widgets.core import data, models, train
+from widgets.core import cost, data, models, train
 from widgets.core.checks import check_choice, check_float, check_int
 from widgets.core.env import get_device
 from widgets.core.hooks import gradient_penalty
@@ -121,6 +121,17 @@ class ToyParams(Params):
         check_int("plot_points", self.plot_points, 2, 10**4)
 
 
+def _toy_igr_cost(p: ToyParams) -> cost.Cost:
+    # everything on the CPU in float64 (forced: two parameters), a loop of tiny operations: GD steps of
+    # about 14 operations, RK4 steps of 4 modified-gradient evaluations (about 141 operations)
+    gd, rk = 14, 141
+    slope_steps = max(round(p.horizon / h) for h in p.slope_hs)
+    every = max(1, 2 * p.rk4_steps // p.plot_points)
+    tiny = gd * (slope_steps + p.settle_steps) + rk * (p.rk4_steps + every * p.plot_points)
+    return cost.Cost(cpu_ops=cost.TINY_OP * tiny)
+
+
+@cost.model(_toy_igr_cost)
 def toy_igr(p: ToyParams, *, device=None, progress: bool = False) -> dict:
     """GD on E(a, b) = ½(1 − ab)² against the flows of E and Ẽ, in float64 on the CPU (it is tiny: ``device``
     and ``progress`` are unused).
@@ -229,11 +240,10 @@ class IGRParams(Params):
     records: int = 41
     hvp_iters: int = 20
 
-    def capped(self, max_steps: int):
+    def cap(self, max_steps: int) -> dict:
         """Member k runs ``time / lrs[k]`` steps: the cap shortens the time so the smallest lr takes at most
         ``max_steps``."""
-        p = super().capped(max_steps)
-        return replace(p, time=min(p.time, max_steps * min(p.lrs)))
+        return {**super().cap(max_steps), "time": min(self.time, max_steps * min(self.lrs))}
 
     def check(self) -> None:
         check_int("n_train", self.n_train, 16, 1500)
@@ -245,6 +255,32 @@ class IGRParams(Params):
             check_int("seeds[i]", s, 0)
 
 
+def _igr_network_cost(p: IGRParams) -> cost.Cost:
+    # two families trained by full-batch GD on digits (MSE on one-hot targets). Member k stops after time/lr_k
+    # steps, but the trainer steps the whole family until the longest budget; every member's linear record
+    # marks are records of the whole family (the losses and ‖∇E‖², a backward pass). The penalized members
+    # double-backprop at every step. At the end: power iteration on the Hessian, GC and the test outputs
+    sizes = cost.mlp_sizes(64, p.width, p.depth, 10)
+    P = cost.mlp_weights(sizes)
+    L, S = len(p.lrs), len(p.seeds)
+    n, n_test = p.n_train, 1797 - p.n_train
+    budgets = [round(p.time / h) for h in p.lrs for _ in p.seeds]
+    pen_steps = round(p.time / p.lrs[0])
+    total = cost.Cost()
+    for K, steps, rec, second in ((L * S, max(budgets), cost.records(budgets, p.records, "linear"), False),
+                                  (S, pen_steps, cost.records(pen_steps, p.records, "linear"), True)):
+        run = dict(members=K, sizes=sizes, batch=n, steps=steps, evals=n + 1, records=rec, optimizer="gd",
+                   second_order=second)
+        total = total + (cost.family_init(members=K, weights=P, layers=p.depth)
+                         + cost.train(**run) + cost.dense_extras(**run)
+                         + rec * cost.grad_norm(members=K, sizes=sizes, n=n)
+                         + cost.hessian_power(members=K, sizes=sizes, n=n, iters=p.hvp_iters)
+                         + cost.geometric_complexity(members=K, sizes=sizes, n=n)
+                         + cost.forward(members=K, sizes=sizes, n=n_test))
+    return total
+
+
+@cost.model(_igr_network_cost)
 def igr_network(p: IGRParams, *, device=None, progress: bool = False) -> dict:
     """Train the lr family and the penalized family; measure ‖∇E‖², the top Hessian eigenvalue, GC and test
     accuracy at the end.
@@ -353,6 +389,29 @@ class GCParams(Params):
 KNOBS = ("lr", "batch", "weight_decay", "init_scale")
 
 
+def _gc_sweep_cost(p: GCParams) -> cost.Cost:
+    # one SGD family for the lr, weight-decay and init-scale members, one per batch size. Every record
+    # evaluates the train and test sets and, for the fit test, the train set again (with a host round trip);
+    # GC on `gc_points` at initialization, at each record where some member first fits (about half as many
+    # records as members, measured at quick size), and at the end
+    sizes = cost.mlp_sizes(64, p.width, p.depth, 10)
+    P = cost.mlp_weights(sizes)
+    S, n, n_test = len(p.seeds), p.n_train, 1797 - p.n_train
+
+    def family(K: int, batch: int, steps: int) -> cost.Cost:
+        rec = cost.records(steps, p.records)
+        run = dict(members=K, sizes=sizes, batch=batch, steps=steps, evals=2 * n + n_test, records=rec,
+                   optimizer="sgd")
+        gc = cost.geometric_complexity(members=K, sizes=sizes, n=p.gc_points)
+        return (cost.family_init(members=K, weights=P, layers=p.depth) + cost.train(**run)
+                + cost.dense_extras(**run) + rec * cost.Cost(ops=10) + (2 + min(rec, K) / 2) * gc)
+
+    configs = len(p.lrs) + len(p.weight_decays) + len(p.init_scales)
+    return family(configs * S, p.base_batch, p.steps) + sum(
+        (family(S, b, p.batch_steps) for b in p.batches), cost.Cost())
+
+
+@cost.model(_gc_sweep_cost)
 def gc_sweep(p: GCParams, *, device=None, progress: bool = False) -> dict:
     """GC at equal fit (and at initialization) for each knob value and seed.
 
@@ -465,6 +524,26 @@ class AlignParams(Params):
         check_float("lr", self.lr, 0, 1e3, lo_open=True)
 
 
+def _alignment_run_cost(p: AlignParams) -> cost.Cost:
+    # one member per (α, seed), trained centered (α(f − f₀): every forward pass runs the network at its
+    # current and its initial weights) by full-batch GD; the tangent kernel (float64 J Jᵀ) and its eigvalsh on
+    # the device at initialization and at every record, with ‖∇E‖², the alignment and the effective rank
+    K, n = len(p.alphas) * len(p.seeds), p.n
+    sizes = cost.mlp_sizes(2, p.width, p.depth, 1)
+    P = cost.mlp_weights(sizes)
+    rec = cost.records(p.steps, p.records, "linear")
+    run = dict(members=K, sizes=sizes, batch=n, steps=p.steps, evals=n + 1, records=rec, optimizer="gd")
+    kernel = (cost.tangent_kernel(members=K, n=n, weights=P) + cost.tangent_features(members=K, n=n, weights=P)
+              + cost.eigh(n, batch=K))
+    probe = kernel + cost.grad_norm(members=K, sizes=sizes, n=n) + cost.forward(members=K, sizes=sizes, n=n) \
+        + cost.passes(K * n * n, 6, f64=True, ops=20)
+    return (cost.family_init(members=K, weights=P, layers=p.depth) + kernel
+            + cost.train(**run) + cost.dense_extras(**run)
+            + p.steps * cost.forward(members=K, sizes=sizes, n=n)  # f₀, under no_grad, at every step
+            + rec * (probe + cost.forward(members=K, sizes=sizes, n=n + 1)))
+
+
+@cost.model(_alignment_run_cost)
 def alignment_run(p: AlignParams, *, device=None, progress: bool = False) -> dict:
     """Train one member per (α, seed) and record, over training, the centered kernel-target alignment of
     each member's empirical NTK with the centered labels and the NTK's effective rank.

@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import torch
 
-from widgets.core import data, information, models, train
+from widgets.core import cost, data, information, models, train
 from widgets.core.checks import check_choice, check_float, check_int
 from widgets.core.env import check_mode
 from widgets.core.params import Params
@@ -130,6 +130,86 @@ class UnitParams(Params):
         check_int("seed", self.seed, 0)
 
 
+# ------------------------------------------------------------------------------------------ cost models
+#
+# The network has 294 weights in layers at most 12 wide: its batched products run at matrix-vector speed, so
+# they are counted per number read and written (cost.MATVEC_FLOPS), not per multiply-add, and a step is
+# mostly per-operation overhead. The probes at each record run on the device in float64: binned mutual
+# information (np.digitize-style bucketize, row codes one column at a time with a host read of each column's
+# maximum, a sort per row for the dense ranks, histograms) and the KDE bound (pairwise distances of kde_n
+# points and a logsumexp over them). Sorts and binary searches are counted as passes of cost.PASS_FLOPS per
+# comparison level (measured on one CPU core: a sort of rows of 4096 int64 codes 10-35 ns a number,
+# bucketize into 30 edges 7-30 ns); passes over large arrays weigh more (_weight).
+
+_N = 4096  # the 12-bit task's inputs
+_SIZES = (12, *HIDDEN, 2)
+
+
+def _weight(nbytes: float) -> float:
+    """Passes of cost.PASS_FLOPS that one elementwise pass over a freshly allocated array of ``nbytes``
+    costs: more once it outgrows the caches (measured on one CPU core: ~0.3 ns a number within 1 MB, 2-3 ns
+    beyond 16 MB; an H100 streams 0.4 T numbers/s from its memory, about 64 flops a number at its nominal
+    rate)."""
+    return 1.0 if nbytes <= 2**20 else 3.0 if nbytes <= 2**24 else 6.0
+
+
+def _binned_cost(K: int, N: int, w: int, grid: bool) -> cost.Cost:
+    """:func:`information.binned_information` of [K, N, w] activations: the bins (float64; bucketize into
+    30 edges for the grid rule, a division and a floor for the width rule), the row codes (w columns, each a
+    host read of its maximum), a sort for the dense ranks, and the two histograms' entropies (over N and
+    2N bins), each pass weighted by its array's size."""
+    search = (12 * math.log2(30) * w if grid else 0) + 6 * math.log2(N)  # comparisons: not memory-bound
+    per = ((1 + (0 if grid else 3) + 3) * w + 3 * w + 6 + 8 + 16) * _weight(8 * K * N * w)
+    return cost.passes(K * N, search + per, f64=True, ops=38 + 4 * w)
+
+
+def _points_cost(K: int, points: int, *, train: bool = False, tanh: bool = True) -> cost.Cost:
+    """The family on ``points`` points per member, forward (``train``: and backward): the narrow products per
+    number read and written (a step: one forward and two backward products a layer), the activations
+    (forward: 7 passes a unit for tanh, 2 for ReLU; a step: cost.ACTIVATION_PASSES), and the 2-class
+    log-softmax of the loss or the softmax of the probes (~25 passes an output forward, 15 backward: its rows
+    are 2 numbers long)."""
+    io = sum(a + b for a, b in zip(_SIZES[:-1], _SIZES[1:], strict=False))
+    pts = float(K) * points
+    if train:
+        return cost.Cost(flops=pts * (3 * cost.MATVEC_FLOPS * io + cost.PASS_FLOPS * (
+            cost.ACTIVATION_PASSES * sum(HIDDEN) + 40 * _SIZES[-1])))
+    act = 7 if tanh else 2
+    return cost.Cost(flops=pts * (cost.MATVEC_FLOPS * io + cost.PASS_FLOPS * (act * sum(HIDDEN) + 25 * _SIZES[-1])),
+                     ops=3 * len(_SIZES) + 4, memory=2 * pts * sum(_SIZES[1:]) * cost.F32)
+
+
+def _probes_cost(p: PlaneParams) -> cost.Cost:
+    """One record's probes: binned MI of the 6 layers under both binnings, of the hidden pre-activations
+    under width bins, the saturation, the gradient SNR (12 minibatches of the training set, each a forward
+    and a backward through every layer: 50 operations), and the KDE bound on layer ``p.layer`` for each noise
+    variance: per chunk of 8 members the pairwise distances of all kde_n points and of each class's (1.5 kde_n²
+    pairs), squared, scaled and log-sum-exp'd (~16 passes a pair, float64)."""
+    K, tanh = p.seeds, p.act == "tanh"
+    n_train = round(p.train_frac * _N)
+    batch = p.batch_size or 256
+    widths = (*HIDDEN, 2)
+    mi = _points_cost(K, _N, tanh=tanh)
+    for w in widths:
+        mi = mi + _binned_cost(K, _N, w, True) + _binned_cost(K, _N, w, False)
+    pre = _points_cost(K, _N, tanh=tanh)
+    for w in widths:
+        pre = pre + _binned_cost(K, _N, w, False)
+    sat = _points_cost(K, _N, tanh=tanh) + cost.passes(K * _N * HIDDEN[p.layer], 4, f64=True, ops=5)
+    nb = n_train // batch
+    snr = (_points_cost(K, nb * batch, train=True) + cost.Cost(ops=nb * 50)
+           + cost.passes(nb * K * (_SIZES[0] * _SIZES[1] + _SIZES[-2] * _SIZES[-1]), 8, ops=16))
+    out = mi + pre + sat + snr
+    if p.kde_n and p.kde_vars:
+        n = p.kde_n
+        pairs = K * n * n * 1.5  # all pairs, then those within each of the two classes
+        work = cost.passes(pairs, 16 * _weight(8 * min(K, 8) * n * n), f64=True)
+        # held per chunk: cdist's result and temporaries, its square, the scaled copy, logsumexp's
+        per_var = cost.Cost(flops64=work.flops64, ops=46 * math.ceil(K / 8) + 6, memory=5 * 8 * min(K, 8) * n * n)
+        out = out + _points_cost(K, n, tanh=tanh) + per_var * len(p.kde_vars)
+    return out
+
+
 # ------------------------------------------------------------------------------------------ experiments
 
 
@@ -139,6 +219,30 @@ def _task(p: PlaneParams) -> tuple[torch.Tensor, torch.Tensor, data.Dataset]:
     return x, y, data.split(x, y, round(p.train_frac * 4096), seed=p.split_seed, n_classes=2)
 
 
+def _information_plane_cost(p: PlaneParams) -> cost.Cost:
+    # one family of p.seeds 12-10-7-5-4-3-2 nets, Adam on cross-entropy, minibatches (each epoch a CPU
+    # permutation per member, copied to the device; each step's batch gathered: ~8 passes a number) or the
+    # full training set; at every record the train and test sets' forward passes, their losses and
+    # accuracies, and the probes (_probes_cost)
+    K = p.seeds
+    n_train = round(p.train_frac * _N)
+    steps = p.epochs * p.steps_per_epoch
+    batch = p.batch_size or n_train
+    run = dict(members=K, sizes=_SIZES, batch=batch, steps=steps)
+    rec = cost.records(steps, p.records)
+    fit = (cost.family_init(members=K, weights=cost.mlp_weights(_SIZES), layers=len(_SIZES) - 1)
+           + cost.train(**run, optimizer="adam") + _points_cost(K, batch, train=True) * steps)
+    if p.batch_size is not None:
+        fit = (fit + cost.passes(K * batch * (_SIZES[0] + 1), 8, ops=3) * steps
+               + cost.Cost(cpu_flops=cost.PASS_FLOPS * 10 * K * n_train * p.epochs, cpu_ops=(K + 2) * p.epochs,
+                           ops=p.epochs))
+    tanh = p.act == "tanh"
+    evals = (_points_cost(K, n_train, tanh=tanh) + _points_cost(K, _N - n_train, tanh=tanh)
+             + cost.passes(K * _N * 2, 20, ops=20))
+    return fit + rec * (evals + _probes_cost(p)) + cost.Cost(memory=_N * 14 * cost.F32)
+
+
+@cost.model(_information_plane_cost)
 def information_plane(p: PlaneParams, *, device=None, progress: bool = False) -> dict:
     """Train ``p.seeds`` networks 12-10-7-5-4-3-2 as one family and measure their information plane.
 
@@ -177,6 +281,20 @@ def information_plane(p: PlaneParams, *, device=None, progress: bool = False) ->
             "seconds": r.seconds, "params": asdict(p)}
 
 
+def _single_unit_cost(p: UnitParams) -> cost.Cost:
+    # everything on the CPU in float64 whatever the device (the experiment never moves to it): the D × S × 4096
+    # pre-activations, and for each activation (tanh, ReLU) the unit's outputs and their binned entropy under
+    # both binnings (_binned_cost). Its memory (a few [D, S, 4096] float64 arrays) is host memory.
+    rows = p.directions * p.scales
+    big = _weight(8 * rows * _N)
+    work = cost.passes(rows * _N, 2 * big, f64=True, ops=4)
+    for _ in range(2):
+        work = (work + cost.passes(rows * _N, 4 * big, f64=True, ops=2) + _binned_cost(rows, _N, 1, True)
+                + _binned_cost(rows, _N, 1, False))
+    return cost.Cost(cpu_flops=work.flops64 + work.flops, cpu_ops=work.ops, memory=8 * rows * _N * cost.F64)
+
+
+@cost.model(_single_unit_cost)
 def single_unit(p: UnitParams, *, device=None, progress: bool = False) -> dict:
     """The binned entropy H(T) = I(X;T) of one unit t = act(w · a·(x − ½)) on the 4096 inputs, for tanh and
     ReLU, under both binning rules, as the weight scale w grows.

@@ -25,7 +25,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from widgets.core import data, models, train
+from widgets.core import cost, data, models, train
 from widgets.core.checks import check_float, check_int
 from widgets.core.losses import loss_kind, parse_loss
 from widgets.core.params import Params
@@ -109,6 +109,29 @@ def legendre_features(x: torch.Tensor, m: int) -> torch.Tensor:
     return torch.from_numpy(v).float()
 
 
+def _linear_family(*, members: int, n: int, d: int, steps: int, optimizer: str, groups: int, loss_passes: float,
+                   records: int = 2) -> cost.Cost:
+    """A family of linear models (one weight vector each) on their own n points of d features, trained full
+    batch: its products are matrix-vector products (the forward, and the weights' gradient), the loss an
+    elementwise pass or a few over the n outputs; ``groups`` > 1: one loss name per member."""
+    sizes = (d, 1)
+    step = (cost.matvec(members, n, d, ops=0) * 2 + cost.passes(members * n, loss_passes, ops=0)
+            + (cost.loss_groups(members=members, n=n, outputs=1, groups=groups) if groups > 1 else cost.Cost()))
+    return (cost.family_init(members=members, weights=d, layers=1)
+            + cost.train(members=members, sizes=sizes, batch=n, steps=steps, evals=n + 2, records=records,
+                         optimizer=optimizer, per_member_data=True)
+            + steps * step + records * cost.matvec(members, n + 2, d, ops=0))
+
+
+def _outliers_cost(p: OutlierParams) -> cost.Cost:
+    # (loss, ε, seed) linear models on their own Legendre features, full-batch Adam, one loss name per member
+    K = len(p.losses) * len(p.eps) * p.seeds
+    return (_linear_family(members=K, n=p.n, d=p.features, steps=p.steps, optimizer="adam", groups=len(p.losses),
+                           loss_passes=4)
+            + cost.Cost(cpu_flops=cost.RANDOM_DRAW_FLOPS * p.seeds * (2 * p.n + p.n_location), cpu_ops=50))
+
+
+@cost.model(_outliers_cost)
 def outliers(p: OutlierParams, *, device=None, progress: bool = False) -> dict:
     """Fit every (loss, ε, seed) as one family of linear models (K = losses × ε × seeds).
 
@@ -201,6 +224,18 @@ FAR_KINDS = ("correct", "mislabelled")
 FAR_METHODS = ("least squares", "logistic", "sigmoid", "SVM")
 
 
+def _far_points_cost(p: FarParams) -> cost.Cost:
+    # (loss, kind, count, seed) linear models on [x, 1], full-batch GD, one loss name per member; least squares
+    # exact on the CPU; the SVM of each seed in plain Python on the CPU (about 100 sweeps, measured)
+    C, S = len(p.counts), p.seeds
+    N = 2 * p.n + max(p.counts)
+    K = 4 * C * S
+    return (_linear_family(members=K, n=N, d=3, steps=p.steps, optimizer="gd", groups=2, loss_passes=12)
+            + 2 * S * cost.svm_dual(n=2 * p.n + 1, d=3, sweeps=100)
+            + cost.Cost(cpu_flops=60.0 * 2 * C * S * N + 40.0 * K * 4000, cpu_ops=10 * C * 2 + 20))
+
+
+@cost.model(_far_points_cost)
 def far_points(p: FarParams, *, device=None, progress: bool = False) -> dict:
     """Every (loss, kind, count, seed) as one family of linear models on [x₁, x₂, 1] (the bias is part of
     w, as in GD on the logistic loss, so the SVM is the max margin of the augmented vector). A member with
@@ -309,6 +344,23 @@ class NoiseParams(Params):
                        seeds=max(4, self.seeds))
 
 
+def _noisy_labels_cost(p: NoiseParams) -> cost.Cost:
+    # one family over (loss, rate, seed), Adam on minibatches of digits with per-member labels, one loss name
+    # per member; every record evaluates the train and test sets and the predictions on the train set
+    K = len(p.losses) * len(p.rates) * p.seeds
+    sizes = cost.mlp_sizes(64, p.width, 3, 10)
+    steps = p.epochs * (p.n_train // p.batch_size)
+    n_test = 1797 - p.n_train
+    rec = cost.records(steps, p.records, "linear")
+    run = dict(members=K, sizes=sizes, batch=p.batch_size, steps=steps, evals=2 * p.n_train + n_test, records=rec,
+               optimizer="adam")
+    groups = cost.loss_groups(members=K, n=p.batch_size, outputs=10, groups=len(p.losses))
+    return (cost.family_init(members=K, weights=cost.mlp_weights(sizes), layers=3)
+            + cost.train(**run, per_member_data=True) + cost.dense_extras(**run) + steps * groups
+            + rec * cost.loss_groups(members=K, n=p.n_train + n_test, outputs=10, groups=len(p.losses)))
+
+
+@cost.model(_noisy_labels_cost)
 def noisy_labels(p: NoiseParams, *, device=None, progress: bool = False) -> dict:
     """One family over (loss, rate, seed); seeds vary the noise draw, the init and the batch order.
 
@@ -378,6 +430,15 @@ class ImbalanceParams(Params):
         check_int("seed", self.seed, 0)
 
 
+def _imbalance_cost(p: ImbalanceParams) -> cost.Cost:
+    # (ratio, seed) linear logits on their own n_total points, full-batch GD on the logistic loss; least
+    # squares exact on the CPU in float64
+    K, N = len(p.ratios) * p.seeds, p.n_total
+    return (_linear_family(members=K, n=N, d=3, steps=p.steps, optimizer="gd", groups=1, loss_passes=6)
+            + cost.Cost(cpu_flops=cost.RANDOM_DRAW_FLOPS * p.seeds * N * 2 + 60.0 * K * N, cpu_ops=30))
+
+
+@cost.model(_imbalance_cost)
 def imbalance(p: ImbalanceParams, *, device=None, progress: bool = False) -> dict:
     """Returns ``ratios`` [Q], per method in ``methods`` (CE, CE + post-hoc LA, least squares):
     ``recall_min``, ``recall_maj``, ``balanced``, ``accuracy`` [3, Q, S] exact under the Gaussian model
@@ -449,6 +510,25 @@ class ProliferationParams(Params):
         check_int("seed", self.seed, 0)
 
 
+def _svm_sweeps(n: int, d: int) -> float:
+    """Sweeps :func:`hard_margin_svm` takes on n Gaussian points labelled by one coordinate in d dimensions
+    (fitted to measured means: ~540 at d = n/4, ~150 at d = n, ~10 at d = 64n)."""
+    return min(550.0, 10 + 140 * (n / d) ** 1.4)
+
+
+def _proliferation_cost(p: ProliferationParams) -> cost.Cost:
+    # all on the CPU in float64 (forced): a QR per dimension above n, least squares for every problem through
+    # one batched eigh of n×n Gram matrices, and an exact SVM per problem in plain Python (n coordinates: the
+    # reduced problems are n-dimensional), whose sweeps grow as d/n shrinks
+    D, S, n = len(p.dims), p.seeds, p.n
+    qr = sum(4.0 * S * d * n * n for d in p.dims if d > n)
+    draws = cost.RANDOM_DRAW_FLOPS * S * n * sum(p.dims)
+    lsq = cost.Cost(cpu_flops=D * S * (2.0 + 9.0 + 4.0) * n**3, cpu_ops=20)
+    svms = sum((S * cost.svm_dual(n=n, d=n, sweeps=_svm_sweeps(n, d)) for d in p.dims), cost.Cost())
+    return cost.Cost(cpu_flops=qr + draws, cpu_ops=10 * D) + lsq + svms
+
+
+@cost.model(_proliferation_cost)
 def proliferation(p: ProliferationParams, *, device=None, progress: bool = False) -> dict:
     """Both solutions depend on the data only through inner products, so each problem is first written in
     n coordinates (X = Rᵀ Qᵀ from a QR of Xᵀ when d > n; zero-padded columns when d ≤ n, which neither
@@ -543,6 +623,26 @@ def calibration_bins(prob: torch.Tensor, y: torch.Tensor, bins: int = 15) -> dic
             "accuracy": torch.where(empty, torch.nan, s_hit / count.clamp_min(1)), "ece": ece}
 
 
+def _calibration_cost(p: CalibrationParams) -> cost.Cost:
+    # MNIST-1D generated on the CPU (numpy, about 50 CPU operations' time a sample, measured); one family
+    # over (loss, seed), Adam on minibatches, one loss name per member; every record evaluates the train and
+    # test sets and the outputs on the test set
+    K = len(p.losses) * p.seeds
+    sizes = cost.mlp_sizes(40, p.width, 3, 10)
+    steps = p.epochs * (p.n_train // p.batch_size)
+    n_test = p.num_samples - p.n_train
+    rec = cost.records(steps, p.records, "linear")
+    run = dict(members=K, sizes=sizes, batch=p.batch_size, steps=steps, evals=p.n_train + 2 * n_test, records=rec,
+               optimizer="adam")
+    return (cost.Cost(cpu_ops=50.0 * p.num_samples)
+            + cost.family_init(members=K, weights=cost.mlp_weights(sizes), layers=3)
+            + cost.train(**run) + cost.dense_extras(**run)
+            + steps * cost.loss_groups(members=K, n=p.batch_size, outputs=10, groups=len(p.losses))
+            + rec * cost.loss_groups(members=K, n=p.n_train + n_test, outputs=10, groups=len(p.losses))
+            + cost.Cost(cpu_flops=100.0 * rec * K * n_test * 10))
+
+
+@cost.model(_calibration_cost)
 def calibration(p: CalibrationParams, *, device=None, progress: bool = False) -> dict:
     """One family over (loss, seed). Returns ``epochs`` [T], ``ece``, ``confidence`` (mean), ``accuracy``,
     ``nll`` (CE members' test NLL; NaN for the others) [T, L, S], reliability ``bin_accuracy``,

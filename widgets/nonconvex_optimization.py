@@ -20,7 +20,7 @@ from typing import ClassVar
 
 import torch
 
-from widgets.core import data, landscapes, models, train
+from widgets.core import cost, data, landscapes, models, train
 from widgets.core.checks import check_float, check_int
 from widgets.core.losses import member_losses
 from widgets.core.params import Params
@@ -67,6 +67,10 @@ class WideParams(Params):
     read_at: float = 20.0
     seed: int = 0
 
+    def cap(self, max_steps: int) -> dict:
+        """The losses are compared at ηk = ``read_at``, which a capped run must still reach."""
+        return {**super().cap(max_steps), "read_at": min(self.read_at, self.lr * min(self.steps, max_steps))}
+
     def check(self) -> None:
         check_int("n", self.n, 2, 10**5)
         check_int("d", self.d, 2, 10**5)
@@ -77,6 +81,28 @@ class WideParams(Params):
         check_float("read_at", self.read_at, 0, self.lr * self.steps, lo_open=True)
 
 
+def _wide_nets_cost(p: WideParams) -> cost.Cost:
+    # the packed fixed-readout family (H = seeds × Σ widths units; only W [H, d] trains): full-batch GD with a
+    # record (a forward pass) at every step; after it, on the device in float64, every member's H(0) from its
+    # activation patterns and its eigvalsh; on the CPU in float64 (x lives there) H∞ and its eigh
+    S, M, n, d = p.seeds, len(p.widths), p.n, p.d
+    H, K = S * sum(p.widths), S * M
+    fwd = cost.product(H, d, n) + cost.passes(H * n, 4, ops=6)  # W xᵀ, relu, the readout's scale, index_add
+    step = fwd * 2 + cost.passes(H * d, 2, ops=22)  # forward, backward (W's gradient only), loss and update
+    rec = fwd + cost.Cost(ops=25)
+    init = cost.Cost(cpu_flops=cost.RANDOM_DRAW_FLOPS * H * d, cpu_ops=4 * K)
+    after = (cost.product(H, d, n) * 2 + cost.passes(H * n, 3) + cost.passes(H * d, 3, f64=True)  # flips, moves
+             + cost.product(H, d, n, f64=True) + cost.passes(H * n, 2, f64=True)  # the patterns, in float64
+             + cost.Cost(flops64=2.0 * n * n * H, ops=K) + cost.passes(K * n * n, 2, f64=True)  # Σ_r of each H(0)
+             + cost.eigh(n, batch=K))
+    on_cpu = cost.Cost(cpu_flops=2.0 * n * n * d + 9.0 * n**3 + 2.0 * K * n * n + 20.0 * (p.steps + 1) * K * n)
+    held = cost.Cost(memory=cost.F32 * (4 * H * d + 3 * H * n + n * d)  # W, its gradient, W(0), W(T), activations
+                     + cost.F64 * (H * d + H * n + 2 * K * n * n))  # the float64 patterns and the H(0) stack
+    return (init + fwd + p.steps * step + cost.records(p.steps, p.steps + 1, "linear") * rec + after + on_cpu
+            + held)
+
+
+@cost.model(_wide_nets_cost)
 def wide_nets(p: WideParams, *, device=None, progress: bool = False) -> dict:
     """Train every (seed, width) member as one family; compare with the kernel and the theorem.
 
@@ -199,6 +225,31 @@ class SaddleParams(Params):
         check_int("clean_steps", self.clean_steps, 0, 10**7)
 
 
+def _saddles_cost(p: SaddleParams) -> cost.Cost:
+    # float64 on the device. Projected GD on the sphere, all rows at once, with a host round trip every step
+    # (the escape test is read on the CPU) and, for noisy rows, the noise drawn on the CPU and copied over
+    # every step; then Ge et al.'s formulation from `inits` starts (U [B, d, d]), noisy then clean, and clean
+    d = p.d
+
+    def sphere(B: int, steps: int, noisy: bool) -> cost.Cost:
+        step = (cost.product(B, d, d, f64=True) * 2 + cost.passes(B * d, 12, f64=True, ops=12)
+                + cost.Cost(cpu_ops=2))
+        if noisy:
+            step = step + cost.Cost(cpu_flops=cost.RANDOM_DRAW_FLOPS * B * d, cpu_ops=4, ops=3)
+        return steps * step
+
+    def tensor(B: int, steps: int, noisy_steps: int) -> cost.Cost:
+        step = cost.product(B * d, d, d, f64=True) * 2 + cost.passes(B * d * d, 14, f64=True, ops=16)
+        noise = cost.Cost(cpu_flops=cost.RANDOM_DRAW_FLOPS * B * d * d, cpu_ops=4, ops=2)
+        return steps * step + noisy_steps * noise
+
+    n_orders, N = len(p.orders), len(p.sigmas)
+    total = p.tensor_steps + p.clean_steps
+    return (2 * sphere(n_orders, p.stall_steps, False) + sphere(n_orders * N * p.reps, p.steps, True)
+            + tensor(p.inits, total, p.tensor_steps if p.tensor_noise > 0 else 0) + tensor(p.inits, total, 0))
+
+
+@cost.model(_saddles_cost)
 def saddles(p: SaddleParams, *, device=None, progress: bool = False) -> dict:
     """GD from each exact saddle u_S = Σ_{k∈S} a_k/√|S| without noise (the stall), and with noise σ
     (``reps`` runs per order and σ, all rows one batch); and Ge et al.'s formulation from random starts, with
@@ -207,7 +258,8 @@ def saddles(p: SaddleParams, *, device=None, progress: bool = False) -> dict:
     Returns ``orders`` [O], ``sigmas`` [N], ``gamma`` [O] (8/|S|, the escape curvature), ``stall`` [O]
     (‖u(T) − u_S‖ after ``stall_steps`` noiseless steps from u_S in the coordinate basis), ``stall_random``
     [O] and ``stall_random_escape`` [O] (the same in the random basis, and its escape step, −1 if none),
-    ``escape`` [O, N, reps] (first step with ‖u − u_S‖ > radius; −1 never), ``median`` [O, N], ``slope``
+    ``escape`` [O, N, reps] (first step with ‖u − u_S‖ > radius; −1 never), ``median`` [O, N] (inf where
+    more than half never escaped), ``slope``
     [O] (fitted steps per nat of 1/σ), ``predicted`` [O] (1/ln(1 + ηγ)), ``recovery`` / ``recovery_clean``
     [inits] (min_k max_i |a_kᵀu_i|, with
     and without noise), ``objective`` [inits], ``seconds``.
@@ -229,9 +281,9 @@ def saddles(p: SaddleParams, *, device=None, progress: bool = False) -> dict:
     noisy = landscapes.sphere_saddle_gd(A, starts, lr=p.lr, steps=p.steps, noise=sig, radius=p.radius,
                                         seed=p.seed + 1, device=device)
     escape = noisy["escape"].view(n_orders, N, p.reps)
-    if (escape < 0).any():
-        raise RuntimeError(f"{int((escape < 0).sum())} noisy runs did not escape in {p.steps} steps: raise steps")
-    median = escape.double().median(-1).values
+    # a run that never escaped counts as escaping at infinity: its medians and slopes are then not finite,
+    # and the chapter's claims say so (a short run is reported, not raised here)
+    median = torch.where(escape < 0, math.inf, escape.double()).median(-1).values
     lnv = torch.log(1 / torch.tensor(p.sigmas, dtype=torch.float64))
     lc = lnv - lnv.mean()
     slope = ((median - median.mean(1, keepdim=True)) @ lc) / (lc @ lc)
@@ -281,6 +333,19 @@ class CompletionParams(Params):
         check_int("records", self.records, 2, 10**4)
 
 
+def _completion_cost(p: CompletionParams) -> cost.Cost:
+    # float64 on the device, all starts at once: U Uᵀ (an outer product of rank r), the masked residual, and
+    # R U (a product with r columns) per step; each record measures the full and the observed error
+    B, d, r = p.inits, p.d, p.r
+    step = (cost.small_products(B, d, r, d, f64=True) + cost.small_products(B, d, d, r, f64=True)
+            + cost.passes(B * d * d, 2, f64=True, ops=2) + cost.passes(B * d * r, 3, f64=True, ops=2))
+    rec = cost.small_products(B, d, r, d, f64=True) + cost.passes(B * d * d, 6, f64=True, ops=12)
+    on_cpu = cost.Cost(cpu_flops=9.0 * d**3 + cost.RANDOM_DRAW_FLOPS * (d * d + B * d * r))
+    return (p.steps * step + cost.records(p.steps, p.records) * rec + on_cpu
+            + cost.Cost(memory=cost.F64 * (4 * B * d * d + 3 * d * d)))
+
+
+@cost.model(_completion_cost)
 def completion(p: CompletionParams, *, device=None, progress: bool = False) -> dict:
     """GD on PSD matrix completion from ``inits`` random starts (one batch). Returns the solver's ``steps``,
     ``rel_err`` [T, inits] and ``train_err`` [T, inits], ``observed`` (the fraction of entries seen),
@@ -330,6 +395,22 @@ class StudentParams(Params):
         check_float("stationary_grad", self.stationary_grad, 0, lo_open=True)
 
 
+def _students_cost(p: StudentParams) -> cost.Cost:
+    # float64 on the device: for each k and each student size, `inits` students at once, one closed-form
+    # loss-and-gradient per step (small batched products, then ~25 elementwise passes with an arccos over the
+    # [B, n, n + k] pairs); the ±1 signs of every call are built on the CPU and copied over
+    B = p.inits
+    total = cost.Cost()
+    for k in p.ks:
+        for n in (k, k + p.extra):
+            m = n + k
+            call = (cost.small_products(B, n, k, m, f64=True) * 2 + cost.passes(B * n * m, 25, f64=True)
+                    + cost.passes(B * m * k, 4, f64=True) + cost.Cost(ops=50, cpu_ops=3))
+            total = total + (p.steps + cost.records(p.steps, p.records)) * call + cost.passes(B * n * k, 2, f64=True)
+    return total + cost.Cost(cpu_flops=cost.RANDOM_DRAW_FLOPS * B * 2 * sum((k + p.extra) * k for k in p.ks))
+
+
+@cost.model(_students_cost)
 def students(p: StudentParams, *, device=None, progress: bool = False) -> dict:
     """For every k, GD from ``inits`` starts (one batch per student size) at n = k and n = k + extra.
 
@@ -398,6 +479,26 @@ def _load(family, point: dict) -> None:
         b2.fill_(float(point["b2"]))
 
 
+def _affine_minimum_cost(p: AffineParams) -> cost.Cost:
+    # every family here is float64 on the device (dtype forced): the constructed point's loss and gradient,
+    # one forward pass of `perturbations` perturbed copies of it, then full-batch GD from `inits` starts
+    n, h = p.n, p.hidden
+    sizes = (2, h, 1)
+    P = cost.mlp_weights(sizes)
+    one = cost.family_init(members=1, weights=P, layers=2) + cost.grad_norm(members=1, sizes=sizes, n=n)
+    Q = p.perturbations
+    cloud = (cost.family_init(members=Q, weights=P, layers=2)
+             + cost.Cost(cpu_flops=cost.RANDOM_DRAW_FLOPS * Q * P, cpu_ops=12)
+             + cost.small_products(Q, n, 2, h) + cost.passes(Q * n * h, 2) + cost.matvec(Q, n, h)
+             + cost.Cost(memory=2 * Q * n * h * cost.F32))  # the hidden layer before and after its relu
+    run = dict(members=p.inits, sizes=sizes, batch=n, steps=p.steps, evals=2 * n,
+               records=cost.records(p.steps, p.records), optimizer="gd")
+    gd = (cost.family_init(members=p.inits, weights=P, layers=2) + cost.train(**run)
+          + cost.dense_extras(**run))
+    return cost.as_float64(one + cloud + gd)
+
+
+@cost.model(_affine_minimum_cost)
 def affine_minimum(p: AffineParams, *, device=None, progress: bool = False) -> dict:
     """The constructed point θ*: its loss against least squares, its gradient norm, the loss change under
     random perturbations (one family of ``perturbations`` members), and GD from random starts.

@@ -113,7 +113,7 @@ def run(experiment: Callable[..., dict], params, *args, **extra) -> dict:
         if shrunk:
             _show("<small>Dry run on the CPU: " + ", ".join(f"`{f}` {a} → {b}" for f, (a, b) in shrunk.items())
                   + f" in `{name}` (the full size does not fit this machine even for a few steps).</small>")
-    key = {"params": params, "args": list(args), "extra": extra, "seed": ctx.seed}
+    key = _key(params, args, extra, ctx.seed)
 
     def compute() -> dict:
         seed_everything(ctx.seed)
@@ -133,6 +133,17 @@ def run(experiment: Callable[..., dict], params, *args, **extra) -> dict:
                       float(compute_s) if isinstance(compute_s, int | float) else None,
                       cost=None if cost is None else cost.record(device))
     return value
+
+
+def _key(params, args, extra: dict, seed: int) -> dict:
+    """What a run's result depends on besides the experiment, the device and the code: its cache key."""
+    return {"params": params, "args": list(args), "extra": extra, "seed": seed}
+
+
+def run_slot(experiment: Callable[..., dict], params, *args, seed: int = 0, device=None, **extra) -> str:
+    """The digest :func:`run` records for ``experiment(params, *args, **extra)`` (the claim record's ``slot``):
+    which run of the chapter it was, whatever the code version."""
+    return cache.cache_slot(_run_name(experiment), _key(params, args, extra, seed), get_device(device))[:12]
 
 
 def note(**values) -> None:

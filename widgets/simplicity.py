@@ -15,13 +15,14 @@ E[z_j² | y] is the same for both classes (k = 5, 7): otherwise ‖x‖² = ‖z
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 from typing import ClassVar
 
 import torch
 
+from widgets.core import cost, hooks, models, train
 from widgets.core import data as wdata
-from widgets.core import hooks, models, train
 from widgets.core.checks import check_choice, check_float, check_int
 from widgets.core.env import get_device
 from widgets.core.params import Params
@@ -156,6 +157,93 @@ def randomize(z: torch.Tensor, rotation: torch.Tensor, coords, seed: int = 0) ->
     return (z @ rotation).float()
 
 
+# ---------------------------------------------------------------- cost models
+#
+# The datasets are made, randomized and scored (AUCs) on the CPU in float64 whatever the device: that part is
+# counted in cpu_flops and cpu_ops. Training and forward passes run on the device.
+
+
+def _generate_cost(n: int, dim: int) -> cost.Cost:
+    """:func:`generate` on the CPU: per coordinate and point three random draws (the slab pair from a
+    multinomial, its side, the position) and ~30 float64 passes (masks, gathers, the slab edges), about 30
+    small calls per coordinate (measured: 65-75 ns a number, counted as 6 cost.RANDOM_DRAW_FLOPS and 30
+    passes), the QR of a dim×dim Gaussian and the rotation z Q (float64)."""
+    return cost.Cost(cpu_flops=(6 * cost.RANDOM_DRAW_FLOPS + 30 * cost.PASS_FLOPS) * n * dim
+                     + 2.0 * n * dim * dim + 10.0 * dim**3, cpu_ops=30 * dim)
+
+
+def _randomize_cost(n: int, dim: int) -> cost.Cost:
+    """:func:`randomize` on the CPU: a permutation, a copy and a gather of z (float64), then z Q."""
+    return cost.Cost(cpu_flops=cost.PASS_FLOPS * 5 * n * dim + 2.0 * n * dim * dim, cpu_ops=8)
+
+
+def _auc_cost(rows: int, n: int) -> cost.Cost:
+    """:func:`widgets.core.stats.auc` of ``rows`` rows of n scores on the CPU: a sort and two binary searches
+    of every score, float64 (measured: ~300 ns a score at n = 5000, about 60 passes per log₂ n)."""
+    return cost.Cost(cpu_flops=cost.PASS_FLOPS * 60 * math.log2(max(n, 2)) * rows * n, cpu_ops=25)
+
+
+def _weight(nbytes: float) -> float:
+    """Passes of cost.PASS_FLOPS that one elementwise pass over a freshly allocated array of ``nbytes``
+    costs: more once it outgrows the caches (measured on one CPU core: ~0.3 ns a number within 1 MB, 2-3 ns
+    beyond 16 MB; an H100 streams 0.4 T numbers/s from its memory, about 64 flops a number at its nominal
+    rate)."""
+    return 1.0 if nbytes <= 2**20 else 3.0 if nbytes <= 2**24 else 6.0
+
+
+def _step_weight(nbytes: float) -> float:
+    """:func:`_weight` for the buffers of a training step, which the allocator reuses step after step: a pass
+    costs more only once they outgrow the caches (16 MB)."""
+    return 1.0 if nbytes <= 2**24 else _weight(nbytes)
+
+
+def _forward_cost(members: int, sizes, n: int, chunk: int | None = None) -> cost.Cost:
+    """A forward pass of ``members`` MLPs on n points (shared inputs), in chunks of ``chunk`` points: the
+    products, the single-output readout as matrix-vector products (cost.MATVEC_FLOPS), and per hidden unit
+    and point two passes over [K, chunk, width] (the bias copied into the product's output, the ReLU),
+    weighted by that array's size."""
+    P, L, hidden = cost.mlp_weights(sizes), len(sizes) - 1, sum(sizes[1:-1])
+    rows = min(n, chunk or n)
+    out = cost.Cost(flops=2.0 * P * members * n + cost.PASS_FLOPS * 2 * _weight(members * rows * max(sizes) * 4)
+                    * members * hidden * n,
+                    ops=math.ceil(n / rows) * (3 * L + 4), memory=members * rows * 2 * max(sizes) * cost.F32)
+    if sizes[-1] == 1:
+        out = out + cost.matvec(members, 1, sizes[-2], ops=0) * n
+    return out
+
+
+def _scores_cost(members: int, sizes, n: int) -> cost.Cost:
+    """:func:`scores`: forwards of ``members`` MLPs on n points in chunks of 8192 (each chunk copied to the
+    device, its logits back to the CPU)."""
+    return _forward_cost(members, sizes, n, 8192)
+
+
+def _sgd_cost(members: int, sizes, n: int, n_test: int, steps: int, batch: int,
+              per_member_data: bool = False) -> cost.Cost:
+    """A family built (:func:`cost.family_init`) and trained with minibatch SGD (:class:`train.Batches`):
+    :func:`cost.train` and :func:`cost.dense_extras` for the steps; two records, each a forward pass on the
+    whole training set and one on the test set; the gather of each step's [K, B, d] batch on the device
+    (advanced indexing: ~8 passes a number); and the reshuffles: each epoch, one permutation of the n points
+    per member on the CPU (~10 passes a number) and its copy to the device."""
+    epochs = math.ceil(steps * batch / n)
+    run = dict(members=members, sizes=sizes, batch=batch, steps=steps)
+    records = cost.records(steps, 2) * (_forward_cost(members, sizes, n) + _forward_cost(members, sizes, n_test))
+    gather = cost.passes(members * batch * (sizes[0] + sizes[-1]), 8, ops=3) * steps
+    shuffle = cost.Cost(cpu_flops=cost.PASS_FLOPS * 10 * epochs * members * n, cpu_ops=epochs * (members + 2),
+                        ops=epochs)
+    data = cost.Cost(memory=(members if per_member_data else 1) * (n + n_test) * (sizes[0] + 1) * cost.F32)
+    return (cost.family_init(members=members, weights=cost.mlp_weights(sizes), layers=len(sizes) - 1)
+            + cost.train(**run, optimizer="sgd", per_member_data=per_member_data) + cost.dense_extras(**run)
+            + records + gather + shuffle + data)
+
+
+def _feature_aucs_cost(members: int, sizes, n_test: int, dim: int) -> cost.Cost:
+    """:func:`feature_aucs`: two randomized copies of the test set, the three test sets' logits, and the AUCs
+    of every member and of the ensemble on each."""
+    return (_randomize_cost(n_test, dim) * 2 + _scores_cost(members, sizes, n_test) * 3
+            + (_auc_cost(members, n_test) + _auc_cost(1, n_test)) * 3)
+
+
 # ---------------------------------------------------------------- experiments
 
 @dataclass(frozen=True)
@@ -257,6 +345,23 @@ def accuracy(family: models.Family, x: torch.Tensor, y: torch.Tensor) -> torch.T
     return ((scores(family, x) > 0).long() == y).double().mean(1)
 
 
+def _sizes(p: SBParams) -> tuple:
+    return cost.mlp_sizes(p.dim, p.width, p.depth, 1)
+
+
+def _extreme_sb_cost(p: SBParams) -> cost.Cost:
+    # LMS-k generated on the CPU; one family of p.seeds MLPs, minibatch SGD; the three AUCs; the flip rates:
+    # one clean and len(eps_grid) perturbed forwards of the test set (each perturbed copy built on the CPU)
+    sizes, E = _sizes(p), len(p.eps_grid)
+    return (_generate_cost(p.n_train + p.n_test, p.dim)
+            + _sgd_cost(p.seeds, sizes, p.n_train, p.n_test, p.steps(p.n_train), p.batch_size)
+            + _feature_aucs_cost(p.seeds, sizes, p.n_test, p.dim)
+            + _scores_cost(p.seeds, sizes, p.n_test) * (E + 1)
+            + cost.Cost(cpu_flops=cost.PASS_FLOPS * 6 * (E + 1) * (p.n_test * p.dim + p.seeds * p.n_test),
+                        cpu_ops=8 * E))
+
+
+@cost.model(_extreme_sb_cost)
 def extreme_sb(p: SBParams, *, device=None, progress: bool = False) -> dict:
     """Section 2 and the ensemble of section 4: ``p.seeds`` nets (one family) trained on LMS-k.
 
@@ -276,6 +381,17 @@ def extreme_sb(p: SBParams, *, device=None, progress: bool = False) -> dict:
             "params": asdict(p)}
 
 
+def _noisy_linear_cost(p: SBParams) -> cost.Cost:
+    # two families of p.noisy_seeds MLPs (the data as it is; the slab-only copy, randomized on the CPU), each
+    # minibatch SGD with heavy-ball momentum for noisy_epochs; two test accuracies and the first family's AUCs
+    sizes, steps = _sizes(p), p.steps(p.n_train, p.noisy_epochs)
+    fit = _sgd_cost(p.noisy_seeds, sizes, p.n_train, p.n_test, steps, p.batch_size)
+    return (_generate_cost(p.n_train + p.n_test, p.dim) + _randomize_cost(p.n_train, p.dim) + fit * 2
+            + _scores_cost(p.noisy_seeds, sizes, p.n_test) * 2
+            + _feature_aucs_cost(p.noisy_seeds, sizes, p.n_test, p.dim))
+
+
+@cost.model(_noisy_linear_cost)
 def noisy_linear(p: SBParams, *, device=None, progress: bool = False) -> dict:
     """Section 3: the linear coordinate is right for only ``p.reliability`` of the points, every slab for all.
 
@@ -319,6 +435,25 @@ def linear_rule_flip_rate(d: SBData, eps) -> torch.Tensor:
     return ((shift - gamma) / (1 - gamma)).clamp(0, 1)
 
 
+def _adversarial_training_cost(p: SBParams) -> cost.Cost:
+    # one family of p.adv_seeds MLPs, minibatch SGD; before every step, pgd_steps PGD steps on the batch, each
+    # a forward and a backward to the inputs (no weight gradients: about 2 forwards' products; the ReLUs'
+    # elementwise work of a training step; the single-output readout as matrix-vector products) and the
+    # signed update and projection (~6 float32 passes over [K, B, d]); then the AUCs and the clean accuracy
+    sizes, steps, K, B = _sizes(p), p.steps(p.n_train), p.adv_seeds, p.batch_size
+    P, L, hidden = cost.mlp_weights(sizes), len(sizes) - 1, sum(sizes[1:-1])
+    inner = cost.Cost(flops=4.0 * P * K * B + cost.PASS_FLOPS * K * B * (cost.ACTIVATION_PASSES * hidden
+                                                                         + 6 * p.dim),
+                      ops=8 * L + 17,
+                      memory=3 * K * B * (sum(sizes[1:]) + 3 * p.dim) * cost.F32)
+    if sizes[-1] == 1:
+        inner = inner + cost.matvec(K, 1, sizes[-2], ops=0) * (2 * B)
+    return (_generate_cost(p.n_train + p.n_test, p.dim)
+            + _sgd_cost(K, sizes, p.n_train, p.n_test, steps, B) + inner * (p.pgd_steps * steps)
+            + _feature_aucs_cost(K, sizes, p.n_test, p.dim) + _scores_cost(K, sizes, p.n_test))
+
+
+@cost.model(_adversarial_training_cost)
 def adversarial_training(p: SBParams, *, device=None, progress: bool = False) -> dict:
     """Section 4: ``p.adv_seeds`` nets (one family) trained with L∞ PGD adversarial training of radius
     ``p.eps_train`` (SGD, logistic loss, the same schedule as the standard nets). Returns their AUCs
@@ -352,6 +487,22 @@ def decision_map(family: models.Family, d: SBData, res: int, j: int = 1, n_conte
     return prob.reshape(family.size, res, res)
 
 
+def _sweep_k_gamma_cost(p: SBParams) -> cost.Cost:
+    # one dataset per valid (k, γ) generated on the CPU and stacked ([M, n, d] per member); one family of M
+    # MLPs, minibatch SGD with per-member data; then member by member: a copy of the member, its AUCs and its
+    # decision map (res² × 32 context points built and rotated on the CPU in float64, then scored)
+    M = sum(1 for k in p.grid_ks for g in p.grid_gammas if g < max_gamma(k))
+    sizes, n, m = _sizes(p), p.grid_n_train, p.n_test
+    grid_pts = p.grid_res**2 * 32
+    per_member = (_feature_aucs_cost(1, sizes, m, p.dim) + _scores_cost(1, sizes, grid_pts)
+                  + cost.Cost(cpu_flops=cost.PASS_FLOPS * 6 * grid_pts * p.dim + 2.0 * grid_pts * p.dim**2,
+                              cpu_ops=40, ops=10))
+    stack = cost.Cost(cpu_flops=cost.PASS_FLOPS * 2 * M * (n + m) * (p.dim + 2), cpu_ops=8 * M)
+    return (_generate_cost(n + m, p.dim) * M + stack
+            + _sgd_cost(M, sizes, n, m, p.steps(n), p.batch_size, per_member_data=True) + per_member * M)
+
+
+@cost.model(_sweep_k_gamma_cost)
 def sweep_k_gamma(p: SBParams, *, device=None, progress: bool = False) -> dict:
     """Train one net per (k, γ) of ``p.grid_ks`` × ``p.grid_gammas`` (one batched computation, each member on
     its own dataset; pairs with γ ≥ 1/(k − 1) are skipped) and measure its three AUCs and its decision map.
@@ -478,6 +629,69 @@ def shuffle_block(x: torch.Tensor, block: torch.Tensor, which: int, seed: int = 
     return x
 
 
+def _cnn_cost(*, members: int, d: int, channels: int, depth: int, q: int, batch: int, steps: int,
+              evals: int = 0, records: int = 0, optimizer: str = "sgd", d_out: int = 1) -> cost.Cost:
+    """A family of ``members`` circular 1-D CNNs (:func:`models.cnn`, flatten readout) trained for ``steps``
+    steps on batches of ``batch`` points, with ``records`` evaluations on ``evals`` points.
+
+    Products: each convolution is a batched product of the unfolded patches [n·d, C_in·q] with the filters
+    [C_in·q, C_out], 2·C_out·C_in·q·d flops per point; with so few columns it is partly memory-bound: each
+    patch entry also costs a matrix-vector product's entry (cost.MATVEC_FLOPS), as does each readout weight
+    (C·d·d_out); a step is 3× a forward. Memory-bound float32 passes (cost.PASS_FLOPS) per point and layer:
+    the circular pad (C_in·(d+q)) forward and its adjoint's fill and copy; the patches copied for the
+    product, and the unfold's adjoint (a zero fill and a scatter-add), counted twice for their size; the
+    ReLU at cost.ACTIVATION_PASSES per unit (C·d) and the copies of the product's permuted output and
+    gradient; weighted by the size of a layer's [K, points, C, d] output (_weight; a step's buffers are
+    reused, so only beyond 16 MB). Memory: parameters and optimizer state, a batch's patches and activations
+    kept for the backward pass, one evaluation's activations."""
+    K, C = members, channels
+    c_in = [1] + [C] * (depth - 1)
+    P = sum(C * ci * q + C for ci in c_in) + C * d * d_out + d_out
+    fwd = K * (sum(2.0 * C * ci * q * d + cost.MATVEC_FLOPS * ci * q * d for ci in c_in)
+               + cost.MATVEC_FLOPS * C * d * d_out)  # flops per point through every member
+    patch = sum(ci * d * q for ci in c_in)  # unfolded numbers per point
+    step_pass = sum(6 * ci * d * q + 4 * ci * (d + q) + (cost.ACTIVATION_PASSES + 3) * C * d for ci in c_in)
+    eval_pass = sum(ci * d * q + ci * (d + q) + 3 * C * d for ci in c_in)
+    step = (3 * fwd * batch + cost.OPTIMIZER_PASSES[optimizer] * P * K
+            + cost.PASS_FLOPS * _step_weight(4 * K * batch * C * d) * K * batch * step_pass)
+    state = {"gd": 2, "sgd": 3, "adam": 4}[optimizer] * P * K * cost.F32
+    acts = K * batch * (2 * patch + 3 * C * d * depth) * cost.F32
+    evals_mem = K * evals * (patch + 2 * C * d) * cost.F32
+    data = (evals + batch) * (d + d_out) * cost.F32
+    look = cost.PASS_FLOPS * _weight(4 * K * evals * C * d) * K * eval_pass
+    return cost.Cost(flops=steps * step + records * (fwd + look) * evals,
+                     ops=steps * (50 + 32 * depth) + records * (12 * depth + 8),
+                     memory=state + max(acts, evals_mem) + data)
+
+
+def _domino_experiment_cost(p: DominoParams) -> cost.Cost:
+    # the dominoes built on the CPU (sklearn's digits; the bars: a Gaussian draw per texture pixel), two CNN
+    # families (the clean images; the simple block shuffled on the CPU), each minibatch SGD with two records
+    # on the train and test sets; the four test sets' logits (three for the first family, one for the
+    # control) and their AUCs on the CPU
+    n, m, K = p.n_train, p.n_test, p.seeds
+    d = 2 * SIDE * SIDE
+    steps = max(1, p.epochs * n // p.batch_size)
+    epochs = math.ceil(steps * p.batch_size / n)
+    C = p.channels
+    weights = C * p.q * (1 + (p.depth - 1) * C) + C * d
+    fit = (cost.family_init(members=K, weights=weights, layers=p.depth + 1)
+           + _cnn_cost(members=K, d=d, channels=C, depth=p.depth, q=p.q, batch=p.batch_size, steps=steps,
+                       evals=n, records=cost.records(steps, 2))
+           + _cnn_cost(members=K, d=d, channels=C, depth=p.depth, q=p.q, batch=0, steps=0, evals=m,
+                       records=cost.records(steps, 2))
+           + cost.passes(K * p.batch_size * (d + 1), 2, ops=3) * steps  # each step's batch gathered
+           + cost.Cost(cpu_flops=cost.PASS_FLOPS * 10 * epochs * K * n, cpu_ops=epochs * (K + 2), ops=epochs))
+    scores = (_cnn_cost(members=K, d=d, channels=C, depth=p.depth, q=p.q, batch=0, steps=0, evals=m, records=1)
+              + cost.Cost(cpu_flops=cost.PASS_FLOPS * 60 * math.log2(m) * K * m, cpu_ops=25))
+    # importing scikit-learn for its digits takes about a second, once per process (as 2e5 CPU operations)
+    data = cost.Cost(cpu_flops=(cost.RANDOM_DRAW_FLOPS * SIDE * SIDE + cost.PASS_FLOPS * 20 * d) * (n + m),
+                     cpu_ops=2e5 + 300)
+    shuffles = cost.Cost(cpu_flops=cost.PASS_FLOPS * 6 * (n + 2 * m) * d, cpu_ops=30)
+    return data + fit * 2 + scores * 4 + shuffles
+
+
+@cost.model(_domino_experiment_cost)
 def domino_experiment(p: DominoParams, *, device=None, progress: bool = False) -> dict:
     """Train ``p.seeds`` CNNs (one family) on dominoes; test AUC on clean images and with each block
     shuffled across images. Returns [K] tensors ``clean``, ``simple_randomized``, ``complex_randomized``;

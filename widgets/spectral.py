@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import torch
 
-from widgets.core import data, models, optim, train
+from widgets.core import cost, data, models, optim, train
 from widgets.core.checks import check_choice, check_float, check_int
 from widgets.core.losses import centered_mse, sobolev_loss, sobolev_weights
 from widgets.core.params import Params
@@ -141,6 +141,17 @@ def _fit(p: SpectralParams, seeds: list[int], amplitudes: str, loss, inputs, dev
             "amplitude_case": amplitudes}
 
 
+def _learn_sines_cost(p: SpectralParams) -> cost.Cost:
+    # one family of `seeds` members (per-member targets), full batch on the n grid points; every record
+    # evaluates the train and the test set and the outputs probe (3n points), then small FFTs on the host
+    sizes = cost.mlp_sizes(2 * p.features if p.features else 1, p.width, p.depth, 1)
+    run = dict(members=p.seeds, sizes=sizes, batch=p.n, steps=p.steps, evals=3 * p.n,
+               records=cost.records(p.steps, p.records), optimizer=p.optimizer)
+    return (cost.family_init(members=p.seeds, weights=cost.mlp_weights(sizes), layers=p.depth)
+            + cost.train(**run, per_member_data=True) + cost.dense_extras(**run))
+
+
+@cost.model(_learn_sines_cost)
 def learn_sines(p: SpectralParams, *, device=None, progress: bool = False) -> dict:
     """Fit Rahaman et al.'s sum of sines (amplitudes ``p.amplitudes``), one phase draw per member, all members
     in one batched family.
@@ -243,6 +254,18 @@ def _stable_lr(theta: torch.Tensor, fraction: float) -> torch.Tensor:
     return (fraction * n / torch.linalg.eigvalsh(P @ theta @ P)[:, -1]).cpu()
 
 
+def _deep_ntk_eigs_cost(p: SpectralParams) -> cost.Cost:
+    # the tangent kernels of learn_sines's family at initialization (float64 J Jᵀ), then Rayleigh quotients
+    # of 2m Fourier vectors: one [S, n, n] contraction in float64 on the device
+    sizes = cost.mlp_sizes(1, p.width, p.depth, 1)
+    P = cost.mlp_weights(sizes)
+    return (cost.family_init(members=p.seeds, weights=P, layers=p.depth)
+            + cost.tangent_kernel(members=p.seeds, n=p.n, weights=P)
+            + cost.tangent_features(members=p.seeds, n=p.n, weights=P)
+            + cost.product(2 * len(p.ks), p.n, p.n, batch=p.seeds, f64=True))
+
+
+@cost.model(_deep_ntk_eigs_cost)
 def deep_ntk_eigs(p: SpectralParams, *, device=None, progress: bool = False) -> dict:
     """λ_k of the empirical NTK at initialization of :func:`learn_sines`'s own networks, on its grid
     (inputs in [-1, 1), so the modes are only approximately eigenvectors). Nothing trains (``progress`` is
@@ -255,6 +278,25 @@ def deep_ntk_eigs(p: SpectralParams, *, device=None, progress: bool = False) -> 
 # ----------------------------------------------------------------------------------------- 3. density
 
 
+def _density_times_cost(p: KernelParams) -> cost.Cost:
+    # one tangent kernel per member (each sees its own sample), the stable step from eigvalsh(PΘP) in float64
+    # on the device, then full-batch GD on per-member inputs; each record evaluates the train and test sets
+    # and the residual probe (3n points) and reduces over regions in float64
+    n, S = p.density_n, p.seeds
+    sizes = (2, p.width, 1)
+    P = cost.mlp_weights(sizes)
+    stable = (cost.product(n, n, n, batch=S, f64=True) * 2 + cost.eigh(n, batch=S))
+    probe = cost.passes(S * n, 6, f64=True, ops=12) + cost.matvec(S, n, len(p.density), f64=True)
+    run = dict(members=S, sizes=sizes, batch=n, steps=p.steps, evals=3 * n, records=cost.records(p.steps, p.records),
+               optimizer="gd")
+    return (cost.family_init(members=S, weights=P, layers=2)
+            + S * (cost.tangent_kernel(members=1, n=n, weights=P) + cost.tangent_features(members=1, n=n, weights=P))
+            + stable + cost.train(**run, per_member_data=True) + cost.dense_extras(**run)
+            + p.steps * cost.passes(S * n, 4, ops=6)  # the centered MSE (a callable loss) and its backward
+            + run["records"] * probe)
+
+
+@cost.model(_density_times_cost)
 def density_times(p: KernelParams, *, device=None, progress: bool = False) -> dict:
     """Basri et al.'s non-uniform density on the circle: x drawn from a piecewise-constant density with
     levels ∝ ``p.density`` on equal thirds, target sin(2π k x + 2πφ) at one frequency k, the wide network
@@ -321,6 +363,25 @@ def sobolev_matrix(weights: torch.Tensor, n: int) -> torch.Tensor:
     return torch.einsum("kn,lk,km->lnm", F.conj(), weights.to(torch.complex128), F).real
 
 
+def _gd_runs_cost(p: KernelParams) -> cost.Cost:
+    # (s, seed) members trained by full-batch GD under the Sobolev loss (an rFFT of the residual every step);
+    # before it, the seeds' tangent kernels, and on the CPU in float64 (forced: the kernels are moved there)
+    # the loss matrices and one general (non-symmetric) eigensolve of ΘM per member for its stable step
+    L, S, n = len(p.s_values), p.seeds, p.n
+    K = L * S
+    sizes = (2, p.width, 1)
+    P = cost.mlp_weights(sizes)
+    run = dict(members=K, sizes=sizes, batch=n, steps=p.steps, evals=3 * n, records=cost.records(p.steps, p.records),
+               optimizer="gd")
+    fft = cost.passes(K * n, 2 * math.log2(n) + 8, ops=10)  # rfft, |·|², weights, sum, and the backward
+    on_cpu = cost.Cost(cpu_flops=8.0 * L * n * n * (n // 2 + 1) + K * (2.0 * n**3 + 25.0 * n**3), cpu_ops=3 * K)
+    return (cost.family_init(members=K + S, weights=P, layers=2)
+            + cost.tangent_kernel(members=S, n=n, weights=P) + cost.tangent_features(members=S, n=n, weights=P)
+            + on_cpu + cost.train(**run, per_member_data=True) + cost.dense_extras(**run)
+            + (p.steps + 2 * run["records"]) * fft)
+
+
+@cost.model(_gd_runs_cost)
 def gd_runs(p: KernelParams, *, device=None, progress: bool = False) -> dict:
     """Predict when each frequency is learned from the empirical NTK Θ at initialization, then train and see:
     the wide network on the circle, by full-batch GD under the H^s loss for each s of ``p.s_values`` (s = 0:
@@ -391,14 +452,18 @@ class PracticeParams(Params):
     """Fridovich-Keil et al.'s measurement, offline: MLP classifiers of sklearn's 8×8 digits, and the
     frequency content of their logits along straight paths between training images.
 
+    ``dataset``: ``"digits"``, or ``"cifar10"`` (the paper's own data: 32×32×3 images from
+    ``$WIDGETS_DATA``, see :func:`widgets.core.data.cifar10`), which full mode uses when the reader has it.
     ``n_small`` / ``n_large``: training-set sizes; ``short``: the early step that stands for "less
     training"; ``points``: samples per path; ``pairs``: paths of each kind (same class, different class);
     ``cutoff``: the lowest frequency (cycles per path) counted as high."""
 
     FULL: ClassVar[dict] = {"width": 512, "steps": 4000, "short": 200, "seeds": 10, "pairs": 300, "points": 128,
                             "records": 40}
+    CIFAR: ClassVar[dict] = {"dataset": "cifar10", "n_small": 5000, "n_large": 50_000}  # full mode, given the files
     STEPS: ClassVar[tuple] = ("steps", "short")
 
+    dataset: str = "digits"
     n_small: int = 200
     n_large: int = 1200
     width: int = 64
@@ -412,9 +477,15 @@ class PracticeParams(Params):
     cutoff: int = 4
     records: int = 10
 
+    @classmethod
+    def full_overrides(cls) -> dict:
+        """The paper's scale, on CIFAR-10 when ``$WIDGETS_DATA`` holds it (else the digits analogue)."""
+        return {**cls.FULL, **(cls.CIFAR if data.cifar10_available() else {})}
+
     def check(self) -> None:
+        check_choice("dataset", self.dataset, tuple(IMAGES))
         check_int("n_small", self.n_small, 20, self.n_large)
-        check_int("n_large", self.n_large, self.n_small, 1500)
+        check_int("n_large", self.n_large, self.n_small, IMAGES[self.dataset][1])
         check_int("steps", self.steps, 2, 10**7)
         check_int("short", self.short, 1, self.steps)
         check_int("points", self.points, 8, 4096)
@@ -422,17 +493,22 @@ class PracticeParams(Params):
         check_int("pairs", self.pairs, 1, 10**5)
 
 
-def shift_augment(x: torch.Tensor) -> torch.Tensor:
-    """The images x [n, 64] (8×8) and their four one-pixel shifts (up, down, left, right; zero fill) →
-    [5n, 64], grouped by shift."""
-    img = x.view(-1, 8, 8)
+IMAGES = {"digits": ((1, 8, 8), 1500), "cifar10": ((3, 32, 32), 50_000)}
+"""Each dataset's image shape (channels, height, width) and the most training images :class:`PracticeParams`
+may take from it (digits keeps the rest of its 1797 for testing)."""
+
+
+def shift_augment(x: torch.Tensor, shape: tuple = (1, 8, 8)) -> torch.Tensor:
+    """The images x [n, C·H·W] (channel-major, of ``shape`` (C, H, W)) and their four one-pixel shifts (up,
+    down, left, right; zero fill) → [5n, C·H·W], grouped by shift."""
+    img = x.view(-1, *shape)
     out = [img]
-    for dim, step in ((1, 1), (1, -1), (2, 1), (2, -1)):
+    for dim, step in ((2, 1), (2, -1), (3, 1), (3, -1)):
         s = torch.roll(img, step, dims=dim)
         edge = 0 if step == 1 else -1
         s.select(dim, edge).zero_()
         out.append(s)
-    return torch.cat(out).reshape(-1, 64)
+    return torch.cat(out).reshape(len(out) * len(img), -1)
 
 
 def path_high_frequency(logits: torch.Tensor, cutoff: int) -> torch.Tensor:
@@ -449,6 +525,32 @@ def path_high_frequency(logits: torch.Tensor, cutoff: int) -> torch.Tensor:
     return power[..., cutoff:, :].sum((-2, -1)) / power[..., 1:, :].sum((-2, -1)).clamp_min(1e-30)
 
 
+def _practice_cost(p: PracticeParams) -> cost.Cost:
+    # three families (baseline, more data, augmentation), full-batch Adam; every record evaluates the train
+    # set, the test set and the logits on every path point (one split at a time), with the paths' FFTs in
+    # float64 on the device. The images (and the paths) stay on the device for the whole run
+    shape = IMAGES[p.dataset][0]
+    d_in = math.prod(shape)
+    n_test = 1797 - p.n_large if p.dataset == "digits" else 10_000
+    sizes = cost.mlp_sizes(d_in, p.width, p.depth, 10)
+    P, S = cost.mlp_weights(sizes), p.seeds
+    paths = 2 * p.pairs * p.points
+    rec = cost.records(p.steps, p.records)
+    hf = cost.passes(S * paths * 10, 2 * math.log2(p.points) + 10, f64=True, ops=20)
+    load = cost.Cost() if p.dataset == "digits" else cost.Cost(cpu_flops=3 * cost.PASS_FLOPS * 60_000 * d_in)
+    total = load
+    for n in (p.n_small, p.n_large, 5 * p.n_small):
+        run = dict(members=S, sizes=sizes, batch=n, steps=p.steps, optimizer="adam")
+        record = (sum((cost.forward(members=S, sizes=sizes, n=m) for m in (n, n_test, paths)), cost.Cost())
+                  + cost.passes(S * (n + n_test) * 10, 10, ops=8) + hf)
+        fit = cost.train(**run)  # its memory holds the training images: add the test images and the paths
+        fit = replace(fit, memory=fit.memory + cost.F32 * (n_test + paths) * d_in)
+        total = total + (cost.family_init(members=S, weights=P, layers=p.depth)
+                         + fit + cost.dense_extras(**run) + rec * record)
+    return total
+
+
+@cost.model(_practice_cost)
 def practice(p: PracticeParams, *, device=None, progress: bool = False) -> dict:
     """Train MLP families (one per intervention, batched over seeds) and measure test accuracy and the
     high-frequency fraction of their logits along same-class and different-class paths between training
@@ -457,7 +559,10 @@ def practice(p: PracticeParams, *, device=None, progress: bool = False) -> dict:
     Returns ``rows``: one dict per (intervention, seed) with ``intervention``, ``seed``, ``test_acc``,
     ``hf_same``, ``hf_diff``; and ``seconds``, ``params``.
     """
-    base = data.digits(n_train=p.n_large, seed=0)  # sklearn's copy, shipped with the package
+    shape = IMAGES[p.dataset][0]
+    # digits: sklearn's copy, shipped with the package; CIFAR-10: the reader's own files, never downloaded
+    base = data.digits(n_train=p.n_large, seed=0) if p.dataset == "digits" else data.cifar10(p.n_large, seed=0)
+    d_in = base.x_train.shape[1]
     small_x, small_y = base.x_train[: p.n_small], base.y_train[: p.n_small]
     g = torch.Generator().manual_seed(0)
     same, diff = [], []
@@ -470,7 +575,7 @@ def practice(p: PracticeParams, *, device=None, progress: bool = False) -> dict:
             bucket.append((i, j))
     ends = torch.tensor(same + diff)  # [2P, 2]
     t = torch.linspace(0, 1, p.points)[None, :, None]
-    paths = (small_x[ends[:, 0]][:, None] * (1 - t) + small_x[ends[:, 1]][:, None] * t).reshape(-1, 64)
+    paths = (small_x[ends[:, 0]][:, None] * (1 - t) + small_x[ends[:, 1]][:, None] * t).reshape(-1, d_in)
 
     on_device: dict = {}  # device → the paths there, copied once
 
@@ -484,10 +589,10 @@ def practice(p: PracticeParams, *, device=None, progress: bool = False) -> dict:
 
     sets = {"baseline": (small_x, small_y),
             "more data": (base.x_train, base.y_train),
-            "augmentation": (shift_augment(small_x), small_y.repeat(5))}
+            "augmentation": (shift_augment(small_x, shape), small_y.repeat(5))}
     rows, seconds = [], 0.0
     for name, (x, y) in sets.items():
-        family = models.mlp(64, 10, widths=p.width, seeds=list(range(p.seeds)), depth=p.depth, device=device)
+        family = models.mlp(d_in, 10, widths=p.width, seeds=list(range(p.seeds)), depth=p.depth, device=device)
         result = train.train(family, data.Dataset(x, y, base.x_test, base.y_test, 10), steps=p.steps, lr=p.lr,
                              loss="cross_entropy", records=p.records, probes={"hf": hf}, progress=progress)
         seconds += result.seconds
@@ -500,16 +605,16 @@ def practice(p: PracticeParams, *, device=None, progress: bool = False) -> dict:
                 rows.append({"intervention": label, "seed": k, "n_train": len(x), "step": int(result.steps[r]),
                              "test_acc": float(result.test_acc[r, k]), "hf_same": float(result.probes["hf"][r, k, 0]),
                              "hf_diff": float(result.probes["hf"][r, k, 1])})
-    return {"rows": rows, "seconds": seconds, "params": asdict(p)}
+    return {"rows": rows, "seconds": seconds, "dataset": p.dataset, "params": asdict(p)}
 
 
 # ---------------------------------------------------------------- the chapter's plan
 
 
-def fourier_feature_run(p: SpectralParams) -> SpectralParams:
-    """The chapter's Fourier-feature run: the same network and target through γ(x), 64 random Fourier features
-    of bandwidth 10, for a third of the steps."""
-    return replace(p, steps=p.steps // 3, features=64, feature_scale=10.0)
+def fourier_feature_run(sp) -> SpectralParams:
+    """The chapter's Fourier-feature run, from its :class:`SpectralParams` ``sp``: the same network and target
+    through γ(x), 64 random Fourier features of bandwidth 10, for a third of the steps."""
+    return replace(sp, steps=sp.steps // 3, features=64, feature_scale=10.0)
 
 
 def plan(mode: str | None = None) -> list:

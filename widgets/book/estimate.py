@@ -66,9 +66,13 @@ class Line:
 
 
 def lines(chapter: str, mode: str | None = None) -> list[Line]:
-    """Each run of the chapter's plan with its cost (a ValueError if an experiment has no cost model)."""
-    out = []
+    """Each distinct run of the chapter's plan with its cost (a run the chapter repeats with the same parameters
+    is a cache hit, counted once); a ValueError if an experiment has no cost model."""
+    out, seen = [], set()
     for experiment, params in plan(chapter, mode):
+        if (experiment, params) in seen:
+            continue
+        seen.add((experiment, params))
         c = cost_of(experiment, params)
         if c is None:
             raise ValueError(f"{experiment.__module__}.{experiment.__name__} has no cost model "

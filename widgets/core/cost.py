@@ -39,7 +39,9 @@ class Cost:
     (exact kernels, solvers). ``cpu_flops``: float64 operations that run on the CPU whatever the device (small
     exact solvers, documented as such). ``ops``: device operations launched one after another (an eager
     training step launches tens; on a GPU each costs a few microseconds however small). ``memory``: the peak
-    bytes held at once on the device.
+    bytes held at once on the device. ``cpu_ops``: operations that run one after another on the CPU whatever
+    the device (a float64 solver's loop of tiny CPU tensors, numpy calls, a pure-Python loop), in units of one
+    eager CPU operation, so they take the CPU's per-operation time on every device.
     """
 
     flops: float = 0.0
@@ -47,6 +49,7 @@ class Cost:
     cpu_flops: float = 0.0
     ops: float = 0.0
     memory: float = 0.0
+    cpu_ops: float = 0.0
 
     def __post_init__(self):
         for f in fields(self):
@@ -57,19 +60,20 @@ class Cost:
     def __add__(self, other: Cost) -> Cost:
         """One part after the other: work adds up, the peak memory is the larger of the two."""
         return Cost(self.flops + other.flops, self.flops64 + other.flops64, self.cpu_flops + other.cpu_flops,
-                    self.ops + other.ops, max(self.memory, other.memory))
+                    self.ops + other.ops, max(self.memory, other.memory), self.cpu_ops + other.cpu_ops)
 
     def __mul__(self, k: float) -> Cost:
         """The same part ``k`` times in a row (the memory is held once)."""
-        return Cost(self.flops * k, self.flops64 * k, self.cpu_flops * k, self.ops * k, self.memory)
+        return Cost(self.flops * k, self.flops64 * k, self.cpu_flops * k, self.ops * k, self.memory, self.cpu_ops * k)
 
     __rmul__ = __mul__
 
     def seconds(self, device=None, device_rate: Rate | None = None) -> float:
         """Estimated seconds on ``device`` (its measured :func:`rate`), or at ``device_rate``."""
         r = device_rate or rate(device)
+        cpu = rate("cpu") if self.cpu_flops or self.cpu_ops else None
         return (self.flops / r.flops + self.flops64 / r.flops64 + self.ops * r.op_s
-                + self.cpu_flops / rate("cpu").flops64)
+                + (self.cpu_flops / cpu.flops64 + self.cpu_ops * cpu.op_s if cpu else 0.0))
 
     def record(self, device=None) -> dict:
         """Plain numbers for a record: GFLOP, GB and the estimated seconds on ``device`` and on one H100."""
@@ -127,16 +131,19 @@ def _measure(dev: torch.device) -> Rate:
                          device=dev)
         ds = data.Dataset(x, y, x[:2], y[:2])
         trainer.train(fam, ds, steps=2, lr=1e-4, records=2)  # warm up
-        sync()
-        t0 = time.perf_counter()
-        trainer.train(fam, ds, steps=steps, lr=1e-4, records=2)
-        sync()
-        return (time.perf_counter() - t0) / steps
+        best = math.inf
+        for _ in range(3):  # the best of three: another process on the machine only ever slows a try down
+            sync()
+            t0 = time.perf_counter()
+            trainer.train(fam, ds, steps=steps, lr=1e-4, records=2)
+            sync()
+            best = min(best, (time.perf_counter() - t0) / steps)
+        return best
 
     tiny, medium = (1, (1, 4, 4, 1), 8), ((16, (64, 1024, 1024, 10), 1024) if dev.type != "cpu"
                                           else (4, (64, 256, 256, 10), 256))
-    t_tiny = per_step(*tiny, 200)
-    t_med = per_step(*medium, 20)
+    t_tiny = per_step(*tiny, 100)
+    t_med = per_step(*medium, 10)
     c_tiny, c_med = (train(members=m, sizes=s, batch=b, steps=1) for m, s, b in (tiny, medium))
     op_s = t_tiny / c_tiny.ops
     flops = c_med.flops / max(t_med - c_med.ops * op_s, 0.25 * t_med)
@@ -145,13 +152,14 @@ def _measure(dev: torch.device) -> Rate:
     else:
         k, n = (64, 512) if dev.type != "cpu" else (8, 128)
         a = torch.randn(k, n, n, device=dev, dtype=torch.float64)
-        torch.bmm(a, a)
-        sync()
-        t0 = time.perf_counter()
-        for _ in range(10):
+        best = math.inf
+        for _ in range(4):
+            sync()
+            t0 = time.perf_counter()
             torch.bmm(a, a)
-        sync()
-        flops64 = 2 * k * n**3 * 10 / (time.perf_counter() - t0)
+            sync()
+            best = min(best, time.perf_counter() - t0)
+        flops64 = 2 * k * n**3 / best
     return Rate(f"{dev.type} (measured)", flops, flops64, op_s)
 
 
@@ -205,6 +213,15 @@ def tangent_kernel(*, members: int, n: int, weights: int) -> Cost:
                 memory=(2 * F32 + F64) * n * members * weights + F64 * members * n * n)
 
 
+def tangent_features(*, members: int, n: int, weights: int) -> Cost:
+    """What :func:`tangent_kernel` leaves out, and a CPU pays (add the two): its per-sample gradients come
+    from ``torch.func.vmap``, which makes every sample's forward and backward pass matrix-vector products
+    (:func:`matvec`, three per weight), and the features then take a few elementwise passes (weighted,
+    concatenated, converted to float64)."""
+    count = float(members) * n * weights
+    return Cost(flops=(3 * MATVEC_FLOPS + 5 * PASS_FLOPS) * count)
+
+
 def matrix(rows: int, cols: int, *, dtype_bytes: int = F64, copies: int = 1) -> Cost:
     """Holding ``copies`` dense rows × cols matrices (memory only)."""
     return Cost(memory=copies * rows * cols * dtype_bytes)
@@ -238,6 +255,203 @@ def elementwise(count: float, *, passes: int = 1, f64: bool = False, ops: float 
     work = float(count) * passes
     mem = count * (F64 if f64 else F32)
     return Cost(flops64=work, ops=ops, memory=mem) if f64 else Cost(flops=work, ops=ops, memory=mem)
+
+
+def records(steps: int | Sequence[int], records: int, spacing: str = "log") -> int:
+    """How many times a run records: the distinct steps of the trainer's schedule
+    (:func:`widgets.core.train.record_marks`), each of which evaluates the whole family (every member, whichever
+    members are due). ``steps``: one budget, or one per member (members of different budgets record at
+    different steps)."""
+    from widgets.core.train import record_marks  # here, not at the top, like _measure's imports
+
+    marks = record_marks([steps] if isinstance(steps, int) else list(steps), records, spacing)
+    return len(set(marks[marks >= 0].tolist()))
+
+
+PASS_FLOPS = 16
+"""What one memory-bound elementwise pass over a number (read, compute, write) is counted as, in flops of the
+batched products the rates are measured on: a CPU core streams 1-5 G numbers/s where it multiplies matrices
+at 20-70 GFLOP/s, an H100 about 0.4 T numbers/s at 25 TFLOP/s. Transcendentals (arccos, exp, sigmoid) on a
+CPU run at about 1 G numbers/s: count them as several passes."""
+
+MATVEC_FLOPS = 60
+"""What one entry of a batched matrix-vector product (a product with a single output column, or a single
+row) is counted as, in flops: memory-bound, and on a CPU torch's batched path for such shapes runs at about
+1 GFLOP/s (2 ns a multiply-add, measured), where a square product runs at 20-70."""
+
+TINY_OP = 0.35
+"""One operation on a few numbers on the CPU (a scalar solver's loop), in the CPU operations of
+:func:`rate`: ~2.3 µs where the trainer's operation takes ~7 (measured)."""
+
+RANDOM_DRAW_FLOPS = 400
+"""What one float64 normal draw on the CPU (with its copies into stacked tensors) is counted as, in float64
+flops of the CPU: about 25 ns a draw, at about 16 GFLOP/s."""
+
+
+def passes(count: float, passes: float = 1, *, f64: bool = False, ops: float = 1) -> Cost:
+    """``passes`` memory-bound elementwise passes over ``count`` numbers on the device, at :data:`PASS_FLOPS`
+    each (``ops``: the operations launched; memory: one array of ``count`` numbers)."""
+    work = PASS_FLOPS * float(count) * passes
+    mem = count * (F64 if f64 else F32)
+    return Cost(flops64=work, ops=ops, memory=mem) if f64 else Cost(flops=work, ops=ops, memory=mem)
+
+
+def matvec(batch: int, rows: int, cols: int, *, f64: bool = False, ops: float = 1) -> Cost:
+    """``batch`` products of a rows × cols matrix with one vector, at :data:`MATVEC_FLOPS` per matrix entry."""
+    work = MATVEC_FLOPS * float(batch) * rows * cols
+    mem = batch * rows * cols * (F64 if f64 else F32)
+    return Cost(flops64=work, ops=ops, memory=mem) if f64 else Cost(flops=work, ops=ops, memory=mem)
+
+
+ACTIVATION_PASSES = 10
+"""Elementwise passes (:data:`PASS_FLOPS`) a hidden unit costs per point in a training step: the activation,
+and its backward, which on a CPU receives the batched product's backward gradient transposed (not
+contiguous) and runs at 1.5-4.5 ns an element on a quiet core (measured; up to 18 under load), where a
+contiguous one takes 0.2."""
+
+
+def dense_extras(*, members: int, sizes: Sequence[int], batch: int, steps: int, evals: int = 0, records: int = 0,
+                 optimizer: str | None = None, second_order: bool = False) -> Cost:
+    """What :func:`train` leaves out of a dense ReLU family's training, and a CPU pays in full (add it to
+    :func:`train` with the same arguments): the elementwise work on the hidden units (:data:`ACTIVATION_PASSES`
+    per unit and point of a step, twice with ``second_order``; three per evaluated point: the bias broadcast
+    into the product's output, the activation, its copy), given the ``optimizer``, its passes over the
+    parameters at :data:`PASS_FLOPS` (:func:`train` counts one flop each), and, when the family has a single
+    output, its
+    readout's products as matrix-vector products (:func:`matvec`): a forward and two backward ones per step
+    and point, a forward one per evaluated point; with several outputs, the loss over them (a softmax: about
+    10 passes an output and point)."""
+    k = 2 if second_order else 1
+    outputs = PASS_FLOPS * 10.0 * members * sizes[-1] * (steps * batch + records * evals) if sizes[-1] > 1 else 0.0
+    update = ((PASS_FLOPS - 1) * OPTIMIZER_PASSES[optimizer] * float(mlp_weights(sizes)) * members * steps
+              if optimizer else 0.0)
+    return Cost(flops=_unit_work(members, sizes, steps * batch, ACTIVATION_PASSES * k, 3 * k)
+                + _unit_work(members, sizes, records * evals, 3, 1) + outputs + update)
+
+
+def small_products(batch: int, m: int, k: int, n: int, *, f64: bool = False, ops: float = 1) -> Cost:
+    """``batch`` products of small m×k and k×n matrices (tens of rows, or one narrow side) through torch's
+    batched path: at these sizes a CPU spends its time touching the entries (:data:`MATVEC_FLOPS` each, as in
+    a matrix-vector product) more than on the 2mkn multiply-adds; whichever is larger is counted."""
+    work = float(batch) * max(2.0 * m * k * n, MATVEC_FLOPS * (m * k + k * n + m * n))
+    mem = batch * (m * k + k * n + m * n) * (F64 if f64 else F32)
+    return Cost(flops64=work, ops=ops, memory=mem) if f64 else Cost(flops=work, ops=ops, memory=mem)
+
+
+def as_float64(c: Cost) -> Cost:
+    """``c`` run in float64 on the device (a family or solver built with ``dtype=torch.float64``): its float32
+    work counted as float64, its device memory doubled."""
+    return Cost(flops64=c.flops + c.flops64, cpu_flops=c.cpu_flops, ops=c.ops, memory=2 * c.memory,
+                cpu_ops=c.cpu_ops)
+
+
+def loss_groups(*, members: int, n: int, outputs: int, groups: int) -> Cost:
+    """A list of per-member losses (:func:`widgets.core.losses.member_losses` with one name per member) on
+    ``n`` points of ``outputs`` outputs, forward and backward, beyond one plain loss: each distinct loss
+    gathers its members' outputs and targets and puts its values back, and the gather's backward fills a zero
+    gradient the size of the whole family's outputs: about three passes over them per loss, and sixteen
+    operations per loss, forward and backward (one copies the member indices from the host)."""
+    return passes(members * n * outputs, 3 * groups, ops=16 * groups)
+
+
+def family_init(*, members: int, weights: int, layers: int) -> Cost:
+    """Building a family (:func:`widgets.core.models.mlp` and the other builders): every member drawn from its
+    own seed on the CPU in float64 (``weights`` numbers each, :data:`RANDOM_DRAW_FLOPS` a number), a few CPU
+    operations per member and layer to stack them, and the float32 parameters and masks on the device."""
+    return Cost(cpu_flops=RANDOM_DRAW_FLOPS * float(members) * weights, cpu_ops=8.0 * members * layers,
+                memory=2 * members * weights * F32)
+
+
+def _unit_work(members: int, sizes: Sequence[int], n: int, passes: float, products: float) -> float:
+    """The elementwise work on the hidden units of ``n`` points (``passes`` each, :data:`PASS_FLOPS`), and a
+    single-output readout's ``products`` matrix-vector products per point (:data:`MATVEC_FLOPS`)."""
+    work = PASS_FLOPS * passes * float(sum(sizes[1:-1])) * members * n
+    return work + (MATVEC_FLOPS * products * float(members) * n * sizes[-2] if sizes[-1] == 1 else 0.0)
+
+
+def forward(*, members: int, sizes: Sequence[int], n: int) -> Cost:
+    """One forward pass of a dense family on ``n`` shared inputs (2 flops per weight and point; three passes
+    over the hidden units as in :func:`dense_extras`, and a single output's readout as matrix-vector
+    products). Memory: the inputs once, and two of the widest layer's outputs per member."""
+    P, layers = mlp_weights(sizes), len(sizes) - 1
+    return Cost(flops=2.0 * P * members * n + _unit_work(members, sizes, n, 3, 1), ops=3 * layers + 2,
+                memory=(sizes[0] * n + (2 * max(sizes[1:]) * n + P) * members) * F32)
+
+
+def grad_norm(*, members: int, sizes: Sequence[int], n: int) -> Cost:
+    """:func:`widgets.core.probes.grad_norm_sq` of a dense family on ``n`` points: a forward and a backward
+    pass (3 forward passes' work, with the activations' and the readout's as in :func:`dense_extras`), then
+    the squared norms of the gradients. Memory: the kept activations and the gradients."""
+    P, units, layers = mlp_weights(sizes), sum(sizes[1:]), len(sizes) - 1
+    return Cost(flops=6.0 * P * members * n + _unit_work(members, sizes, n, ACTIVATION_PASSES, 3)
+                + PASS_FLOPS * 3.0 * P * members, ops=16 * layers + 6,
+                memory=(3 * units * n + 2 * P) * members * F32)
+
+
+def hessian_power(*, members: int, sizes: Sequence[int], n: int, iters: int) -> Cost:
+    """:func:`widgets.core.probes.top_hessian_eig` of a dense family on ``n`` points: the loss's gradient with
+    its graph kept (3 forward passes' work), then ``iters`` Hessian-vector products by double backward (about
+    5 forward passes' work each) and the power iteration's normalisation (a few passes over the parameters).
+    Memory: the double-backward graph (about twice a step's activations) and five parameter-sized vectors."""
+    P, units, layers = mlp_weights(sizes), sum(sizes[1:]), len(sizes) - 1
+    fwd = 2.0 * P * members * n + _unit_work(members, sizes, n, ACTIVATION_PASSES / 3, 1)
+    return Cost(flops=3 * fwd + iters * (5 * fwd + PASS_FLOPS * 8.0 * P * members),
+                ops=16 * layers + 8 + iters * (45 * layers + 6),
+                memory=(6 * units * n + 5 * P) * members * F32)
+
+
+def geometric_complexity(*, members: int, sizes: Sequence[int], n: int) -> Cost:
+    """:func:`widgets.core.probes.geometric_complexity` of a dense family on ``n`` points: one forward pass on
+    per-member copies of the inputs, then one backward pass to the inputs per output unit (about a forward
+    pass's work each: no weight gradients). Memory: the inputs' copies and the kept activations."""
+    P, units, layers, o = mlp_weights(sizes), sum(sizes[1:]), len(sizes) - 1, sizes[-1]
+    fwd = 2.0 * P * members * n + _unit_work(members, sizes, n, ACTIVATION_PASSES / 3, 1)
+    return Cost(flops=fwd * (1 + o), ops=3 * layers + 3 + o * (6 * layers + 4),
+                memory=(3 * units + sizes[0]) * n * members * F32)
+
+
+def svm_dual(*, n: int, d: int, sweeps: float) -> Cost:
+    """:func:`widgets.core.solvers.hard_margin_svm` on ``n`` points in ``d`` dimensions: ``sweeps`` sweeps of
+    coordinate ascent in plain Python on the CPU, about 1.2 + 0.09·d µs a point and sweep (measured), counted
+    in CPU operations of ~8 µs."""
+    return Cost(cpu_ops=sweeps * n * (0.15 + 0.011 * d))
+
+
+def two_layer_gd(*, members: int, n: int, n_test: int, d: int, width: int, steps: int, records: int,
+                 frozen: bool = False, centred: bool = False, grid: int = 0, grid_records: int = 1,
+                 kernel_points: int = 0) -> Cost:
+    """:func:`widgets.core.meanfield.train_two_layer`: ``members`` two-layer nets of ``width`` units on their
+    own ``n`` points (and ``n_test``) of ``d`` (padded) inputs, ``steps`` steps of full-batch GD with the
+    gradients by hand, ``records`` records (a train and a test forward pass each), outputs on ``grid`` points
+    at ``grid_records`` of them. ``frozen``: the random-features case (no first-layer step): the n×n kernel
+    is formed once and each step is a kernel-vector product. ``centred``: F = α(f − f₀) (f₀ once at the
+    start). ``kernel_points``: the tangent kernel on that many points at the start and the end."""
+    K, m, D = members, width, d
+    units = float(K) * m
+
+    def fwd(pts: int) -> float:  # pre-activations (a product), then relu, the weighted sum over units
+        return 2.0 * units * pts * D + PASS_FLOPS * 3.0 * units * pts
+
+    init = Cost(cpu_flops=RANDOM_DRAW_FLOPS * units * (D + 1), cpu_ops=4.0 * K)
+    if frozen:
+        setup = Cost(flops=fwd(n) + 2.0 * K * n * n * m, ops=8)
+        step = Cost(flops=PASS_FLOPS * (2.0 * K * n * n + 6.0 * K * n), ops=7)
+        rec_extra = 2.0 * units * n
+    else:
+        setup = Cost()
+        step = Cost(flops=fwd(n) + 2.0 * units * n * D + PASS_FLOPS * (4.0 * units * n + 4.0 * units * D),
+                    ops=22)
+        rec_extra = 0.0
+    rec = Cost(flops=fwd(n) + fwd(n_test) + rec_extra + PASS_FLOPS * 4.0 * units * D, ops=32)
+    start = Cost(flops=fwd(n) + fwd(n_test) + fwd(grid), ops=12) if centred else Cost()
+    kp = kernel_points
+    kernel = Cost(flops=2 * (2.0 * units * kp * D + 4.0 * units * kp * kp + 2.0 * K * kp * kp * D), ops=24) \
+        if kp else Cost()
+    out_grid = Cost(flops=grid_records * fwd(grid), ops=8 * grid_records) if grid else Cost()
+    memory = F32 * (K * (n + n_test + grid) * D + 2 * units * (D + 1)
+                    + 2 * units * max(2 * n, n_test, grid) + (K * n * n + units * n if frozen else 0)
+                    + 3 * (units * kp + K * kp * kp))
+    return init + setup + start + kernel + steps * step + records * rec + out_grid + Cost(memory=memory)
 
 
 # ---------------------------------------------------------------- attaching a model to an experiment

@@ -121,9 +121,10 @@ def pattern_gram(family: FixedReadoutFamily, x: torch.Tensor, W: torch.Tensor | 
 # ------------------------------------------------------------------ Ge et al. 2015: strict saddles
 
 
-def _unit_noise(shape, generator, dtype) -> torch.Tensor:
-    """Draws uniform on the unit sphere of the last axis."""
-    z = torch.randn(shape, generator=generator, dtype=torch.float64)
+def _unit_noise(shape, generator: torch.Generator, dtype) -> torch.Tensor:
+    """Draws uniform on the unit sphere of the last axis, on the generator's device (no host copy per step;
+    the CPU draws the same numbers as before, a GPU its own stream)."""
+    z = torch.randn(shape, generator=generator, dtype=torch.float64, device=generator.device)
     return (z / z.norm(dim=-1, keepdim=True)).to(dtype)
 
 
@@ -146,8 +147,8 @@ def sphere_saddle_gd(A: torch.Tensor, u0: torch.Tensor, *, lr: float, steps: int
     sigma = torch.as_tensor(noise, dtype=dt).expand(B).to(dev)
     if (sigma < 0).any() or not torch.isfinite(sigma).all():
         raise ValueError("noise must be finite and ≥ 0 for every row")
-    g = torch.Generator().manual_seed(seed)
-    escape = torch.full((B,), -1, dtype=torch.long)
+    g = torch.Generator(device=dev).manual_seed(seed)
+    escape = torch.full((B,), -1, dtype=torch.long, device=dev)
     noisy = bool((sigma > 0).any())
     t0 = time.perf_counter()
     with one_cpu_thread(dev):
@@ -156,13 +157,13 @@ def sphere_saddle_gd(A: torch.Tensor, u0: torch.Tensor, *, lr: float, steps: int
             grad = -4 * (c**3) @ A
             grad = grad - (grad * u).sum(1, keepdim=True) * u  # tangent part
             if noisy:
-                grad = grad + sigma[:, None] * _unit_noise(u.shape, g, dt).to(dev)
+                grad = grad + sigma[:, None] * _unit_noise(u.shape, g, dt)
             u = u - lr * grad
             u = u / u.norm(dim=1, keepdim=True)
-            out = ((u - start).norm(dim=1) > radius).cpu() & (escape < 0)
-            escape[out] = t
+            # on the device, without a host sync per step: the first step past the radius, per row
+            escape = torch.where(((u - start).norm(dim=1) > radius) & (escape < 0), t, escape)
     f = -((u @ A.T) ** 4).sum(1)
-    return {"u": u.cpu(), "distance": (u - start).norm(dim=1).cpu(), "escape": escape, "f": f.cpu(),
+    return {"u": u.cpu(), "distance": (u - start).norm(dim=1).cpu(), "escape": escape.cpu(), "f": f.cpu(),
             "seconds": time.perf_counter() - t0}
 
 
@@ -180,7 +181,7 @@ def tensor_decomposition_gd(A: torch.Tensor, U0: torch.Tensor, *, lr: float, ste
     noise = check_float("noise", noise, 0)
     dev, dt = get_device(device), torch.float64
     A, U = A.to(dev, dt), U0.to(dev, dt).clone()
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator(device=dev).manual_seed(seed)
     t0 = time.perf_counter()
     with one_cpu_thread(dev):
         for t in range(steps + clean_steps):
@@ -189,7 +190,7 @@ def tensor_decomposition_gd(A: torch.Tensor, U0: torch.Tensor, *, lr: float, ste
             grad = (4 * C * (S - C**2)) @ A
             grad = grad - (grad * U).sum(-1, keepdim=True) * U
             if t < steps and noise > 0:
-                grad = grad + noise * _unit_noise(U.shape, g, dt).to(dev)
+                grad = grad + noise * _unit_noise(U.shape, g, dt)
             U = U - lr * grad
             U = U / U.norm(dim=-1, keepdim=True)
     C = U @ A.T
@@ -266,7 +267,7 @@ def relu_teacher_loss(W: torch.Tensor, V: torch.Tensor, grad: bool = False):
     """
     Vb = V.to(W)[None].expand(len(W), *V.shape)
     Z = torch.cat([W, Vb], 1)  # [B, n + k, d]: every student against the students and the teacher
-    c = torch.cat([torch.ones(W.shape[1]), -torch.ones(len(V))]).to(W)  # +1 student, −1 teacher
+    c = torch.cat([W.new_ones(W.shape[1]), -W.new_ones(len(V))])  # +1 student, −1 teacher (made on W's device)
     g, a, b = _pair_terms(W, Z)
     F = 0.5 * (g * c).sum((1, 2)) - 0.5 * g[..., W.shape[1]:].sum((1, 2)) + 0.5 * _pair_terms(Vb[:1], Vb[:1])[0].sum()
     if not grad:

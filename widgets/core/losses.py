@@ -121,17 +121,20 @@ def member_losses(out: torch.Tensor, y: torch.Tensor, loss) -> torch.Tensor:
 
 
 def _per_member_losses(out: torch.Tensor, y: torch.Tensor, specs: Sequence[str]) -> torch.Tensor:
-    """Member k's loss under ``specs[k]``: each distinct loss evaluated once on its members → [K]."""
+    """Member k's loss under ``specs[k]`` → [K]: each run of consecutive members with the same loss evaluated
+    once on its slice of the family (views: no index tensor copied to the device and no gather per step; a
+    family laid out loss by loss has one run per loss)."""
     K = out.shape[0]
     if len(specs) != K:
         raise ValueError(f"loss must be one name or a list of {K} (one per member), got {len(specs)}")
     kind = loss_kind(specs)
     per_y = y.ndim == (3 if kind == "regression" else 2)
-    result = out.new_zeros(K)
-    for spec in dict.fromkeys(specs):  # distinct losses, in order of first use
-        idx = torch.tensor([k for k, s in enumerate(specs) if s == spec], device=out.device)
-        result = result.index_copy(0, idx, member_losses(out[idx], y[idx] if per_y else y, spec))
-    return result
+    parts, start = [], 0
+    for k in range(1, K + 1):
+        if k == K or specs[k] != specs[start]:
+            parts.append(member_losses(out[start:k], y[start:k] if per_y else y, specs[start]))
+            start = k
+    return torch.cat(parts)
 
 
 def member_accuracy(out: torch.Tensor, y: torch.Tensor, loss) -> torch.Tensor:

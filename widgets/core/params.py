@@ -44,7 +44,7 @@ class Params:
 
     FULL: ClassVar[dict] = {}
     STEPS: ClassVar[tuple[str, ...]] = ()  # the fields that count iterations: a dry run caps them
-    CPU_FIT: ClassVar[tuple[str, ...]] = ()  # size fields a CPU dry run may shrink when a run does not fit
+    CPU_FIT: ClassVar[dict] = {}  # size field → how a CPU dry run may shrink it when a run does not fit
 
     def __post_init__(self) -> None:
         self.check()
@@ -84,9 +84,11 @@ class Params:
     def dry_run(self, max_steps: int, device, fits: Callable[[Params], bool] | None = None) -> tuple[Params, dict]:
         """The parameters a dry run executes: :meth:`capped`; and on the CPU, where the capped run would not
         fit this machine (``fits(params)`` is False: too slow or too large by the experiment's cost model),
-        the ``CPU_FIT`` sizes shrunk, one field after the other in their order, each by the smallest power of
-        two that makes it fit (an int by the factor, a tuple of ints element by element, never below 1 or
-        below what :meth:`check` accepts).
+        the ``CPU_FIT`` sizes shrunk, one field after the other in their order, each by the smallest step
+        that makes it fit, never below what :meth:`check` accepts. How a field shrinks (``CPU_FIT[name]``):
+        ``"half"``: an int, or every int of a tuple, divided by 2, 4, 8, … (at least 1); ``"take"``: a tuple
+        cut to its first half, quarter, … (seeds, or a sweep's values in increasing order); ``"minus"``: an int
+        lowered by 1, 2, 3, … (an exponent, such as the d of a 2^d grid).
 
         Returns (params, {field: (full value, value used)}) for the fields it shrank. Raises ValueError if
         even the smallest sizes of every ``CPU_FIT`` field do not fit.
@@ -95,12 +97,12 @@ class Params:
         if torch.device(device).type != "cpu" or fits is None or fits(p):
             return p, {}
         shrunk = {}
-        for name in self.CPU_FIT:
-            full, factor, best = getattr(p, name), 2, None
+        for name, how in self.CPU_FIT.items():
+            full, k, best = getattr(p, name), 1, None
             while True:
-                value = _shrink(full, factor)
+                value = _shrink(full, how, k)
                 if value == (best if best is not None else full):
-                    break  # every element is at 1: no smaller size
+                    break  # as small as this field goes
                 try:
                     q = replace(p, **{name: value})
                 except ValueError:
@@ -108,7 +110,7 @@ class Params:
                 best = value
                 if fits(q):
                     break
-                factor *= 2
+                k += 1
             if best is not None:
                 p = replace(p, **{name: best})
                 shrunk[name] = (full, best)
@@ -118,8 +120,15 @@ class Params:
                          f"{', '.join(self.CPU_FIT) or 'no field'} shrunk ({shrunk}): name more fields in CPU_FIT")
 
 
-def _shrink(value, factor: int):
-    """An int size divided by ``factor``, or each int of a tuple, at least 1."""
-    if isinstance(value, tuple):
-        return tuple(max(1, int(v) // factor) for v in value)
-    return max(1, int(value) // factor)
+SHRINKS = ("half", "take", "minus")
+
+
+def _shrink(value, how: str, k: int):
+    """The k-th smaller value of a size (k = 1, 2, …) by ``how``: see :meth:`Params.dry_run`."""
+    if how == "half":
+        return tuple(max(1, int(v) >> k) for v in value) if isinstance(value, tuple) else max(1, int(value) >> k)
+    if how == "take":
+        return value[:max(1, len(value) >> k)]
+    if how == "minus":
+        return max(1, int(value) - k)
+    raise ValueError(f"CPU_FIT values must be one of {SHRINKS}, got {how!r}")
