@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from widgets.core import data, models, train
 from widgets.core.checks import check_float, check_int
 from widgets.core.env import get_device
-from widgets.core.params import Params
+from widgets.core.params import Params, experiment
 from widgets.core.solvers import filter_factors, least_squares, thin_svd
 from widgets.core.stats import first_crossing
 
@@ -131,6 +131,7 @@ def _errors(pred: torch.Tensor, y: torch.Tensor, Y: torch.Tensor) -> tuple:
     return (pred.argmax(-1) != y).double().mean(-1), ((pred - Y) ** 2).sum(-1).mean(-1)
 
 
+@experiment
 def rff_sweep(p: RFFParams, *, device=None, progress: bool = False) -> dict:
     """Model-wise sweep over N (min-norm, every λ, every label-noise level), batched over seeds.
 
@@ -189,6 +190,7 @@ def rff_sweep(p: RFFParams, *, device=None, progress: bool = False) -> dict:
     return res
 
 
+@experiment
 def rff_sample_sweep(p: RFFParams, *, device=None, progress: bool = False) -> dict:
     """Sample-wise sweep: fixed N = ``sample_N`` features, training sets of ``sample_ns`` points drawn as
     nested prefixes of one shuffled pool (the rest of digits is the test set), min-norm fit, batched over seeds.
@@ -239,6 +241,7 @@ def _mnist1d_noisy(p: MLPParams, device=None):
     return ds.x_train.to(dev), y.to(dev), ds.x_test.to(dev), ds.y_test.to(dev)
 
 
+@experiment
 def width_sweep(p: MLPParams, *, device=None, progress: bool = False) -> dict:
     """Train every width × seed as one packed family; average over seeds.
 

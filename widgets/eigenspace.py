@@ -23,7 +23,7 @@ from widgets.core import kernels, models, train
 from widgets.core.checks import check_float, check_int
 from widgets.core.data import Dataset
 from widgets.core.env import get_device
-from widgets.core.params import Params
+from widgets.core.params import Params, experiment
 from widgets.core.stats import first_crossing, loglog_slope
 
 # ---------------------------------------------------------------- spectra
@@ -51,6 +51,7 @@ class SpectraParams(Params):
 ZERO = 1e-14  # |λ| below ZERO·trace is rounding noise around an exact zero
 
 
+@experiment
 def mlp_spectra(p: SpectraParams, *, device=None, progress: bool = False) -> dict:
     """MLP eigenvalues by degree for each depth.
 
@@ -77,6 +78,7 @@ def mlp_spectra(p: SpectraParams, *, device=None, progress: bool = False) -> dic
             "multiplicity": torch.tensor([math.comb(d, k) for k in range(d + 1)])}
 
 
+@experiment
 def cnn_spectra(p: SpectraParams, *, device=None, progress: bool = False) -> dict:
     """CNN (flatten readout) eigenvalues over (degree, spread), for every (depth, q) of the grid.
 
@@ -198,6 +200,7 @@ def eigenlearning(lam: torch.Tensor, target: int, n: float, ridge: float = 0.0) 
     return e0 * (1 - float(L[target])) ** 2
 
 
+@experiment
 def kernel_learning(p: LearnParams, *, device=None, progress: bool = False) -> dict:
     """Kernel regression (ridge ``p.ridge``·K(x,x)) with the MLP and CNN NTKs on both targets.
 
@@ -240,6 +243,7 @@ def kernel_learning(p: LearnParams, *, device=None, progress: bool = False) -> d
             "archs": archs, "targets": targets, "params": asdict(p)}
 
 
+@experiment
 def trained_learning(p: LearnParams, *, device=None, progress: bool = False) -> dict:
     """Finite MLPs (``depth`` hidden layers of ``width``) and CNNs (``depth`` circular convolutions of
     ``channels`` channels, filter q, flatten readout), no biases, trained by full-batch GD with momentum on
@@ -315,6 +319,7 @@ class ModeParams(Params):
             check_int("ds[i]", d, max(degree, self.q), kernels.MAX_D)
 
 
+@experiment
 def mode_counts(p: ModeParams, *, device=None, progress: bool = False) -> dict:
     """For each d: the number of eigenmodes λ_S ≥ λ_target (the target's rank, which sets how many samples
     kernel regression needs to reach it), for the MLP and the CNN; and the log-log slope of rank against d.

@@ -26,7 +26,7 @@ import torch
 from widgets.core import data
 from widgets.core.checks import check_choice, check_float, check_int
 from widgets.core.meanfield import train_two_layer
-from widgets.core.params import Params
+from widgets.core.params import Params, experiment
 from widgets.core.solvers import (
     deep_factorization_gd,
     hard_margin_svm,
@@ -119,6 +119,7 @@ def separable_2d(z: torch.Tensor) -> bool:
     return bool(gaps.max() > math.pi + 1e-12)
 
 
+@experiment
 def max_margin(p: MaxMarginParams, *, device=None, progress: bool = False) -> dict:
     """GD on the symmetric and the tilted separable sets, and on the symmetric set with ``n_flip`` labels
     flipped, as one batched run, against the SVM direction and against the finite minimiser. It runs in
@@ -242,6 +243,7 @@ def embed_plane(points: torch.Tensor, d: int, d_max: int) -> torch.Tensor:
     return out
 
 
+@experiment
 def two_layer_sweep(p: TwoLayerParams, *, device=None, progress: bool = False) -> dict:
     """Output layer only vs both layers, for every d in ``p.dims`` and every seed, as one batched family.
 
@@ -281,6 +283,7 @@ def two_layer_sweep(p: TwoLayerParams, *, device=None, progress: bool = False) -
             "seconds": sum(r["seconds"] for r in runs), "params": asdict(p)}
 
 
+@experiment
 def explore_two_layer(p: OneNetParams, *, device=None, progress: bool = False) -> dict:
     """One net for the live explorer: the clusters of ``p`` in ``p.d`` dimensions, F = α(f − f₀) (plain f at
     α = 1), both layers or the output layer only, with the outputs on the plane recorded at every record.
@@ -332,6 +335,7 @@ class LazyParams(Params):
             check_float("alphas[i]", a, 0, 1e8, lo_open=True)
 
 
+@experiment
 def lazy_sweep(p: LazyParams, *, device=None, progress: bool = False) -> dict:
     """Rich to lazy in one knob. Members are ordered (α, seed). Returns ``alphas`` [A], ``weight_change``,
     ``kernel_change``, ``test_err``, ``train_loss`` [A, S] (final), and the trainer's records as ``curves``."""
@@ -403,6 +407,7 @@ def low_rank_problem(size: int, rank: int, observed: float, seed: int, min_seen:
     raise ValueError(f"min_seen={min_seen} is not reachable with observed={observed} at size {size}")
 
 
+@experiment
 def matrix_sweep(p: MatrixParams, *, device=None, progress: bool = False) -> dict:
     """Every (depth, init, seed) as one batched family, plus the minimum nuclear norm completion per seed.
 

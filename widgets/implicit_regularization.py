@@ -29,7 +29,7 @@ from widgets.core.checks import check_choice, check_float, check_int
 from widgets.core.env import get_device
 from widgets.core.hooks import gradient_penalty
 from widgets.core.losses import LOSSES, member_accuracy, member_losses
-from widgets.core.params import Params
+from widgets.core.params import Params, experiment
 from widgets.core.probes import geometric_complexity, grad_norm_sq, kernel_alignment, tangent_kernel, top_hessian_eig
 from widgets.core.stats import effective_rank, first_crossing, loglog_slope
 
@@ -119,6 +119,7 @@ class ToyParams(Params):
         check_int("plot_points", self.plot_points, 2, 10**4)
 
 
+@experiment
 def toy_igr(p: ToyParams, *, device=None, progress: bool = False) -> dict:
     """GD on E(a, b) = ½(1 − ab)² against the flows of E and Ẽ, in float64 on the CPU (it is tiny: ``device``
     and ``progress`` are unused).
@@ -236,6 +237,7 @@ class IGRParams(Params):
             check_int("seeds[i]", s, 0)
 
 
+@experiment
 def igr_network(p: IGRParams, *, device=None, progress: bool = False) -> dict:
     """Train the lr family and the penalized family; measure ‖∇E‖², the top Hessian eigenvalue, GC and test
     accuracy at the end.
@@ -343,6 +345,7 @@ class GCParams(Params):
 KNOBS = ("lr", "batch", "weight_decay", "init_scale")
 
 
+@experiment
 def gc_sweep(p: GCParams, *, device=None, progress: bool = False) -> dict:
     """GC at equal fit (and at initialization) for each knob value and seed.
 
@@ -454,6 +457,7 @@ class AlignParams(Params):
         check_float("lr", self.lr, 0, 1e3, lo_open=True)
 
 
+@experiment
 def alignment_run(p: AlignParams, *, device=None, progress: bool = False) -> dict:
     """Train one member per (α, seed) and record, over training, the centered kernel-target alignment of
     each member's empirical NTK with the centered labels and the NTK's effective rank.
@@ -510,6 +514,7 @@ class WatchParams(Params):
         check_int("batch", self.batch, 1, self.n_train)
 
 
+@experiment
 def watch_training(p: WatchParams, *, device=None, progress: bool = False) -> dict:
     """Train one network and record, at log-spaced steps, the training loss, ‖∇E‖² (full batch), GC and the
     top Hessian eigenvalue. Returns [T] tensors ``steps``, ``train_loss``, ``grad_norm_sq``, ``gc``,

@@ -20,7 +20,7 @@ import torch
 
 from widgets.core import data, information, models, train
 from widgets.core.checks import check_choice, check_float, check_int
-from widgets.core.params import Params
+from widgets.core.params import Params, experiment
 
 HIDDEN = (10, 7, 5, 4, 3)
 LAYERS = tuple(f"L{i + 1}" for i in range(len(HIDDEN) + 1))
@@ -137,6 +137,7 @@ def _task(p: PlaneParams) -> tuple[torch.Tensor, torch.Tensor, data.Dataset]:
     return x, y, data.split(x, y, round(p.train_frac * 4096), seed=p.split_seed, n_classes=2)
 
 
+@experiment
 def information_plane(p: PlaneParams, *, device=None, progress: bool = False) -> dict:
     """Train ``p.seeds`` networks 12-10-7-5-4-3-2 as one family and measure their information plane.
 
@@ -175,6 +176,7 @@ def information_plane(p: PlaneParams, *, device=None, progress: bool = False) ->
             "seconds": r.seconds, "params": asdict(p)}
 
 
+@experiment
 def single_unit(p: UnitParams, *, device=None, progress: bool = False) -> dict:
     """The binned entropy H(T) = I(X;T) of one unit t = act(w · a·(x − ½)) on the 4096 inputs, for tanh and
     ReLU, under both binning rules, as the weight scale w grows.

@@ -11,8 +11,8 @@ from typing import ClassVar
 import torch
 
 from widgets.core import data, models, train
-from widgets.core.checks import check_int
-from widgets.core.params import Params
+from widgets.core.checks import check_float, check_int, check_ints, check_memory
+from widgets.core.params import Params, experiment
 
 
 @dataclass(frozen=True)
@@ -32,11 +32,22 @@ class DemoParams(Params):
     seed: int = 0
 
     def check(self) -> None:
-        check_int("n", self.n, 8, 10**6)
-        if not self.widths:
-            raise ValueError("widths must name at least one width")
+        n = check_int("n", self.n, 8, 10**6)
+        check_ints("ks", self.ks, 1, (n - 1) // 2)  # below the grid's Nyquist frequency n/2
+        widths = check_ints("widths", self.widths, 1, 10**5)
+        depth = check_int("depth", self.depth, 1, 64)
+        check_int("steps", self.steps, 1, 10**7)
+        check_float("lr", self.lr, 0, 10, lo_open=True)
+        records = check_int("records", self.records, 2, 10**4)
+        check_int("seed", self.seed, 0)
+        # float32: the weights with their gradients and Adam's moments, the activations of a full batch, and
+        # the recorded outputs
+        K, w = len(widths), max(widths)
+        check_memory("widths × depth × n × records", 4 * (4 * K * depth * w * w + 3 * K * n * depth * w
+                                                          + records * K * n))
 
 
+@experiment
 def fit_sines(p: DemoParams, *, device=None, progress: bool = False) -> dict:
     """Train one MLP per width on f(x) = Σ sin(2π k x + 2π φ_k), full-batch Adam on MSE.
 

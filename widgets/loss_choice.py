@@ -28,7 +28,7 @@ import torch
 from widgets.core import data, models, train
 from widgets.core.checks import check_float, check_int
 from widgets.core.losses import loss_kind, parse_loss
-from widgets.core.params import Params
+from widgets.core.params import Params, experiment
 from widgets.core.solvers import hard_margin_svm, least_squares
 
 
@@ -108,6 +108,7 @@ def legendre_features(x: torch.Tensor, m: int) -> torch.Tensor:
     return torch.from_numpy(v).float()
 
 
+@experiment
 def outliers(p: OutlierParams, *, device=None, progress: bool = False) -> dict:
     """Fit every (loss, ε, seed) as one family of linear models (K = losses × ε × seeds).
 
@@ -199,6 +200,7 @@ FAR_KINDS = ("correct", "mislabelled")
 FAR_METHODS = ("least squares", "logistic", "sigmoid", "SVM")
 
 
+@experiment
 def far_points(p: FarParams, *, device=None, progress: bool = False) -> dict:
     """Every (loss, kind, count, seed) as one family of linear models on [x₁, x₂, 1] (the bias is part of
     w, as in GD on the logistic loss, so the SVM is the max margin of the augmented vector). A member with
@@ -306,6 +308,7 @@ class NoiseParams(Params):
                        seeds=max(4, self.seeds))
 
 
+@experiment
 def noisy_labels(p: NoiseParams, *, device=None, progress: bool = False) -> dict:
     """One family over (loss, rate, seed); seeds vary the noise draw, the init and the batch order.
 
@@ -374,6 +377,7 @@ class ImbalanceParams(Params):
         check_int("seed", self.seed, 0)
 
 
+@experiment
 def imbalance(p: ImbalanceParams, *, device=None, progress: bool = False) -> dict:
     """Returns ``ratios`` [Q], per method in ``methods`` (CE, CE + post-hoc LA, least squares):
     ``recall_min``, ``recall_maj``, ``balanced``, ``accuracy`` [3, Q, S] exact under the Gaussian model
@@ -445,6 +449,7 @@ class ProliferationParams(Params):
         check_int("seed", self.seed, 0)
 
 
+@experiment
 def proliferation(p: ProliferationParams, *, device=None, progress: bool = False) -> dict:
     """Both solutions depend on the data only through inner products, so each problem is first written in
     n coordinates (X = Rᵀ Qᵀ from a QR of Xᵀ when d > n; zero-padded columns when d ≤ n, which neither
@@ -538,6 +543,7 @@ def calibration_bins(prob: torch.Tensor, y: torch.Tensor, bins: int = 15) -> dic
             "accuracy": torch.where(empty, torch.nan, s_hit / count.clamp_min(1)), "ece": ece}
 
 
+@experiment
 def calibration(p: CalibrationParams, *, device=None, progress: bool = False) -> dict:
     """One family over (loss, seed). Returns ``epochs`` [T], ``ece``, ``confidence`` (mean), ``accuracy``,
     ``nll`` (CE members' test NLL; NaN for the others) [T, L, S], reliability ``bin_accuracy``,

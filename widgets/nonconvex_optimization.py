@@ -23,7 +23,7 @@ import torch
 from widgets.core import data, landscapes, models, train
 from widgets.core.checks import check_float, check_int
 from widgets.core.losses import member_losses
-from widgets.core.params import Params
+from widgets.core.params import Params, experiment
 from widgets.core.probes import grad_norm_sq
 from widgets.core.stats import loglog_slope
 
@@ -76,6 +76,7 @@ class WideParams(Params):
         check_float("read_at", self.read_at, 0, self.lr * self.steps, lo_open=True)
 
 
+@experiment
 def wide_nets(p: WideParams, *, device=None, progress: bool = False) -> dict:
     """Train every (seed, width) member as one family; compare with the kernel and the theorem.
 
@@ -197,6 +198,7 @@ class SaddleParams(Params):
         check_int("clean_steps", self.clean_steps, 0, 10**7)
 
 
+@experiment
 def saddles(p: SaddleParams, *, device=None, progress: bool = False) -> dict:
     """GD from each exact saddle u_S = Σ_{k∈S} a_k/√|S| without noise (the stall), and with noise σ
     (``reps`` runs per order and σ, all rows one batch); and Ge et al.'s formulation from random starts, with
@@ -278,6 +280,7 @@ class CompletionParams(Params):
         check_int("records", self.records, 2, 10**4)
 
 
+@experiment
 def completion(p: CompletionParams, *, device=None, progress: bool = False) -> dict:
     """GD on PSD matrix completion from ``inits`` random starts (one batch). Returns the solver's ``steps``,
     ``rel_err`` [T, inits] and ``train_err`` [T, inits], ``observed`` (the fraction of entries seen),
@@ -326,6 +329,7 @@ class StudentParams(Params):
         check_float("stationary_grad", self.stationary_grad, 0, lo_open=True)
 
 
+@experiment
 def students(p: StudentParams, *, device=None, progress: bool = False) -> dict:
     """For every k, GD from ``inits`` starts (one batch per student size) at n = k and n = k + extra.
 
@@ -393,6 +397,7 @@ def _load(family, point: dict) -> None:
         b2.fill_(float(point["b2"]))
 
 
+@experiment
 def affine_minimum(p: AffineParams, *, device=None, progress: bool = False) -> dict:
     """The constructed point θ*: its loss against least squares, its gradient norm, the loss change under
     random perturbations (one family of ``perturbations`` members), and GD from random starts.

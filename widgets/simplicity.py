@@ -24,7 +24,7 @@ from widgets.core import data as wdata
 from widgets.core import hooks, models, train
 from widgets.core.checks import check_choice, check_float, check_int
 from widgets.core.env import get_device
-from widgets.core.params import Params
+from widgets.core.params import Params, experiment
 from widgets.core.stats import auc
 
 SLAB_KS = (3, 5, 7)
@@ -256,6 +256,7 @@ def accuracy(family: models.Family, x: torch.Tensor, y: torch.Tensor) -> torch.T
     return ((scores(family, x) > 0).long() == y).double().mean(1)
 
 
+@experiment
 def extreme_sb(p: SBParams, *, device=None, progress: bool = False) -> dict:
     """Section 2 and the ensemble of section 4: ``p.seeds`` nets (one family) trained on LMS-k.
 
@@ -275,6 +276,7 @@ def extreme_sb(p: SBParams, *, device=None, progress: bool = False) -> dict:
             "params": asdict(p)}
 
 
+@experiment
 def noisy_linear(p: SBParams, *, device=None, progress: bool = False) -> dict:
     """Section 3: the linear coordinate is right for only ``p.reliability`` of the points, every slab for all.
 
@@ -318,6 +320,7 @@ def linear_rule_flip_rate(d: SBData, eps) -> torch.Tensor:
     return ((shift - gamma) / (1 - gamma)).clamp(0, 1)
 
 
+@experiment
 def adversarial_training(p: SBParams, *, device=None, progress: bool = False) -> dict:
     """Section 4: ``p.adv_seeds`` nets (one family) trained with L∞ PGD adversarial training of radius
     ``p.eps_train`` (SGD, logistic loss, the same schedule as the standard nets). Returns their AUCs
@@ -351,6 +354,7 @@ def decision_map(family: models.Family, d: SBData, res: int, j: int = 1, n_conte
     return prob.reshape(family.size, res, res)
 
 
+@experiment
 def sweep_k_gamma(p: SBParams, *, device=None, progress: bool = False) -> dict:
     """Train one net per (k, γ) of ``p.grid_ks`` × ``p.grid_gammas`` (one batched computation, each member on
     its own dataset; pairs with γ ≥ 1/(k − 1) are skipped) and measure its three AUCs and its decision map.
@@ -476,6 +480,7 @@ def shuffle_block(x: torch.Tensor, block: torch.Tensor, which: int, seed: int = 
     return x
 
 
+@experiment
 def domino_experiment(p: DominoParams, *, device=None, progress: bool = False) -> dict:
     """Train ``p.seeds`` CNNs (one family) on dominoes; test AUC on clean images and with each block
     shuffled across images. Returns [K] tensors ``clean``, ``simple_randomized``, ``complex_randomized``;
