@@ -40,11 +40,9 @@ class DemoParams(Params):
         check_float("lr", self.lr, 0, 10, lo_open=True)
         records = check_int("records", self.records, 2, 10**4)
         check_int("seed", self.seed, 0)
-        # float32: the weights with their gradients and Adam's moments, the activations of a full batch, and
-        # the recorded outputs
-        K, w = len(widths), max(widths)
-        check_memory("widths × depth × n × records", 4 * (4 * K * depth * w * w + 3 * K * n * depth * w
-                                                          + records * K * n))
+        K = len(widths)  # and the recorded outputs
+        check_memory("widths × depth × n × records",
+                     models.training_bytes(K, n, 1, 1, max(widths), depth) + 4 * records * K * n)
 
 
 @experiment

@@ -81,11 +81,10 @@ class SpectralParams(Params):
         check_choice("amplitudes", self.amplitudes, ("equal", "rising"))
         d_in = 2 * check_int("features", self.features, 0, 10**5) or 1
         check_float("feature_scale", self.feature_scale, 0, 1e4, lo_open=True)
-        # float32 weights (with gradients and Adam's moments) and activations, the recorded outputs, and the
-        # float64 ratios of every record
+        # training, the recorded outputs and their float64 ratios
         check_memory("seeds × width² × depth × n × records",
-                     4 * seeds * (4 * (d_in + depth * width) * width + 3 * n * depth * width + records * n)
-                     + 8 * records * seeds * len(self.ks))
+                     models.training_bytes(seeds, n, d_in, 1, width, depth)
+                     + 4 * records * seeds * n + 8 * records * seeds * len(self.ks))
 
 
 def _check_frequencies(ks, n: int) -> list[int]:
@@ -285,12 +284,12 @@ class KernelParams(Params):
         density_n = check_int("density_n", self.density_n, 2 * len(regions), 10**6)
         check_int("density_k", self.density_k, 1, 10**4)
         L = len(check_floats("s_values", self.s_values, -4, 4))
-        # gd_runs, the larger run: its tangent features (float64) and kernels, the loss matrices, the
-        # float32 activations of L·seeds members and their recorded outputs; density_times' kernels
+        # gd_runs, the larger run: the tangent features (float64) and kernels of its seeds, the loss matrices,
+        # training L·seeds members and their recorded outputs (density_times: the same on density_n points)
         K, m = L * seeds, max(n, density_n)
         check_memory("seeds × width × n × s_values × records",
                      8 * (2 * 4 * width * seeds * m + (seeds + 3 * L) * m * m)
-                     + 4 * K * (3 * width * m + records * m))
+                     + models.training_bytes(K, m, 2, 1, width, 2) + 4 * records * K * m)
 
 
 def _wide(p: KernelParams, device=None, seeds=None) -> models.Family:
@@ -506,10 +505,9 @@ class PracticeParams(Params):
         check_int("cutoff", self.cutoff, 1, points // 2)
         pairs = check_int("pairs", self.pairs, 1, 10**5)
         check_int("records", self.records, 2, 10**4)
-        # the float32 weights (with gradients and Adam's moments) and activations on the augmented set,
-        # and the logits along every path with their spectra (float64)
+        # training on the augmented set, and the logits along every path with their spectra (float64)
         check_memory("seeds × width × depth × pairs × points",
-                     4 * seeds * (4 * (74 + depth * width) * width + 3 * 5 * n_large * depth * width)
+                     models.training_bytes(seeds, 5 * n_large, 64, 10, width, depth)
                      + 8 * 3 * seeds * 2 * pairs * points * 10)
 
 

@@ -20,6 +20,7 @@ experiment's arguments before it starts.
 from __future__ import annotations
 
 import functools
+import numbers
 import types
 import typing
 from dataclasses import dataclass, fields
@@ -52,8 +53,9 @@ class Params:
 
     def _check_types(self) -> None:
         """Each field against its annotation (TypeError or ValueError naming the field): ``int`` an integral
-        number (stored as an int), ``float`` a finite number, ``bool``, ``str``, ``tuple`` a list or tuple
-        (stored as a tuple, so the parameters stay hashable), ``X | None`` None or an X."""
+        number (stored as an int), ``float`` a number (its range, finiteness included, is check()'s),
+        ``bool``, ``str``, ``tuple`` a list or tuple (stored as a tuple, so the parameters stay hashable),
+        ``X | None`` None or an X."""
         for f in fields(self):
             value, kind = getattr(self, f.name), _field_types(type(self))[f.name]
             options = typing.get_args(kind) if typing.get_origin(kind) in (typing.Union, types.UnionType) else ()
@@ -65,8 +67,8 @@ class Params:
                 check_bool(f.name, value)
             elif kind is int:
                 object.__setattr__(self, f.name, check_int(f.name, value))  # frozen: set once, here
-            elif kind is float:
-                check_float(f.name, value)
+            elif kind is float and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+                check_float(f.name, value)  # a ValueError naming it; check() gives the range, NaN included
             elif kind is str:
                 check_instance(f.name, value, str, "a string")
             elif kind is tuple:
