@@ -3,6 +3,8 @@
 import dataclasses
 import importlib
 import inspect
+import math
+import re
 import typing
 from dataclasses import dataclass, replace
 from typing import ClassVar
@@ -168,3 +170,39 @@ def test_a_function_taking_p_is_annotated_so_it_is_found():
             if first == "p" and f"{name}.{attr}" not in found:
                 loose.append(f"{name}.{attr}")
     assert not loose, f"take p without a Params annotation: {loose}"
+
+
+# ---------------------------------------------------------------- every field refuses what its type cannot be
+
+
+def _wrong_values(name: str, cls) -> list:
+    """Values that no field of this annotation may take: a wrong type, and for numbers NaN and inf (each field's
+    range in check() must hold them out), for tuples a wrong type and NaN or wrong-typed entries."""
+    kind = typing.get_type_hints(cls)[name]
+    default = getattr(cls(), name)
+    options = [k for k in typing.get_args(kind) if k is not type(None)]
+    kind = options[0] if options else kind
+    if kind is bool:
+        return ["yes", 1]
+    if kind is int:
+        return ["8", 2.5, True, math.nan, math.inf]
+    if kind is float:
+        return ["0.1", True, math.nan, math.inf, -math.inf]
+    if kind is str:
+        return [5, None, "bogus"]
+    if kind is tuple:
+        entries = [("bogus",)] if default and isinstance(default[0], str) else [(math.nan,), ("x",)]
+        return ["ab", 5, None, *entries]
+    raise AssertionError(f"{cls.__name__}.{name}: an annotation the base does not check: {kind}")
+
+
+FIELD_CASES = [(name, f.name, value) for name, cls in sorted(PARAMS.items()) for f in dataclasses.fields(cls)
+               for value in _wrong_values(f.name, cls)]
+
+
+@pytest.mark.parametrize("name,field,value", FIELD_CASES, ids=[f"{n}.{f}={v!r}" for n, f, v in FIELD_CASES])
+def test_every_field_refuses_a_value_its_type_cannot_be(name, field, value):
+    """Each field is checked (the base: its type; check(): its range, NaN and inf included), with an error
+    naming the field."""
+    with pytest.raises((TypeError, ValueError), match=rf"^{re.escape(field)}(\[i\])? must"):
+        replace(PARAMS[name](), **{field: value})
