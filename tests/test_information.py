@@ -241,3 +241,23 @@ _BAD_INPUTS = [
 def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         fn(*args, **kwargs)
+
+
+# ---------------------------------------------------------------- random valid input never gives NaN
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=30, deadline=None, database=None)
+@given(N=st.integers(1, 40), w=st.integers(1, 4), scale=st.floats(1e-6, 1e3), seed=st.integers(0, 2**16))
+def test_random_valid_inputs_never_give_nan(N, w, scale, seed):
+    g = torch.Generator().manual_seed(seed)
+    t = scale * torch.randn(2, N, w, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (N,), generator=g)
+    for binning in ({}, {"width": 0.07}):
+        ixt, ity = information.binned_information(t, y, **binning)
+        assert torch.isfinite(ixt).all() and torch.isfinite(ity).all()
+        assert (ixt >= -1e-9).all() and (ixt <= math.log2(N) + 1e-9).all() and (ity <= ixt + 1e-9).all()
+    ixt, ity = information.kde_information(t, y, var=1e-3)
+    assert torch.isfinite(ixt).all() and torch.isfinite(ity).all()

@@ -120,3 +120,24 @@ _BAD_INPUTS = [
 def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         fn(*args, **kwargs)
+
+
+# ---------------------------------------------------------------- random valid input never gives NaN
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=30, deadline=None, database=None)
+@given(n=st.integers(1, 6), d=st.integers(1, 4), scale=st.floats(1e-6, 1e3), seed=st.integers(0, 2**16))
+def test_random_valid_inputs_never_give_nan(n, d, scale, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = scale * torch.randn(n, d, generator=g, dtype=torch.float64)
+    x[(x == 0).all(1)] = 1.0  # rows must be nonzero
+    assert torch.isfinite(landscapes.relu_gram_inf(x)).all()
+    W = scale * torch.randn(2, n, d, generator=g, dtype=torch.float64)
+    W[(W == 0).all(-1)] = 1.0
+    F, G = landscapes.relu_teacher_loss(W, torch.eye(d, dtype=torch.float64), grad=True)
+    assert torch.isfinite(F).all() and torch.isfinite(G).all() and (F >= -1e-9 * (1 + scale**2)).all()
+    fam = landscapes.du_network(d, [1, 3], [seed, seed + 1], dtype=torch.float64)
+    assert torch.isfinite(fam(x)).all() and torch.isfinite(landscapes.pattern_gram(fam, x)).all()

@@ -205,3 +205,28 @@ _BAD_INPUTS = [
 def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         fn(*args, **kwargs)
+
+
+# ---------------------------------------------------------------- random valid input never gives NaN
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(K=st.integers(1, 3), n=st.integers(1, 6), o=st.integers(1, 4), scale=st.floats(1e-3, 1e3),
+       seed=st.integers(0, 2**16))
+def test_random_valid_inputs_never_give_nan(K, n, o, scale, seed):
+    g = torch.Generator().manual_seed(seed)
+    out = scale * torch.randn(K, n, o, generator=g, dtype=torch.float64)
+    targets = {"regression": scale * torch.randn(n, o, generator=g, dtype=torch.float64),
+               "multiclass": torch.randint(0, o, (n,), generator=g),
+               "binary": torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0).double()}
+    for name in losses.LOSSES:
+        kind = losses.loss_kind(name)
+        if kind == "binary" and o != 1:
+            continue
+        value = losses.member_losses(out[..., :1] if kind == "binary" else out, targets[kind], name)
+        assert value.shape == (K,) and torch.isfinite(value).all() and (value >= 0).all(), name
+    s = losses.sobolev_loss([-1.0, 2.0][:K] if K <= 2 else 0.5, n + 1)
+    assert torch.isfinite(s(torch.randn(K, n + 1, 1, generator=g), torch.zeros(K, n + 1, 1))).all()
