@@ -133,3 +133,8 @@ for _fn, _cls in _EXPERIMENTS:
 def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         fn(*args, **kwargs)
+
+
+def test_no_label_noise_levels_is_valid():
+    """The explorer fits min-norm and ridge only: an empty noises is a valid setting, not a bad input."""
+    assert dd.RFFParams(noises=()).noises == ()

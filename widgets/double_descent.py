@@ -68,7 +68,7 @@ class RFFParams(Params):
         check_float("sigma", self.sigma, 0, 1e6, lo_open=True)
         ratios = check_floats("ratios", self.ratios, 0, 1000, lo_open=True)
         check_floats("lambdas", self.lambdas, 0, 1e6)
-        check_floats("noises", self.noises, 0, 1)
+        check_floats("noises", self.noises, 0, 1, min_length=0)  # none: the explorer's min-norm and ridge fits only
         check_float("ridge_noise", self.ridge_noise, 0, 1)
         N = check_int("sample_N", self.sample_N, 1, 100_000)
         check_ints("sample_ns", self.sample_ns, 2, 1500)
