@@ -210,6 +210,8 @@ _BAD_INPUTS = [
     (S.SBParams, (), {"grid_n_train": 1}, ValueError, r"grid_n_train must be an integer in \[2, 10000000\]"),
     (S.SBParams, (), {"grid_res": 1}, ValueError, r"grid_res must be an integer in \[2, 1000\]"),
     (S.SBParams, (), {"seed": -1}, ValueError, r"seed must be an integer in \[0, inf\]"),
+    (S.SBParams().steps, (0,), {}, ValueError, r"n must be an integer in \[1, 100000000\]"),
+    (S.SBParams().steps, (100, 0), {}, ValueError, r"epochs must be an integer in \[1, 1000000\]"),
     (S.SBParams, (), {"n_train": 10**7, "dim": 10**4}, ValueError,
      r"\(n_train \+ n_test, or grid sweep\) × dim.* too large"),
     (S.scores, ("net", torch.zeros(3, 4)), {}, TypeError, r"family must be a Family"),

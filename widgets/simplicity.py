@@ -264,7 +264,10 @@ class SBParams(Params):
                      + 8 * res * res * 32 * dim)
 
     def steps(self, n: int | None = None, epochs: int | None = None) -> int:
-        return max(1, (epochs or self.epochs) * (n or self.n_train) // self.batch_size)
+        """SGD steps for ``epochs`` (default ``self.epochs``) passes over ``n`` points (default ``n_train``)."""
+        n = self.n_train if n is None else check_int("n", n, 1, 10**8)
+        epochs = self.epochs if epochs is None else check_int("epochs", epochs, 1, 10**6)
+        return max(1, epochs * n // self.batch_size)
 
 
 def _family(p: SBParams, d_in: int, seeds, device=None) -> models.Family:
