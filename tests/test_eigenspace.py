@@ -29,7 +29,7 @@ def test_mode_ranks_match_binomial_counts():
     for j, d in enumerate((6, 8, 10, 12)):
         assert int(r["rank"][0, j]) == sum(math.comb(d, k) for k in range(4))
     assert (r["rank"][1] < r["rank"][0]).all()
-    with pytest.raises(ValueError, match="at least 3 distinct"):
+    with pytest.raises(ValueError, match="ds must have at least 3 entries"):
         eigenspace.ModeParams(ds=(6, 8))
 
 
@@ -69,7 +69,7 @@ def test_bad_parameters():
         replace(SMALL, n_test=250)
     with pytest.raises(ValueError, match="train_ns"):
         replace(SMALL, train_ns=(16, 24))
-    with pytest.raises(ValueError, match="S\\[i\\]"):
+    with pytest.raises(ValueError, match="local\\[i\\]"):
         replace(SMALL, local=(0, 1, 9))
     with pytest.raises(ValueError, match="qs"):
         eigenspace.SpectraParams(d=4, qs=(5,))
@@ -95,3 +95,71 @@ def test_figures_build_with_titles_and_sliders():
         assert spec.get("title") and spec.get("description")
     params = [q["name"] for q in charts[1].to_dict()["params"]]
     assert params == ["depth", "filter"]
+
+
+# ---------------------------------------------------------------- bad input: a clear error naming the argument
+
+_NAN = float("nan")
+_BAD_INPUTS = [
+    (eigenspace.SpectraParams, (), {"d": 1}, ValueError, r"d must be an integer in \[2, 24\]"),
+    (eigenspace.SpectraParams, (), {"d": 30}, ValueError, r"d must be an integer in \[2, 24\]"),
+    (eigenspace.SpectraParams, (), {"depths": ()}, ValueError, r"depths must have at least 1 entries"),
+    (eigenspace.SpectraParams, (), {"depths": (0, 2)}, ValueError, r"depths\[i\] must be an integer in \[1, 64\]"),
+    (eigenspace.SpectraParams, (), {"qs": (3, 17)}, ValueError, r"qs\[i\] must be an integer in \[1, 16\]"),
+    (eigenspace.SpectraParams, (), {"depth": 5}, ValueError, r"depth must be one of depths \(1, 2, 3, 4\)"),
+    (eigenspace.SpectraParams, (), {"q": 7}, ValueError, r"q must be one of qs \(2, 3, 4, 5\)"),
+    (eigenspace.SpectraParams, (), {"kind": "gp"}, ValueError, r"kind must be one of"),
+    (eigenspace.LearnParams, (), {"d": 3}, ValueError, r"d must be an integer in \[4, 20\]"),
+    (eigenspace.LearnParams, (), {"depth": 0}, ValueError, r"depth must be an integer in \[1, 64\]"),
+    (eigenspace.LearnParams, (), {"q": 13}, ValueError, r"q must be an integer in \[1, 12\]"),
+    (eigenspace.LearnParams, (), {"local": ()}, ValueError, r"local must have at least 1 entries"),
+    (eigenspace.LearnParams, (), {"spread": (0, 0, 4)}, ValueError, r"spread must not repeat a coordinate"),
+    (eigenspace.LearnParams, (), {"spread": (0, 4, 12)}, ValueError, r"spread\[i\] must be an integer in \[0, 11\]"),
+    (eigenspace.LearnParams, (), {"ns": (64, 32)}, ValueError, r"ns must be increasing sample sizes"),
+    (eigenspace.LearnParams, (), {"ns": (0, 16)}, ValueError, r"ns\[i\] must be an integer in \[1, 4096\]"),
+    (eigenspace.LearnParams, (), {"seeds": 0}, ValueError, r"seeds must be an integer in \[1, 1000\]"),
+    (eigenspace.LearnParams, (), {"ridge": 0.0}, ValueError, r"ridge must be a finite number in \(0, 1\]"),
+    (eigenspace.LearnParams, (), {"n_test": 0}, ValueError, r"n_test must be an integer in \[1, 4096\]"),
+    (eigenspace.LearnParams, (), {"n_test": 3000}, ValueError, r"n_test \+ max\(ns\) must be at most 2\^d = 4096"),
+    (eigenspace.LearnParams, (), {"threshold": 0.0}, ValueError, r"threshold must be a finite number in \(0, 1\]"),
+    (eigenspace.LearnParams, (), {"train_ns": (64, 96)}, ValueError, r"train_ns must divide max\(train_ns\) = 96"),
+    (eigenspace.LearnParams, (), {"train_ns": (128, 64)}, ValueError, r"train_ns must be increasing"),
+    (eigenspace.LearnParams, (), {"train_seeds": 0}, ValueError, r"train_seeds must be an integer in \[1, 1000\]"),
+    (eigenspace.LearnParams, (), {"width": 0}, ValueError, r"width must be an integer in \[1, 100000\]"),
+    (eigenspace.LearnParams, (), {"channels": 0}, ValueError, r"channels must be an integer in \[1, 10000\]"),
+    (eigenspace.LearnParams, (), {"lr": -0.1}, ValueError, r"lr must be a finite number in \(0, 10\]"),
+    (eigenspace.LearnParams, (), {"momentum": 1.0}, ValueError, r"momentum must be a finite number in \[0, 1\)"),
+    (eigenspace.LearnParams, (), {"optimizer": "sgd"}, ValueError, r"optimizer must be one of \('gd', 'adam'\)"),
+    (eigenspace.LearnParams, (), {"init_scale": 0.0}, ValueError, r"init_scale must be a finite number in \(0, 100"),
+    (eigenspace.LearnParams, (), {"d": 20, "ns": (2**19,), "n_test": 1024, "seeds": 1000}, ValueError,
+     r"seeds × max\(ns\)² .* is too large"),
+    (eigenspace.eigenlearning, ("lam", 0, 10), {}, TypeError, r"lam must be a torch.Tensor"),
+    (eigenspace.eigenlearning, (torch.tensor([1.0, _NAN]), 0, 10), {}, ValueError, r"lam must hold only finite"),
+    (eigenspace.eigenlearning, (torch.ones(2, 2), 0, 10), {}, ValueError, r"lam must have shape \[M\]"),
+    (eigenspace.eigenlearning, (torch.ones(4), 4, 10), {}, ValueError, r"target must be an integer in \[0, 3\]"),
+    (eigenspace.eigenlearning, (torch.ones(4), 0, 0), {}, ValueError, r"n must be a finite number in \(0, inf\]"),
+    (eigenspace.eigenlearning, (torch.ones(4), 0, 10, -1.0), {}, ValueError, r"ridge must be a finite number in \[0"),
+    (eigenspace.ModeParams, (), {"degree": 0}, ValueError, r"degree must be an integer in \[1, 8\]"),
+    (eigenspace.ModeParams, (), {"ds": (6, 8)}, ValueError, r"ds must have at least 3 entries"),
+    (eigenspace.ModeParams, (), {"ds": (6, 10, 8)}, ValueError, r"ds must hold at least 3 increasing dimensions"),
+    (eigenspace.ModeParams, (), {"ds": (2, 8, 10)}, ValueError, r"ds\[i\] must be an integer in \[3, 24\]"),
+    (eigenspace.ModeParams, (), {"q": 0}, ValueError, r"q must be an integer in \[1, 24\]"),
+    (eigenspace.ModeParams, (), {"depth": 65}, ValueError, r"depth must be an integer in \[1, 64\]"),
+]
+_EXPERIMENTS = [(eigenspace.mlp_spectra, eigenspace.SpectraParams), (eigenspace.cnn_spectra, eigenspace.SpectraParams),
+                (eigenspace.kernel_learning, eigenspace.LearnParams),
+                (eigenspace.trained_learning, eigenspace.LearnParams), (eigenspace.mode_counts, eigenspace.ModeParams)]
+for _fn, _cls in _EXPERIMENTS:
+    _BAD_INPUTS += [
+        (_fn, (eigenspace.LearnParams() if _cls is not eigenspace.LearnParams else eigenspace.ModeParams(),), {},
+         TypeError, rf"p must be a {_cls.__name__}"),
+        (_fn, (_cls(),), {"device": "bogus"}, ValueError, r"device must name a device"),
+        (_fn, (_cls(),), {"progress": "yes"}, TypeError, r"progress must be True or False"),
+    ]
+
+
+@pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,
+                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(_BAD_INPUTS)])
+def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)

@@ -78,3 +78,37 @@ def test_one_cpu_thread_policy_applies_on_the_cpu_only():
         assert torch.get_num_threads() == device.CPU_THREADS == 1
     finally:
         torch.set_num_threads(before)
+
+
+# ---------------------------------------------------------------- bad input: a clear error naming the argument
+
+_BAD_INPUTS = [
+    (device.get_device, ("bogus",), {}, ValueError, r"device must name a device"),
+    (device.get_device, ("meta",), {}, ValueError, r"device must be cpu, cuda, cuda:N or mps"),
+    (device.get_device, (3,), {}, ValueError, r"device must name a device"),
+    (device.get_dtype, ("cpu", "float32"), {}, TypeError, r"dtype must be None or a floating torch dtype"),
+    (device.get_dtype, ("cpu", torch.int64), {}, TypeError, r"dtype must be None or a floating torch dtype"),
+    (device.get_dtype, ("bogus", torch.float32), {}, ValueError, r"device must name a device"),
+    (device.seed_everything, (-1,), {}, ValueError, r"seed must be an integer in \[0, 2\^63\)"),
+    (device.seed_everything, (2**64,), {}, ValueError, r"seed must be an integer in \[0, 2\^63\)"),
+    (device.seed_everything, (True,), {}, ValueError, r"seed must be an integer"),
+    (device.seed_everything, (1.5,), {}, ValueError, r"seed must be an integer"),
+    (device.check_mode, ("fast",), {}, ValueError, r"mode must be one of \('quick', 'full'\)"),
+    (device.check_mode, (1,), {}, ValueError, r"mode must be one of"),
+    (device.project_root, (3,), {}, TypeError, r"start must be None, a str or a Path"),
+    (device.use_cpu_threads, ("bogus",), {}, ValueError, r"device must name a device"),
+    (device.use_cpu_threads, (None,), {}, TypeError, r"device must be a device string or a torch.device"),
+    (device.one_cpu_thread("cuda:x").__enter__, (), {}, ValueError, r"device must name a device"),
+    (device.one_cpu_thread(0).__enter__, (), {}, TypeError, r"device must be a device string or a torch.device"),
+]
+
+
+@pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,
+                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(_BAD_INPUTS)])
+def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)
+
+
+def test_project_root_takes_a_string():
+    assert device.project_root("/") is None

@@ -134,3 +134,117 @@ def test_charts_and_explorer_build():
                                                alpha=10.0, both=False), device="cpu")
     assert out["grid_out"].shape == (len(out["steps"]), 25)
     figs.explorer_chart(out).to_dict()
+
+
+# ---------------------------------------------------------------- bad input: a clear error naming the argument
+
+_NAN = float("nan")
+_Z = torch.tensor([[0.0, 2.0], [2.5, -0.5], [3.0, 1.0]], dtype=torch.float64)  # the tilted set's z, plus a point
+_SVM = solvers.hard_margin_svm(_Z, torch.ones(3, dtype=torch.float64))
+_BAD_INPUTS = [
+    (ib.MaxMarginParams, (), {"n": 5}, ValueError, r"n must be an integer in \[6, 1000000\]"),
+    (ib.MaxMarginParams, (), {"gap": _NAN}, ValueError, r"gap must be a finite number in \(0, 1.5\]"),
+    (ib.MaxMarginParams, (), {"lr": 0.0}, ValueError, r"lr must be a finite number in \(0, 1000"),
+    (ib.MaxMarginParams, (), {"steps": 0}, ValueError, r"steps must be an integer in \[1, 10000000\]"),
+    (ib.MaxMarginParams, (), {"records": 1}, ValueError, r"records must be an integer in \[2, 10000\]"),
+    (ib.MaxMarginParams, (), {"n_flip": 19}, ValueError, r"n_flip must be an integer in \[1, 18\]"),
+    (ib.MaxMarginParams, (), {"check_at": 10**6}, ValueError, r"check_at must be an integer in \[1, 100000\]"),
+    (ib.MaxMarginParams, (), {"seed": -1}, ValueError, r"seed must be an integer in \[0, inf\]"),
+    (ib.separable_points, (40, 0.5, "round"), {}, ValueError, r"support must be one of"),
+    (ib.separable_points, (5,), {}, ValueError, r"n must be an integer in \[6, 1000000\]"),
+    (ib.separable_points, (40, 2.0), {}, ValueError, r"gap must be a finite number in \(0, 1.5\]"),
+    (ib.separable_points, (40, 0.5, "tilted", -1), {}, ValueError, r"seed must be an integer in \[0, inf\]"),
+    (ib.predicted_angle, (_Z[:, :1], _SVM, 1.0, torch.tensor([2])), {}, ValueError, r"z must have shape \[n, 2\]"),
+    (ib.predicted_angle, (_Z, {"w": _SVM["w"]}, 1.0, torch.tensor([2])), {}, ValueError,
+     r"svm must be hard_margin_svm's dict"),
+    (ib.predicted_angle, (_Z, [1, 2], 1.0, torch.tensor([2])), {}, TypeError, r"svm must be hard_margin_svm's dict"),
+    (ib.predicted_angle, (_Z, {**_SVM, "alpha": torch.ones(2)}, 1.0, torch.tensor([2])), {}, ValueError,
+     r"svm must hold w \[2\] and alpha \[3\]"),
+    (ib.predicted_angle, (_Z, _SVM, _NAN, torch.tensor([2])), {}, ValueError, r"lr must be a finite number in \(0"),
+    (ib.predicted_angle, (_Z, _SVM, 1.0, torch.tensor([0, 2])), {}, ValueError, r"steps must hold steps t ≥ 1"),
+    (ib.predicted_angle, (_Z, _SVM, 1.0, [2, 3]), {}, TypeError, r"steps must be a torch.Tensor"),
+    (ib.separable_2d, (torch.zeros(3, 3),), {}, ValueError, r"z must have shape \[n, 2\]"),
+    (ib.separable_2d, (torch.zeros(0, 2),), {}, ValueError, r"z must have at least 1 entries"),
+    (ib.separable_2d, (torch.tensor([[_NAN, 1.0]]),), {}, ValueError, r"z must hold only finite values"),
+    (ib.TwoLayerParams, (), {"k": 1}, ValueError, r"k must be an integer in \[2, 20\]"),
+    (ib.TwoLayerParams, (), {"sigma": -0.1}, ValueError, r"sigma must be a finite number in \[0, 10\]"),
+    (ib.TwoLayerParams, (), {"n": 1}, ValueError, r"n must be an integer in \[2, 1000000\]"),
+    (ib.TwoLayerParams, (), {"n_test": 0}, ValueError, r"n_test must be an integer in \[1, 1000000\]"),
+    (ib.TwoLayerParams, (), {"dims": (1,)}, ValueError, r"dims\[i\] must be an integer in \[2, 10000\]"),
+    (ib.TwoLayerParams, (), {"dims": ()}, ValueError, r"dims must have at least 1 entries"),
+    (ib.TwoLayerParams, (), {"width": 0}, ValueError, r"width must be an integer in \[1, 1000000\]"),
+    (ib.TwoLayerParams, (), {"steps_output": 0}, ValueError, r"steps_output must be an integer in \[1, 10000000\]"),
+    (ib.TwoLayerParams, (), {"eta_both": 1e6}, ValueError, r"eta_both must be a finite number in \(0, 195312.5\]"),
+    (ib.TwoLayerParams, (), {"eta_output": _NAN}, ValueError, r"eta_output must be a finite number"),
+    (ib.TwoLayerParams, (), {"seeds": (0, -1)}, ValueError, r"seeds\[i\] must be an integer in \[0, inf\]"),
+    (ib.TwoLayerParams, (), {"grid": 1}, ValueError, r"grid must be an integer in \[2, 1000\]"),
+    (ib.TwoLayerParams, (), {"records": 1}, ValueError, r"records must be an integer in \[2, 10000\]"),
+    (ib.TwoLayerParams, (), {"width": 10**6, "n": 10**6}, ValueError,
+     r"dims × seeds × width × \(n \+ n_test \+ grid²\) is too large"),
+    (ib.OneNetParams, (), {"d": 1}, ValueError, r"d must be an integer in \[2, 10000\]"),
+    (ib.OneNetParams, (), {"alpha": 0.0}, ValueError, r"alpha must be a finite number in \(0, 1000000"),
+    (ib.OneNetParams, (), {"alpha": 1e-6}, ValueError, r"eta · width / alpha² must be a finite number in \[0"),
+    (ib.OneNetParams, (), {"both": 1}, TypeError, r"both must be True or False"),
+    (ib.OneNetParams, (), {"seed": -1}, ValueError, r"seed must be an integer in \[0, inf\]"),
+    (ib.cluster_data, (3, 0, 10, 5, 0.05, 0), {}, ValueError, r"n must be an integer in \[1, 10000000\]"),
+    (ib.cluster_data, (3, 10, 0, 5, 0.05, 0), {}, ValueError, r"n_test must be an integer in \[1, 10000000\]"),
+    (ib.cluster_data, (0, 10, 10, 5, 0.05, 0), {}, ValueError, r"k must be an integer in \[1, 100\]"),
+    (ib.cluster_data, (3, 10, 10, 5, _NAN, 0), {}, ValueError, r"sigma must be a finite number"),
+    (ib.plane_grid, (1,), {}, ValueError, r"size must be an integer in \[2, 1000\]"),
+    (ib.plane_grid, (5,), {"lim": -1.0}, ValueError, r"lim must be a finite number in \(0"),
+    (ib.plane_grid, ("5",), {}, ValueError, r"size must be an integer"),
+    (ib.embed_plane, (torch.zeros(4, 3), 2, 5), {}, ValueError, r"points must have shape \[G, 2\]"),
+    (ib.embed_plane, (torch.zeros(4, 2), 6, 5), {}, ValueError, r"d must be an integer in \[2, 5\]"),
+    (ib.embed_plane, (torch.zeros(4, 2), 2, 1), {}, ValueError, r"d_max must be an integer in \[2, 1000000\]"),
+    (ib.embed_plane, (torch.full((4, 2), _NAN), 2, 5), {}, ValueError, r"points must hold only finite values"),
+    (ib.embed_plane, (torch.zeros(10**6, 2), 2, 10**5), {}, ValueError,
+     r"1000000 points in 100001 dimensions is too large"),
+    (ib.LazyParams, (), {"alphas": ()}, ValueError, r"alphas must have at least 1 entries"),
+    (ib.LazyParams, (), {"alphas": (-1.0,)}, ValueError, r"alphas\[i\] must be a finite number in \(0"),
+    (ib.LazyParams, (), {"alphas": (1e-3,)}, ValueError, r"eta · width / min\(alphas\)² must be a finite number"),
+    (ib.LazyParams, (), {"d": 1}, ValueError, r"d must be an integer in \[2, 10000\]"),
+    (ib.LazyParams, (), {"eta": 0.0}, ValueError, r"eta must be a finite number in \(0"),
+    (ib.LazyParams, (), {"sigma": _NAN}, ValueError, r"sigma must be a finite number"),
+    (ib.LazyParams, (), {"kernel_points": -1}, ValueError, r"kernel_points must be an integer in \[0, 100000\]"),
+    (ib.LazyParams, (), {"seeds": ()}, ValueError, r"seeds must have at least 1 entries"),
+    (ib.LazyParams, (), {"width": 10**6, "n": 10**6}, ValueError, r"alphas × seeds × width × n .* is too large"),
+    (ib.MatrixParams, (), {"size": 1}, ValueError, r"size must be an integer in \[2, 10000\]"),
+    (ib.MatrixParams, (), {"rank": 31}, ValueError, r"rank must be an integer in \[1, 30\]"),
+    (ib.MatrixParams, (), {"observed": 0.0}, ValueError, r"observed must be a finite number in \(0, 1\]"),
+    (ib.MatrixParams, (), {"depths": (4,)}, ValueError, r"depths\[i\] must be an integer in \[1, 3\]"),
+    (ib.MatrixParams, (), {"inits": (0.0,)}, ValueError, r"inits\[i\] must be a finite number in \(0, 1000"),
+    (ib.MatrixParams, (), {"seeds": ()}, ValueError, r"seeds must have at least 1 entries"),
+    (ib.MatrixParams, (), {"lr": -1.0}, ValueError, r"lr must be a finite number in \(0"),
+    (ib.MatrixParams, (), {"min_seen": 31}, ValueError, r"min_seen must be an integer in \[0, 30\]"),
+    (ib.MatrixParams, (), {"nuclear_iters": 0}, ValueError, r"nuclear_iters must be an integer in \[1, 1000000\]"),
+    (ib.MatrixParams, (), {"size": 10**4, "seeds": tuple(range(20))}, ValueError,
+     r"depths × inits × seeds × size² \(and records\) is too large"),
+    (ib.low_rank_problem, (1, 1, 0.5, 0), {}, ValueError, r"size must be an integer in \[2, 10000\]"),
+    (ib.low_rank_problem, (10, 11, 0.5, 0), {}, ValueError, r"rank must be an integer in \[1, 10\]"),
+    (ib.low_rank_problem, (10, 2, 1.5, 0), {}, ValueError, r"observed must be a finite number in \(0, 1\]"),
+    (ib.low_rank_problem, (10, 2, 0.5, -1), {}, ValueError, r"seed must be an integer in \[0, inf\]"),
+    (ib.low_rank_problem, (10, 2, 0.05, 0, 5), {}, ValueError, r"min_seen=5 is not reachable"),
+]
+_EXPERIMENTS = [(ib.max_margin, ib.MaxMarginParams), (ib.two_layer_sweep, ib.TwoLayerParams),
+                (ib.explore_two_layer, ib.OneNetParams), (ib.lazy_sweep, ib.LazyParams),
+                (ib.matrix_sweep, ib.MatrixParams)]
+for _fn, _cls in _EXPERIMENTS:
+    _BAD_INPUTS += [
+        (_fn, (ib.MatrixParams() if _cls is not ib.MatrixParams else ib.LazyParams(),), {}, TypeError,
+         rf"p must be a {_cls.__name__}"),
+        (_fn, (_cls(),), {"device": "bogus"}, ValueError, r"device must name a device"),
+        (_fn, (_cls(),), {"progress": "yes"}, TypeError, r"progress must be True or False"),
+    ]
+
+
+@pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,
+                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(_BAD_INPUTS)])
+def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)
+
+
+def test_a_zero_vector_is_never_strictly_inside_a_half_plane():
+    z = torch.tensor([[1.0, 0.0], [0.0, 0.0], [1.0, 0.1]], dtype=torch.float64)
+    assert not ib.separable_2d(z)
+    assert ib.separable_2d(z[[0, 2]])

@@ -3,6 +3,8 @@ modified loss, dense Hessians, finite differences and hand computations."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from reference_nets import flat_loss, tiny_family
@@ -152,3 +154,136 @@ def test_alignment_run_small_measures_the_tangent_kernel_over_training():
     assert ((r["alignment"] >= -1) & (r["alignment"] <= 1)).all()  # a PSD kernel's centered alignment
     assert ((r["effective_rank"] >= 1) & (r["effective_rank"] <= p.n)).all()
     assert (r["stable_lr"] > 0).all()
+
+
+# ---------------------------------------------------------------- bad input: a clear error naming the argument
+
+_NAN = float("nan")
+_T = torch.tensor([[2.8, 0.1]], dtype=torch.float64)
+_ROWS = [{"knob": "lr", "value": 0.1, "seed": 0, "gc": 1.0}]
+
+
+def _fam():
+    return tiny_family()
+
+
+_BAD_INPUTS = [
+    (ir.toy_grad, (torch.zeros(3, 3),), {}, ValueError, r"theta must have shape \[\.\.\., 2\]"),
+    (ir.toy_grad, ([1.0, 2.0],), {}, TypeError, r"theta must be a torch.Tensor"),
+    (ir.toy_grad, (torch.tensor([_NAN, 1.0]),), {}, ValueError, r"theta must hold only finite values"),
+    (ir.toy_modified_grad, (_T, torch.tensor([-0.1])), {}, ValueError, r"h must hold step sizes ≥ 0"),
+    (ir.toy_modified_grad, (_T, torch.ones(3)), {}, ValueError, r"h \(3,\) must broadcast against theta's rows"),
+    (ir.toy_modified_grad, (_T, torch.tensor([_NAN])), {}, ValueError, r"h must hold only finite values"),
+    (ir.toy_modified_grad, (torch.zeros(2, 3), torch.ones(2)), {}, ValueError, r"theta must have shape"),
+    (ir.rk4, ("field", _T, 0.1, 3), {}, TypeError, r"field must be a function of theta"),
+    (ir.rk4, (ir.toy_grad, _T, _NAN, 3), {}, ValueError, r"dt must be a finite number"),
+    (ir.rk4, (ir.toy_grad, _T, 0.1, -1), {}, ValueError, r"n must be an integer in \[0, 100000000\]"),
+    (ir.rk4, (ir.toy_grad, _T, 0.1, 3), {"every": -2}, ValueError, r"every must be an integer in \[0, inf\]"),
+    (ir.rk4, (lambda z: z[:, :1], _T, 0.1, 3), {}, ValueError, r"field must return a tensor of theta's shape"),
+    (ir.rk4, (ir.toy_grad, torch.zeros(10**4, 2), 0.1, 10**8), {"every": 1}, ValueError,
+     r"the path of 100000001 states of theta \(10000, 2\) is too large"),
+    (ir.gd_toy, (torch.zeros(3), torch.ones(1), torch.ones(1, dtype=torch.long)), {}, ValueError,
+     r"theta0 must be one point \(a, b\)"),
+    (ir.gd_toy, (torch.zeros(2), torch.zeros(1), torch.ones(1, dtype=torch.long)), {}, ValueError,
+     r"hs must hold step sizes > 0"),
+    (ir.gd_toy, (torch.zeros(2), torch.ones(2), torch.ones(1, dtype=torch.long)), {}, ValueError,
+     r"steps must be \[2\] integers ≥ 0"),
+    (ir.gd_toy, (torch.zeros(2), torch.ones(1), torch.ones(1)), {}, ValueError, r"steps must be \[1\] integers"),
+    (ir.gd_toy, (torch.zeros(2), torch.ones(1), torch.tensor([10**9])), {}, ValueError,
+     r"max\(steps\) must be an integer in \[0, 100000000\]"),
+    (ir.ToyParams, (), {"theta0": (1.0, _NAN)}, ValueError, r"theta0\[i\] must be a finite number"),
+    (ir.ToyParams, (), {"theta0": (1.0,)}, ValueError, r"theta0 must be two numbers"),
+    (ir.ToyParams, (), {"horizon": 0.0}, ValueError, r"horizon must be a finite number in \(0, 1000"),
+    (ir.ToyParams, (), {"rk4_steps": 0}, ValueError, r"rk4_steps must be an integer in \[1, 10000000\]"),
+    (ir.ToyParams, (), {"slope_hs": (0.04,)}, ValueError, r"slope_hs must have at least 2 entries"),
+    (ir.ToyParams, (), {"slope_hs": (1e-9, 2e-9), "horizon": 1.0}, ValueError,
+     r"horizon / min\(slope_hs\) \(GD steps\) must be an integer in \[1, 10000000\]"),
+    (ir.ToyParams, (), {"sweep_hs": ()}, ValueError, r"sweep_hs must have at least 1 entries"),
+    (ir.ToyParams, (), {"sweep_hs": (3.0,)}, ValueError, r"sweep_hs\[i\] must be a finite number in \(0, 2\]"),
+    (ir.ToyParams, (), {"settle_steps": 0}, ValueError, r"settle_steps must be an integer in \[1, 10000000\]"),
+    (ir.ToyParams, (), {"plot_time": -1.0}, ValueError, r"plot_time must be a finite number in \(0"),
+    (ir.ToyParams, (), {"plot_points": 1}, ValueError, r"plot_points must be an integer in \[2, 10000\]"),
+    (ir.toy_igr, (ir.ToyParams(sweep_hs=(0.05, 0.9), settle_steps=50),), {}, ValueError,
+     r"sweep_hs: GD diverges from theta0 = \(2.8, 0.1\) at h = \[0.9\]"),
+    (ir.gd_family, ("net", torch.zeros(4, 3), torch.zeros(4)), {"lr": 0.1, "steps": 2}, TypeError,
+     r"family must be a Family"),
+    (ir.gd_family, (_fam(), torch.zeros(4), torch.zeros(4)), {"lr": 0.1, "steps": 2}, ValueError,
+     r"x must have shape \[n, d\] or \[K, n, d\]"),
+    (ir.gd_family, (_fam(), torch.zeros(4, 3), torch.full((4,), _NAN)), {"lr": 0.1, "steps": 2}, ValueError,
+     r"y must hold only finite values"),
+    (ir.gd_family, (_fam(), torch.zeros(4, 3), torch.zeros(4)), {"lr": 0.1, "steps": 2, "loss": "hinge"},
+     ValueError, r"loss must be one of"),
+    (ir.gd_family, (_fam(), torch.zeros(4, 3), torch.zeros(4)), {"lr": 0.1, "steps": 2, "probe": 3}, TypeError,
+     r"probe must be None or a function"),
+    (ir.gd_family, (_fam(), torch.zeros(4, 3), torch.zeros(4)), {"lr": 0.1, "steps": 2, "records": 1}, ValueError,
+     r"records must be an integer in \[2, 10000\]"),
+    (ir.gd_family, (_fam(), torch.zeros(4, 3), torch.zeros(4)), {"lr": 0.1, "steps": 2, "scale": _NAN}, ValueError,
+     r"scale must be a finite number"),
+    (ir.gd_family, (_fam(), torch.zeros(4, 3), torch.zeros(4)), {"lr": 0.1, "steps": 2, "progress": 1}, TypeError,
+     r"progress must be True or False"),
+    (ir.IGRParams, (), {"n_train": 2000}, ValueError, r"n_train must be an integer in \[16, 1500\]"),
+    (ir.IGRParams, (), {"width": 0}, ValueError, r"width must be an integer in \[1, 100000\]"),
+    (ir.IGRParams, (), {"depth": 0}, ValueError, r"depth must be an integer in \[1, 64\]"),
+    (ir.IGRParams, (), {"lrs": (0.1, _NAN)}, ValueError, r"lrs\[i\] must be a finite number"),
+    (ir.IGRParams, (), {"lrs": (0.4, 0.1)}, ValueError, r"lrs must be at least two increasing learning rates"),
+    (ir.IGRParams, (), {"time": 0.1}, ValueError, r"time / max\(lrs\) \(steps\) must be an integer in \[1, inf\]"),
+    (ir.IGRParams, (), {"time": 1e5, "lrs": (1e-3, 0.1)}, ValueError, r"time / min\(lrs\) \(steps\) must be"),
+    (ir.IGRParams, (), {"seeds": ()}, ValueError, r"seeds must have at least 1 entries"),
+    (ir.IGRParams, (), {"seeds": (-1,)}, ValueError, r"seeds\[i\] must be an integer in \[0, inf\]"),
+    (ir.IGRParams, (), {"records": 1}, ValueError, r"records must be an integer in \[2, 10000\]"),
+    (ir.IGRParams, (), {"hvp_iters": 0}, ValueError, r"hvp_iters must be an integer in \[1, 10000\]"),
+    (ir.IGRParams, (), {"width": 10**5, "seeds": tuple(range(100))}, ValueError,
+     r"lrs × seeds × width × depth × n_train is too large"),
+    (ir.GCParams, (), {"base_batch": 0}, ValueError, r"base_batch must be an integer in \[1, 512\]"),
+    (ir.GCParams, (), {"batches": (0, 16)}, ValueError, r"batches\[i\] must be an integer in \[1, 512\]"),
+    (ir.GCParams, (), {"lrs": (0.1,)}, ValueError, r"lrs must have at least 2 entries"),
+    (ir.GCParams, (), {"weight_decays": (-1.0, 0.0)}, ValueError, r"weight_decays\[i\] must be a finite number"),
+    (ir.GCParams, (), {"init_scales": (0.0, 1.0)}, ValueError, r"init_scales\[i\] must be a finite number in \(0"),
+    (ir.GCParams, (), {"base_lr": _NAN}, ValueError, r"base_lr must be a finite number"),
+    (ir.GCParams, (), {"gc_points": 0}, ValueError, r"gc_points must be an integer in \[1, 512\]"),
+    (ir.GCParams, (), {"seeds": "01"}, TypeError, r"seeds must be a list or tuple"),
+    (ir.GCParams, (), {"records": 0}, ValueError, r"records must be an integer in \[2, 10000\]"),
+    (ir.GCParams, (), {"width": 10**5}, ValueError, r"\(lrs \+ weight_decays \+ init_scales\) × seeds .* is too large"),
+    (ir.knob_means, (_ROWS, "momentum"), {}, ValueError, r"knob must be one of"),
+    (ir.knob_means, ([], "lr"), {}, ValueError, r"rows must have at least 1 entries"),
+    (ir.knob_means, ([{"knob": "lr"}], "lr"), {}, ValueError, r"rows must be gc_sweep's rows"),
+    (ir.knob_means, (_ROWS, "lr"), {"key": "acc"}, ValueError,
+     r"rows must be gc_sweep's rows, each a dict with .*'acc'"),
+    (ir.knob_means, (_ROWS, "lr"), {"key": "value"}, ValueError, r"key must name a measured field"),
+    (ir.knob_means, ([{**_ROWS[0], "gc": _NAN}], "lr"), {}, ValueError, r"rows' 'gc' must be a finite number"),
+    (ir.knob_means, (_ROWS, "lr"), {"min_value": _NAN}, ValueError, r"min_value must be a finite number"),
+    (ir.knob_means, (_ROWS, "lr"), {"min_value": 1.0}, ValueError, r"no rows for knob 'lr' with value ≥ 1.0"),
+    (ir.disk, (1,), {}, ValueError, r"n must be an integer in \[2, 10000000\]"),
+    (ir.disk, (2.5,), {}, ValueError, r"n must be an integer"),
+    (ir.disk, (10,), {"seed": -1}, ValueError, r"seed must be an integer in \[0, inf\]"),
+    (ir.AlignParams, (), {"n": 2}, ValueError, r"n must be an integer in \[4, 100000\]"),
+    (ir.AlignParams, (), {"depth": 1}, ValueError, r"depth must be an integer in \[2, 64\]"),
+    (ir.AlignParams, (), {"alphas": ()}, ValueError, r"alphas must have at least 1 entries"),
+    (ir.AlignParams, (), {"alphas": (1e-6,)}, ValueError, r"lr / min\(alphas\)² must be a finite number in \[0"),
+    (ir.AlignParams, (), {"steps": 0}, ValueError, r"steps must be an integer in \[1, 10000000\]"),
+    (ir.AlignParams, (), {"records": 1}, ValueError, r"records must be an integer in \[2, 10000\]"),
+    (ir.AlignParams, (), {"lr": -0.1}, ValueError, r"lr must be a finite number in \(0, 1000"),
+    (ir.AlignParams, (), {"n": 10**5}, ValueError, r"alphas × seeds × n × width² × depth is too large"),
+    (ir.WatchParams, (), {"batch": 0}, ValueError, r"batch must be an integer in \[1, 512\]"),
+    (ir.WatchParams, (), {"wd": -1.0}, ValueError, r"wd must be a finite number in \[0, 10\]"),
+    (ir.WatchParams, (), {"lr": math.inf}, ValueError, r"lr must be a finite number"),
+    (ir.WatchParams, (), {"hvp_iters": 0}, ValueError, r"hvp_iters must be an integer in \[1, 10000\]"),
+    (ir.WatchParams, (), {"seed": -3}, ValueError, r"seed must be an integer in \[0, inf\]"),
+    (ir.WatchParams, (), {"width": 10**5, "depth": 64}, ValueError, r"width × depth × n_train is too large"),
+]
+_EXPERIMENTS = [(ir.toy_igr, ir.ToyParams), (ir.igr_network, ir.IGRParams), (ir.gc_sweep, ir.GCParams),
+                (ir.alignment_run, ir.AlignParams), (ir.watch_training, ir.WatchParams)]
+for _fn, _cls in _EXPERIMENTS:
+    _BAD_INPUTS += [
+        (_fn, (ir.WatchParams() if _cls is not ir.WatchParams else ir.ToyParams(),), {}, TypeError,
+         rf"p must be a {_cls.__name__}"),
+        (_fn, (_cls(),), {"device": "bogus"}, ValueError, r"device must name a device"),
+        (_fn, (_cls(),), {"progress": "yes"}, TypeError, r"progress must be True or False"),
+    ]
+
+
+@pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,
+                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(_BAD_INPUTS)])
+def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)

@@ -179,3 +179,85 @@ def test_layer_information_probe_shapes_and_softmax_output():
     k = information.kde_layer_information(x[:128], y[:128], 1, [1e-3, 0.1])(fam)
     assert k.shape == (3, 2, 2)
     assert (k[:, 0, 0] >= k[:, 1, 0]).all()  # more noise, less information
+
+
+# ---------------------------------------------------------------- bad input: a clear error naming the argument
+
+_NAN = float("nan")
+_T = torch.zeros(8, 2)
+_Y = torch.tensor([0, 1] * 4)
+_X = torch.zeros(8, 12)
+_FAM = models.mlp(12, 2, None, seeds=[0], act="tanh", hidden=(4, 3))
+_BAD_INPUTS = [
+    (information.row_codes, (torch.zeros(4),), {}, ValueError, r"ids must have shape \[\.\.\., N, w\]"),
+    (information.row_codes, (torch.zeros(4, 2),), {}, ValueError, r"ids must hold integer bin ids"),
+    (information.row_codes, ("ids",), {}, TypeError, r"ids must be a torch.Tensor"),
+    (information.code_entropy, (torch.zeros(3, 0, dtype=torch.long),), {}, ValueError,
+     r"codes must hold at least one entry per row"),
+    (information.code_entropy, (torch.zeros(4),), {}, ValueError, r"codes must hold integer codes"),
+    (information.code_entropy, (torch.tensor(3),), {}, ValueError, r"codes must have shape \[\.\.\., N\]"),
+    (information.bin_ids, (_T,), {"width": 0.0}, ValueError, r"width must be a finite number in \(0"),
+    (information.bin_ids, (_T,), {"bins": 1}, ValueError, r"bins must be an integer in \[2, 1000000\]"),
+    (information.bin_ids, (_T,), {"lo": 1.0, "hi": -1.0}, ValueError, r"lo must be below hi"),
+    (information.bin_ids, (_T,), {"lo": _NAN}, ValueError, r"lo must be a finite number"),
+    (information.bin_ids, (torch.tensor([_NAN]),), {}, ValueError, r"t must hold only finite values"),
+    (information.binned_information, (_T, _Y[:5]), {}, ValueError, r"y must be \[N=8\] integer labels"),
+    (information.binned_information, (_T, _Y.float()), {}, ValueError, r"y must be \[N=8\] integer labels"),
+    (information.binned_information, (torch.zeros(8), _Y), {}, ValueError, r"t must have shape \[\.\.\., N, w\]"),
+    (information.binned_information, (_T * _NAN, _Y), {}, ValueError, r"t must hold only finite values"),
+    (information.binned_information, (_T, _Y), {"bins": 0}, ValueError, r"bins must be an integer"),
+    (information.kde_information, (_T, _Y, 0.0), {}, ValueError, r"var must be a finite number in \(0"),
+    (information.kde_information, (_T, _Y, 1e-3), {"chunk": 0}, ValueError, r"chunk must be an integer in \[1"),
+    (information.kde_information, (_T, _Y[:3], 1e-3), {}, ValueError, r"y must be \[N=8\] integer labels"),
+    (information.kde_information, (torch.zeros(8, 10**5, 1), torch.zeros(10**5, dtype=torch.long), 1e-3), {},
+     ValueError, r"the pairwise distances of 8 rows of 100000 points is too large"),
+    (information.layer_information, (_X, _Y, {}), {}, ValueError, r"binnings must name at least one binning"),
+    (information.layer_information, (_X, _Y, [("grid", {})]), {}, TypeError, r"binnings must be a dict"),
+    (information.layer_information, (_X, _Y, {"grid": {"edges": 3}}), {}, ValueError,
+     r"binnings\['grid'\] must be a dict of bin_ids arguments"),
+    (information.layer_information, (_X, _Y, {"w": {"width": -1.0}}), {}, ValueError, r"width must be a finite"),
+    (information.layer_information, (_X, _Y[:4], {"grid": {}}), {}, ValueError, r"y must be \[8\] integer labels"),
+    (information.layer_information, (_X, _Y, {"grid": {}}), {"pre": "yes"}, TypeError, r"pre must be True or False"),
+    (information.kde_layer_information, (_X, _Y, 1, []), {}, ValueError, r"variances must have at least 1 entries"),
+    (information.kde_layer_information, (_X, _Y, 1, [0.0]), {}, ValueError, r"variances\[i\] must be a finite"),
+    (information.kde_layer_information, (_X, _Y, 1.5, [1e-3]), {}, ValueError, r"layer must be an integer"),
+    (information.kde_layer_information(_X, _Y, 7, [1e-3]), (_FAM,), {}, ValueError,
+     r"layer must be an index into the family's 3 layers"),
+    (information.saturation, (_X, 0), {"level": -1.0}, ValueError, r"level must be a finite number in \[0"),
+    (information.saturation, (_X * _NAN, 0), {}, ValueError, r"x must hold only finite values"),
+    (information.saturation(_X, 5), (_FAM,), {}, ValueError, r"layer must be an index into the family's 3 layers"),
+    (information.gradient_snr, (_X, _Y, 4), {"params": []}, ValueError, r"params must have at least 1 entries"),
+    (information.gradient_snr, (_X, _Y, 4), {"loss": "hinge"}, ValueError, r"loss must be one of"),
+    (information.gradient_snr, (_X, _Y, 4), {"seed": -1}, ValueError, r"seed must be an integer in \[0, inf\]"),
+    (information.gradient_snr, (_X, _Y, 0), {}, ValueError, r"batch_size must be an integer in \[1, 8\]"),
+    (information.gradient_snr, (_X, _Y, 8), {}, ValueError, r"batch_size must leave at least 2 batches"),
+    (information.gradient_snr(_X, _Y, 4, params=(9,)), (_FAM,), {}, ValueError,
+     r"params\[i\] must be an index into the family's 6 layers or tensors"),
+]
+
+
+@pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,
+                         ids=[f"{getattr(c[0], '__name__', 'probe')}-{i}" for i, c in enumerate(_BAD_INPUTS)])
+def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)
+
+
+# ---------------------------------------------------------------- random valid input never gives NaN
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=30, deadline=None, database=None)
+@given(N=st.integers(1, 40), w=st.integers(1, 4), scale=st.floats(1e-6, 1e3), seed=st.integers(0, 2**16))
+def test_random_valid_inputs_never_give_nan(N, w, scale, seed):
+    g = torch.Generator().manual_seed(seed)
+    t = scale * torch.randn(2, N, w, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (N,), generator=g)
+    for binning in ({}, {"width": 0.07}):
+        ixt, ity = information.binned_information(t, y, **binning)
+        assert torch.isfinite(ixt).all() and torch.isfinite(ity).all()
+        assert (ixt >= -1e-9).all() and (ixt <= math.log2(N) + 1e-9).all() and (ity <= ixt + 1e-9).all()
+    ixt, ity = information.kde_information(t, y, var=1e-3)
+    assert torch.isfinite(ixt).all() and torch.isfinite(ity).all()

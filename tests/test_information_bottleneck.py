@@ -127,3 +127,63 @@ def test_plane_rows_thin_long_runs_to_a_page_sized_chart():
     last = [r for r in rows if r["frame"] == 59 and r["seed"] == -1 and r["layer"] == "L1"][0]
     assert last["epoch"] == "epoch 399" and last["ixt"] == pytest.approx(float(res["mi"][-1, :, 0, 0, 0].mean()),
                                                                          rel=1e-3)
+
+
+# ---------------------------------------------------------------- bad input: a clear error naming the argument
+
+_NAN = float("nan")
+_RES = {"train_acc": torch.ones(3, 2), "snr": torch.ones(3, 2, 2), "mi": torch.ones(3, 2, 2, 6, 2),
+        "pre": torch.ones(3, 2, 5, 2), "kde": torch.ones(3, 2, 0, 2), "kde_vars": torch.zeros(0),
+        "saturation": torch.ones(3, 2)}
+_BAD_INPUTS = [
+    (ib.PlaneParams, (), {"act": "sigmoid"}, ValueError, r"act must be one of"),
+    (ib.PlaneParams, (), {"init_scale": 0.0}, ValueError, r"init_scale must be a finite number in \(0, 100\]"),
+    (ib.PlaneParams, (), {"init_scale": "1"}, ValueError, r"init_scale must be a number"),
+    (ib.PlaneParams, (), {"seeds": 0}, ValueError, r"seeds must be an integer in \[1, 1000\]"),
+    (ib.PlaneParams, (), {"epochs": 0}, ValueError, r"epochs must be an integer in \[1, 1000000\]"),
+    (ib.PlaneParams, (), {"lr": 2.0}, ValueError, r"lr must be a finite number in \(0, 1\]"),
+    (ib.PlaneParams, (), {"train_frac": _NAN}, ValueError, r"train_frac must be a finite number in \[0.01, 0.99\]"),
+    (ib.PlaneParams, (), {"batch_size": 0}, ValueError, r"batch_size must be an integer in \[1, 3277\]"),
+    (ib.PlaneParams, (), {"epochs": 10**6, "batch_size": 1}, ValueError,
+     r"epochs × steps per epoch \(steps\) must be an integer in \[1, 100000000\]"),
+    (ib.PlaneParams, (), {"records": 1}, ValueError, r"records must be an integer in \[2, 2000\]"),
+    (ib.PlaneParams, (), {"layer": 5}, ValueError, r"layer must be an integer in \[0, 4\]"),
+    (ib.PlaneParams, (), {"kde_n": 5000}, ValueError, r"kde_n must be an integer in \[0, 4096\]"),
+    (ib.PlaneParams, (), {"kde_vars": (1e-3, -1.0)}, ValueError, r"kde_vars\[i\] must be a finite number in \(0"),
+    (ib.PlaneParams, (), {"split_seed": -1}, ValueError, r"split_seed must be an integer in \[0, inf\]"),
+    (ib.FullBatchParams, (), {"kde_n": -1}, ValueError, r"kde_n must be an integer in \[0, 4096\]"),
+    (ib.ReluParams, (), {"seed": -1}, ValueError, r"seed must be an integer in \[0, inf\]"),
+    (ib.UnitParams, (), {"directions": 0}, ValueError, r"directions must be an integer in \[1, 10000\]"),
+    (ib.UnitParams, (), {"scales": 1}, ValueError, r"scales must be an integer in \[2, 10000\]"),
+    (ib.UnitParams, (), {"w_min": 0.0}, ValueError, r"w_min must be a finite number in \(0, 1000000"),
+    (ib.UnitParams, (), {"w_min": 1.0, "w_max": 0.5}, ValueError, r"w_max must be a finite number in \(1.0"),
+    (ib.UnitParams, (), {"directions": 10**4, "scales": 10**4}, ValueError, r"directions × scales × 4096 is too large"),
+    (ib.drop, (torch.tensor([1.0]),), {}, ValueError, r"curve must be \[T ≥ 2, \.\.\.\]"),
+    (ib.drop, (torch.tensor([1.0, _NAN]),), {}, ValueError, r"curve must hold only finite values"),
+    (ib.drop, ([1.0, 2.0],), {}, TypeError, r"curve must be a torch.Tensor"),
+    (ib.fitted, ({"mi": 1},), {}, ValueError, r"res must be information_plane's dict, missing \['train_acc'\]"),
+    (ib.fitted, ([1],), {}, TypeError, r"res must be the dict of information_plane"),
+    (ib.layer_drops, (_RES,), {"layer": 6}, ValueError, r"layer must be an integer in \[0, 5\]"),
+    (ib.layer_drops, ({"mi": 1},), {}, ValueError, r"res must be information_plane's dict, missing"),
+    (ib.snr_fall, (_RES,), {"which": 2}, ValueError, r"which must be an integer in \[0, 1\]"),
+    (ib.snr_fall, ({**_RES, "snr": torch.zeros(3, 2, 2)},), {}, ValueError,
+     r"res holds a gradient SNR curve that ends at 0"),
+    (ib.snr_fall, ({**_RES, "train_acc": torch.zeros(3, 2)},), {}, ValueError, r"no seed fitted"),
+    (ib.saturation_at_peak, (_RES,), {"binning": "quantile"}, ValueError, r"binning must be one of"),
+    (ib.saturation_at_peak, (_RES,), {"layer": -1}, ValueError, r"layer must be an integer in \[0, 5\]"),
+]
+_EXPERIMENTS = [(ib.information_plane, ib.PlaneParams), (ib.single_unit, ib.UnitParams)]
+for _fn, _cls in _EXPERIMENTS:
+    _BAD_INPUTS += [
+        (_fn, (ib.UnitParams() if _cls is not ib.UnitParams else ib.PlaneParams(),), {}, TypeError,
+         rf"p must be a {_cls.__name__}"),
+        (_fn, (_cls(),), {"device": "bogus"}, ValueError, r"device must name a device"),
+        (_fn, (_cls(),), {"progress": "yes"}, TypeError, r"progress must be True or False"),
+    ]
+
+
+@pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,
+                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(_BAD_INPUTS)])
+def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)

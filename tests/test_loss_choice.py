@@ -28,7 +28,7 @@ TINY_NOISE = replace(lc.NoiseParams(), n_train=100, width=16, rates=(0.0, 0.5), 
     (lc.NoiseParams, "losses", ("gce:3",), "gce q"),
     (lc.NoiseParams, "batch_size", 10_000, r"batch_size must be an integer in \[1, 500\]"),
     (lc.ImbalanceParams, "ratios", (1, 5000), "minority point"),
-    (lc.ProliferationParams, "dims", (), "dims must hold at least one"),
+    (lc.ProliferationParams, "dims", (), "dims must have at least 1 entries"),
     (lc.CalibrationParams, "n_train", 5000, "n_train"),
 ])
 def test_bad_parameters_are_value_errors_naming_the_field(cls, field, value, match):
@@ -168,3 +168,95 @@ def test_explorers_retrain_and_draw():
     res = ix.compute(ratio=31.6, steps=50)
     assert res["ratios"].tolist() == [31.6] and res["balanced"].shape == (3, 1, 1)
     ix.chart(res).to_dict()
+
+
+# ---------------------------------------------------------------- bad input: a clear error naming the argument
+
+_NAN = float("nan")
+_P = torch.tensor([[0.2, 0.8], [0.6, 0.4]])
+_BAD_INPUTS = [
+    (lc.OutlierParams, (), {"n": 5}, ValueError, r"n must be an integer in \[10, 1000000\]"),
+    (lc.OutlierParams, (), {"sigma": 0.0}, ValueError, r"sigma must be a finite number in \(0, 10\]"),
+    (lc.OutlierParams, (), {"A": -1.0}, ValueError, r"A must be a finite number in \[0, 10000"),
+    (lc.OutlierParams, (), {"eps": ()}, ValueError, r"eps must have at least 1 entries"),
+    (lc.OutlierParams, (), {"losses": ("mse", 3)}, ValueError, r"losses\[i\] must be a loss of"),
+    (lc.OutlierParams, (), {"losses": ("mse", "cross_entropy")}, ValueError, r"losses must all take the same targets"),
+    (lc.OutlierParams, (), {"features": 31}, ValueError, r"features must be an integer in \[1, 30\]"),
+    (lc.OutlierParams, (), {"grid": 1}, ValueError, r"grid must be an integer in \[2, 100000\]"),
+    (lc.OutlierParams, (), {"n_location": 5}, ValueError, r"n_location must be an integer in \[10, 10000000\]"),
+    (lc.OutlierParams, (), {"n": 10**6, "seeds": 1000}, ValueError,
+     r"losses × eps × seeds × n × features \(and n_location\) is too large"),
+    (lc.legendre_features, (torch.zeros(3), 0), {}, ValueError, r"m must be an integer in \[1, 100\]"),
+    (lc.legendre_features, (torch.tensor([0.1, _NAN]), 3), {}, ValueError, r"x must hold only finite values"),
+    (lc.legendre_features, ([0.1, 0.2], 3), {}, TypeError, r"x must be a torch.Tensor"),
+    (lc.legendre_features, (torch.tensor(0.5), 3), {}, ValueError, r"x must have shape \[\.\.\., n\]"),
+    (lc.legendre_features, (torch.zeros(10**8), 100), {}, ValueError, r"100 Legendre features of 100000000 points"),
+    (lc.FarParams, (), {"n": 1}, ValueError, r"n must be an integer in \[2, 100000\]"),
+    (lc.FarParams, (), {"mu": 0.0}, ValueError, r"mu must be a finite number in \(0, 100\]"),
+    (lc.FarParams, (), {"std": _NAN}, ValueError, r"std must be a finite number"),
+    (lc.FarParams, (), {"counts": (0, 5, 5)}, ValueError, r"counts must be increasing and start at 0"),
+    (lc.FarParams, (), {"counts": (0, 10**5)}, ValueError, r"counts\[i\] must be an integer in \[0, 10000\]"),
+    (lc.FarParams, (), {"correct_at": (7.0, _NAN)}, ValueError, r"correct_at\[i\] must be a finite number"),
+    (lc.FarParams, (), {"wrong_at": (1.0, 2.0, 3.0)}, ValueError, r"wrong_at must be a point \(x1, x2\)"),
+    (lc.FarParams, (), {"steps": 0}, ValueError, r"steps must be an integer in \[1, 10000000\]"),
+    (lc.FarParams, (), {"seeds": 0}, ValueError, r"seeds must be an integer in \[1, 1000\]"),
+    (lc.FarParams, (), {"n": 10**5, "seeds": 1000, "counts": (0, 10**4)}, ValueError,
+     r"counts × seeds × \(n \+ max\(counts\)\) is too large"),
+    (lc.NoiseParams, (), {"n_train": 1800}, ValueError, r"n_train must be an integer in \[20, 1700\]"),
+    (lc.NoiseParams, (), {"width": 0}, ValueError, r"width must be an integer in \[1, 100000\]"),
+    (lc.NoiseParams, (), {"rates": (_NAN,)}, ValueError, r"rates\[i\] must be a finite number in \[0, 1\]"),
+    (lc.NoiseParams, (), {"losses": ("logistic",)}, ValueError, r"losses must all be multiclass losses"),
+    (lc.NoiseParams, (), {"lr": 0.0}, ValueError, r"lr must be a finite number in \(0, 10\]"),
+    (lc.NoiseParams, (), {"epochs": 0}, ValueError, r"epochs must be an integer in \[1, 100000\]"),
+    (lc.NoiseParams, (), {"records": 1}, ValueError, r"records must be an integer in \[2, 1000\]"),
+    (lc.NoiseParams, (), {"epochs": 10**5, "batch_size": 1, "n_train": 1700}, ValueError,
+     r"epochs × \(n_train // batch_size\) \(steps\) must be an integer in \[1, 100000000\]"),
+    (lc.NoiseParams, (), {"width": 10**5, "seeds": 1000}, ValueError,
+     r"losses × rates × seeds × width .* is too large"),
+    (lc.ImbalanceParams, (), {"n_total": 5}, ValueError, r"n_total must be an integer in \[10, 10000000\]"),
+    (lc.ImbalanceParams, (), {"ratios": (0.5,)}, ValueError, r"ratios\[i\] must be a finite number in \[1, 100000\]"),
+    (lc.ImbalanceParams, (), {"ratios": ()}, ValueError, r"ratios must have at least 1 entries"),
+    (lc.ImbalanceParams, (), {"ratios": (1, 5000)}, ValueError, r"ratios must leave at least one minority point"),
+    (lc.ImbalanceParams, (), {"lr": 200.0}, ValueError, r"lr must be a finite number in \(0, 100\]"),
+    (lc.ImbalanceParams, (), {"seed": -1}, ValueError, r"seed must be an integer in \[0, inf\]"),
+    (lc.ImbalanceParams, (), {"n_total": 10**7, "seeds": 1000}, ValueError, r"ratios × seeds × n_total is too large"),
+    (lc.ProliferationParams, (), {"n": 1}, ValueError, r"n must be an integer in \[2, 2000\]"),
+    (lc.ProliferationParams, (), {"dims": (0,)}, ValueError, r"dims\[i\] must be an integer in \[1, 1000000\]"),
+    (lc.ProliferationParams, (), {"seeds": 0}, ValueError, r"seeds must be an integer in \[1, 10000\]"),
+    (lc.ProliferationParams, (), {"n": 2000, "dims": (10**6,), "seeds": 1000}, ValueError,
+     r"dims × seeds × n² \(and seeds × n × max\(dims\)\) is too large"),
+    (lc.CalibrationParams, (), {"num_samples": 30}, ValueError, r"num_samples must be an integer in \[40, 1000000\]"),
+    (lc.CalibrationParams, (), {"n_train": 4995}, ValueError, r"n_train must be an integer in \[20, 4990\]"),
+    (lc.CalibrationParams, (), {"losses": ("mse",)}, ValueError, r"losses must all be multiclass losses"),
+    (lc.CalibrationParams, (), {"batch_size": 0}, ValueError, r"batch_size must be an integer in \[1, 4000\]"),
+    (lc.CalibrationParams, (), {"bins": 1}, ValueError, r"bins must be an integer in \[2, 1000\]"),
+    (lc.CalibrationParams, (), {"num_samples": 10**6, "n_train": 20, "batch_size": 10, "records": 1000,
+                           "seeds": 1000}, ValueError,
+     r"losses × seeds × records × \(num_samples − n_train\) is too large"),
+    (lc.calibration_bins, (_P, torch.tensor([0, 2])), {}, ValueError, r"y must be \[2\] int64 labels in \[0, 1\]"),
+    (lc.calibration_bins, (_P, torch.tensor([0, 1, 1])), {}, ValueError, r"y must be \[2\] int64 labels"),
+    (lc.calibration_bins, (_P, torch.tensor([0.0, 1.0])), {}, ValueError, r"y must be \[2\] int64 labels"),
+    (lc.calibration_bins, (_P * 2, torch.tensor([0, 1])), {}, ValueError, r"prob must hold probabilities in \[0, 1\]"),
+    (lc.calibration_bins, (_P * _NAN, torch.tensor([0, 1])), {}, ValueError, r"prob must hold only finite values"),
+    (lc.calibration_bins, (torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)), {}, ValueError,
+     r"prob must have at least 1 entries"),
+    (lc.calibration_bins, (_P, torch.tensor([0, 1])), {"bins": 0}, ValueError,
+     r"bins must be an integer in \[1, 100000\]"),
+]
+_EXPERIMENTS = [(lc.outliers, lc.OutlierParams), (lc.far_points, lc.FarParams), (lc.noisy_labels, lc.NoiseParams),
+                (lc.imbalance, lc.ImbalanceParams), (lc.proliferation, lc.ProliferationParams),
+                (lc.calibration, lc.CalibrationParams)]
+for _fn, _cls in _EXPERIMENTS:
+    _BAD_INPUTS += [
+        (_fn, (lc.FarParams() if _cls is not lc.FarParams else lc.OutlierParams(),), {}, TypeError,
+         rf"p must be a {_cls.__name__}"),
+        (_fn, (_cls(),), {"device": "bogus"}, ValueError, r"device must name a device"),
+        (_fn, (_cls(),), {"progress": "yes"}, TypeError, r"progress must be True or False"),
+    ]
+
+
+@pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,
+                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(_BAD_INPUTS)])
+def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)

@@ -148,3 +148,85 @@ def test_a_family_with_one_loss_per_member_equals_lone_runs(specs, kind):
         assert torch.allclose(res.test_acc[:, k], r1.test_acc[:, 0], equal_nan=True)
         for a, b in zip(fam.member(k).params, lone.params, strict=True):
             assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------- bad input: a clear error naming the argument
+
+_NAN = float("nan")
+_OUT = torch.zeros(2, 4, 3)
+_BAD_INPUTS = [
+    (losses.parse_loss, ("bogus",), {}, ValueError, r"loss must be one of"),
+    (losses.parse_loss, (3,), {}, ValueError, r"loss must be one of"),
+    (losses.parse_loss, ("huber:x",), {}, ValueError, r"huber delta must be a number in"),
+    (losses.parse_loss, ("gce:nan",), {}, ValueError, r"gce q must be a finite number"),
+    (losses.loss_kind, ([],), {}, ValueError, r"loss must name at least one loss"),
+    (losses.loss_kind, (["mse", "logistic"],), {}, ValueError, r"per-member losses must all take the same targets"),
+    (losses.loss_kind, ("hinge",), {}, ValueError, r"loss must be one of"),
+    (losses.member_losses, (_OUT, torch.zeros(4, 3), "bogus"), {}, ValueError, r"loss must be one of"),
+    (losses.member_losses, (torch.zeros(4, 3), torch.zeros(4, 3), "mse"), {}, ValueError,
+     r"out must be a tensor of shape \[K, n, o\]"),
+    (losses.member_losses, (_OUT, torch.zeros(4), "mse"), {}, ValueError, r"y must be \[4\] \(one output\), \[4, 3\]"),
+    (losses.member_losses, (_OUT, torch.zeros(5, 3), "mse"), {}, ValueError, r"y must be .* for loss='mse'"),
+    (losses.member_losses, (_OUT, torch.zeros(2, 4, 2), "mae"), {}, ValueError, r"y must be .* for loss='mae'"),
+    (losses.member_losses, (_OUT, torch.zeros(4), "cross_entropy"), {}, ValueError,
+     r"y must be \[4\] or \[2, 4\] int64"),
+    (losses.member_losses, (_OUT, torch.zeros(3, dtype=torch.long), "cross_entropy"), {}, ValueError,
+     r"y must be \[4\] or \[2, 4\] int64 class labels"),
+    (losses.member_losses, (_OUT, torch.ones(4), "logistic"), {}, ValueError,
+     r"loss='logistic' takes ±1 labels on one"),
+    (losses.member_losses, (torch.zeros(2, 4, 1), torch.ones(4, 1), "logistic"), {}, ValueError,
+     r"y must be \[4\] or \[2, 4\] ±1 labels"),
+    (losses.member_losses, (_OUT, [0, 1, 2, 0], "cross_entropy"), {}, TypeError, r"y must be a torch.Tensor"),
+    (losses.member_losses, (_OUT, torch.zeros(4, 3), ["mse"]), {}, ValueError, r"loss must be one name or a list of 2"),
+    (losses.member_accuracy, (_OUT, torch.zeros(4), "square"), {}, ValueError, r"y must be \[4\] or \[2, 4\] int64"),
+    (losses.member_accuracy, (torch.zeros(4, 3), torch.zeros(4, dtype=torch.long), "square"), {}, ValueError,
+     r"out must be a tensor of shape \[K, n, o\]"),
+    (losses.member_accuracy, (_OUT, torch.zeros(4, 3), "hinge"), {}, ValueError, r"loss must be one of"),
+    (losses.member_accuracy, (torch.zeros(4), torch.zeros(4), losses.centered_mse), {}, ValueError,
+     r"out must be a tensor of shape \[K, n, o\]"),
+    (losses.centered_mse, (_OUT, torch.zeros(4, 3)), {}, ValueError, r"out must be \[K, n, 1\] and y"),
+    (losses.centered_mse, (torch.zeros(2, 4, 1), torch.zeros(5, 1)), {}, ValueError, r"out must be \[K, n, 1\] and y"),
+    (losses.sobolev_weights, ([], 8), {}, ValueError, r"s must have at least 1 entries"),
+    (losses.sobolev_weights, (5.0, 8), {}, ValueError, r"s must be a finite number in \[-4, 4\]"),
+    (losses.sobolev_weights, ([0.0, _NAN], 8), {}, ValueError, r"s\[i\] must be a finite number"),
+    (losses.sobolev_weights, ("ab", 8), {}, TypeError, r"s must be a list or tuple"),
+    (losses.sobolev_weights, (0.0, 1), {}, ValueError, r"n must be an integer in \[2, 10000000\]"),
+    (losses.sobolev_weights, ([0.0] * 10**4, 10**7), {}, ValueError, r"the weights of 10000 exponents .* too large"),
+    (losses.sobolev_loss, (True, 8), {}, ValueError, r"s must be a number"),
+    (losses.sobolev_loss(0.0, 8), (torch.zeros(2, 6, 1), torch.zeros(2, 6, 1)), {}, ValueError,
+     r"the Sobolev loss was built for n = 8 grid points, got 6"),
+    (losses.sobolev_loss([0.0, 1.0, 2.0], 8), (torch.zeros(2, 8, 1), torch.zeros(2, 8, 1)), {}, ValueError,
+     r"the Sobolev loss has 3 exponents for 2 members"),
+]
+
+
+@pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,
+                         ids=[f"{getattr(c[0], '__name__', 'loss')}-{i}" for i, c in enumerate(_BAD_INPUTS)])
+def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)
+
+
+# ---------------------------------------------------------------- random valid input never gives NaN
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(K=st.integers(1, 3), n=st.integers(1, 6), o=st.integers(1, 4), scale=st.floats(1e-3, 1e3),
+       seed=st.integers(0, 2**16))
+def test_random_valid_inputs_never_give_nan(K, n, o, scale, seed):
+    g = torch.Generator().manual_seed(seed)
+    out = scale * torch.randn(K, n, o, generator=g, dtype=torch.float64)
+    targets = {"regression": scale * torch.randn(n, o, generator=g, dtype=torch.float64),
+               "multiclass": torch.randint(0, o, (n,), generator=g),
+               "binary": torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0).double()}
+    for name in losses.LOSSES:
+        kind = losses.loss_kind(name)
+        if kind == "binary" and o != 1:
+            continue
+        value = losses.member_losses(out[..., :1] if kind == "binary" else out, targets[kind], name)
+        assert value.shape == (K,) and torch.isfinite(value).all() and (value >= 0).all(), name
+    s = losses.sobolev_loss([-1.0, 2.0][:K] if K <= 2 else 0.5, n + 1)
+    assert torch.isfinite(s(torch.randn(K, n + 1, 1, generator=g), torch.zeros(K, n + 1, 1))).all()

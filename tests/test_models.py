@@ -153,6 +153,11 @@ _CNN = models.cnn(5, 1, 2, seeds=[0, 1], device="cpu")
 _NOBIAS = models.mlp(3, 1, 4, seeds=[0], bias=False, device="cpu")
 _PACKED = models.packed_mlp(3, 1, [2, 3], [0, 1], device="cpu")
 _BAD_INPUTS = [
+    (models.training_bytes, (0, 10, 3, 1, 4, 2), {}, ValueError, r"members must be an integer in \[1, inf\]"),
+    (models.training_bytes, (2, -1, 3, 1, 4, 2), {}, ValueError, r"n must be an integer in \[0, inf\]"),
+    (models.training_bytes, (2, 10, 3, 1, 4.5, 2), {}, ValueError, r"width must be an integer"),
+    (models.training_bytes, (2, 10, 3, 1, 4, 0), {}, ValueError, r"depth must be an integer in \[1, inf\]"),
+    (models.training_bytes, (2, 10, 3, 1, 4, 2), {"itemsize": 0}, ValueError, r"itemsize must be an integer"),
     (models.mlp, (0, 1, 4), {}, ValueError, r"d_in must be an integer in \[1, inf\]"),
     (models.mlp, (3, 2.5, 4), {}, ValueError, r"d_out must be an integer"),
     (models.mlp, (3, 1, 0), {}, ValueError, r"widths\[i\] must be an integer in \[1, 1000000\]"),
@@ -238,3 +243,9 @@ def test_random_valid_inputs_give_finite_outputs(kind, d, width, depth, act, see
     rows = data.draw(st.lists(st.lists(st.floats(-100, 100), min_size=d, max_size=d), min_size=1, max_size=5))
     out = fam(torch.tensor(rows))
     assert out.shape == (fam.size, len(rows), 2) and torch.isfinite(out).all()
+
+
+def test_training_bytes_counts_weights_with_their_optimizer_state_and_two_activations_per_layer():
+    # depth 2: weights (d_in + d_out)·width; activations n·(width + d_out)
+    assert models.training_bytes(2, 10, 3, 1, 4, 2) == 4 * 2 * (4 * (3 + 1) * 4 + 2 * 10 * (4 + 1))
+    assert models.training_bytes(1, 5, 3, 2, 7, 1) == 4 * (4 * 3 * 2 + 2 * 5 * 2)  # one layer: no width

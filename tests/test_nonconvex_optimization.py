@@ -213,3 +213,85 @@ def test_explorer_trains_only_on_a_control_change():
     ex.controls["dim"].value = 20
     assert calls[-1]["dim"] == 20 and ex.last_result["params"]["n"] == 20
     assert ex.last_result["widths"].tolist() == [ex.controls["width"].value]
+
+
+# ---------------------------------------------------------------- bad input: a clear error naming the argument
+
+_NAN = float("nan")
+_WIDE = {"widths": torch.tensor([8, 16]), "loss": torch.ones(3, 1, 2), "lr": 0.4, "steps": torch.arange(3),
+         "lam0": 0.1, "kernel_loss": torch.ones(3, 1, 2), "move_max": torch.ones(1, 2), "flip": torch.ones(1, 2),
+         "bound": torch.ones(3, 1, 2), "lam_h0": torch.ones(1, 2)}
+_BAD_INPUTS = [
+    (nc.WideParams, (), {"n": 1}, ValueError, r"n must be an integer in \[2, 100000\]"),
+    (nc.WideParams, (), {"d": 1}, ValueError, r"d must be an integer in \[2, 100000\]"),
+    (nc.WideParams, (), {"widths": ()}, ValueError, r"widths must have at least 1 entries"),
+    (nc.WideParams, (), {"widths": (0, 8)}, ValueError, r"widths\[i\] must be an integer in \[1, 1000000\]"),
+    (nc.WideParams, (), {"seeds": 0}, ValueError, r"seeds must be an integer in \[1, 100\]"),
+    (nc.WideParams, (), {"lr": 2.0}, ValueError, r"lr must be a finite number in \(0, 1.5\]"),
+    (nc.WideParams, (), {"steps": 10**5}, ValueError, r"steps must be an integer in \[2, 99999\]"),
+    (nc.WideParams, (), {"read_at": 100.0}, ValueError, r"read_at must be a finite number in \(0, 40"),
+    (nc.WideParams, (), {"seed": -1}, ValueError, r"seed must be an integer in \[0, inf\]"),
+    (nc.WideParams, (), {"n": 10**5, "d": 10**5, "widths": (10**6,)}, ValueError,
+     r"seeds × widths × \(d \+ n\) \(and seeds × widths × n²\) is too large"),
+    (nc.wide_summary, ([1, 2], 1.0), {}, TypeError, r"r must be the dict of wide_nets"),
+    (nc.wide_summary, ({"loss": torch.ones(2)}, 1.0), {}, ValueError, r"r must be wide_nets' dict, missing"),
+    (nc.wide_summary, (_WIDE, 5.0), {}, ValueError, r"read_at must be a finite number in \(0, 0.8"),
+    (nc.wide_summary, (_WIDE, _NAN), {}, ValueError, r"read_at must be a finite number"),
+    (nc.SaddleParams, (), {"d": 1}, ValueError, r"d must be an integer in \[2, 10000\]"),
+    (nc.SaddleParams, (), {"lr": 1.0}, ValueError, r"lr must be a finite number in \(0, 0.5\]"),
+    (nc.SaddleParams, (), {"orders": (1,)}, ValueError, r"orders\[i\] must be an integer in \[2, 10\]"),
+    (nc.SaddleParams, (), {"orders": ()}, ValueError, r"orders must have at least 1 entries"),
+    (nc.SaddleParams, (), {"sigmas": (2.0,)}, ValueError, r"sigmas\[i\] must be a finite number in \(0, 1\)"),
+    (nc.SaddleParams, (), {"sigmas": ("x",)}, ValueError, r"sigmas\[i\] must be a number"),
+    (nc.SaddleParams, (), {"reps": 0}, ValueError, r"reps must be an integer in \[1, 100000\]"),
+    (nc.SaddleParams, (), {"stall_steps": 0}, ValueError, r"stall_steps must be an integer in \[1, 10000000\]"),
+    (nc.SaddleParams, (), {"radius": 0.0}, ValueError, r"radius must be a finite number in \(0, 1\]"),
+    (nc.SaddleParams, (), {"tensor_noise": -1.0}, ValueError, r"tensor_noise must be a finite number in \[0, 1\]"),
+    (nc.SaddleParams, (), {"clean_steps": -1}, ValueError, r"clean_steps must be an integer in \[0, 10000000\]"),
+    (nc.SaddleParams, (), {"d": 10**4, "inits": 10**5}, ValueError, r"orders × sigmas × reps × d .* is too large"),
+    (nc.CompletionParams, (), {"d": 1}, ValueError, r"d must be an integer in \[2, 100000\]"),
+    (nc.CompletionParams, (), {"r": 101}, ValueError, r"r must be an integer in \[1, 100\]"),
+    (nc.CompletionParams, (), {"p": 0.0}, ValueError, r"p must be a finite number in \(0, 1\]"),
+    (nc.CompletionParams, (), {"lr": _NAN}, ValueError, r"lr must be a finite number in \(0, 1\]"),
+    (nc.CompletionParams, (), {"records": 1}, ValueError, r"records must be an integer in \[2, 10000\]"),
+    (nc.CompletionParams, (), {"d": 10**5, "inits": 10}, ValueError, r"inits × d² is too large"),
+    (nc.StudentParams, (), {"ks": (1,)}, ValueError, r"ks\[i\] must be an integer in \[2, 1000\]"),
+    (nc.StudentParams, (), {"extra": 0}, ValueError, r"extra must be an integer in \[1, 100\]"),
+    (nc.StudentParams, (), {"inits": 0}, ValueError, r"inits must be an integer in \[1, 100000\]"),
+    (nc.StudentParams, (), {"spurious_loss": 0.0}, ValueError, r"spurious_loss must be a finite number in \(0"),
+    (nc.StudentParams, (), {"stationary_grad": _NAN}, ValueError, r"stationary_grad must be a finite number"),
+    (nc.StudentParams, (), {"ks": (1000,), "inits": 10**5}, ValueError,
+     r"inits × \(max\(ks\) \+ extra\)² is too large"),
+    (nc.AffineParams, (), {"n": 3}, ValueError, r"n must be an integer in \[4, 1000000\]"),
+    (nc.AffineParams, (), {"hidden": 0}, ValueError, r"hidden must be an integer in \[1, 100000\]"),
+    (nc.AffineParams, (), {"perturbations": 0}, ValueError, r"perturbations must be an integer in \[1, 1000000\]"),
+    (nc.AffineParams, (), {"radius": 2.0}, ValueError, r"radius must be a finite number in \(0, 1\]"),
+    (nc.AffineParams, (), {"lr": 0.5}, ValueError, r"lr must be a finite number in \(0, 0.08\]"),
+    (nc.AffineParams, (), {"seed": -1}, ValueError, r"seed must be an integer in \[0, inf\]"),
+    (nc.AffineParams, (), {"n": 10**6, "hidden": 10**5}, ValueError,
+     r"\(perturbations \+ inits\) × hidden × n is too large"),
+]
+_EXPERIMENTS = [(nc.wide_nets, nc.WideParams), (nc.saddles, nc.SaddleParams), (nc.completion, nc.CompletionParams),
+                (nc.students, nc.StudentParams), (nc.affine_minimum, nc.AffineParams)]
+for _fn, _cls in _EXPERIMENTS:
+    _BAD_INPUTS += [
+        (_fn, (nc.AffineParams() if _cls is not nc.AffineParams else nc.WideParams(),), {}, TypeError,
+         rf"p must be a {_cls.__name__}"),
+        (_fn, (_cls(),), {"device": "bogus"}, ValueError, r"device must name a device"),
+        (_fn, (_cls(),), {"progress": "yes"}, TypeError, r"progress must be True or False"),
+    ]
+
+
+@pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,
+                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(_BAD_INPUTS)])
+def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)
+
+
+def test_a_run_too_short_to_escape_is_reported_not_raised():
+    """A run that never escapes has an infinite escape time: its median and slope are not finite, so the
+    chapter's claim fails (or, in a dry run, is recorded), instead of the experiment raising."""
+    out = nc.saddles(nc.SaddleParams(d=4, orders=(2,), sigmas=(1e-12, 1e-10), reps=1, steps=3, stall_steps=1,
+                                     inits=1, tensor_steps=1, clean_steps=1))
+    assert (out["escape"] == -1).all() and torch.isinf(out["median"]).all() and not torch.isfinite(out["slope"]).any()

@@ -3,6 +3,8 @@
 import dataclasses
 import importlib
 import inspect
+import math
+import re
 import typing
 from dataclasses import dataclass, replace
 from typing import ClassVar
@@ -205,8 +207,11 @@ def test_cap_extends_to_derived_counts():
     from widgets.implicit_regularization import IGRParams
     from widgets.nonconvex_optimization import WideParams
 
-    igr = IGRParams.preset("full").capped(5)
-    assert max(round(igr.time / h) for h in igr.lrs) <= 5  # every member's time / lr steps
+    igr = IGRParams.preset("full").capped(5)  # lrs span a factor 32: the largest lr still takes one step
+    assert min(round(igr.time / h) for h in igr.lrs) == 1
+    assert max(round(igr.time / h) for h in igr.lrs) == max(igr.lrs) / min(igr.lrs)
+    quick = IGRParams().capped(10)  # lrs span a factor 8: the smallest lr takes exactly the cap
+    assert max(round(quick.time / h) for h in quick.lrs) == 10
     wide = WideParams.preset("full").capped(5)
     assert wide.steps == 5 and wide.read_at <= wide.lr * wide.steps
 
@@ -245,3 +250,39 @@ def test_dry_run_caps_and_shrinks_only_what_does_not_fit():
         Sized().dry_run(3, "cpu", fits=lambda q: False)
     with pytest.raises(ValueError, match="max_steps"):
         Sized().capped(1)
+
+
+# ---------------------------------------------------------------- every field refuses what its type cannot be
+
+
+def _wrong_values(name: str, cls) -> list:
+    """Values that no field of this annotation may take: a wrong type, and for numbers NaN and inf (each field's
+    range in check() must hold them out), for tuples a wrong type and NaN or wrong-typed entries."""
+    kind = typing.get_type_hints(cls)[name]
+    default = getattr(cls(), name)
+    options = [k for k in typing.get_args(kind) if k is not type(None)]
+    kind = options[0] if options else kind
+    if kind is bool:
+        return ["yes", 1]
+    if kind is int:
+        return ["8", 2.5, True, math.nan, math.inf]
+    if kind is float:
+        return ["0.1", True, math.nan, math.inf, -math.inf]
+    if kind is str:
+        return [5, None, "bogus"]
+    if kind is tuple:
+        entries = [("bogus",)] if default and isinstance(default[0], str) else [(math.nan,), ("x",)]
+        return ["ab", 5, None, *entries]
+    raise AssertionError(f"{cls.__name__}.{name}: an annotation the base does not check: {kind}")
+
+
+FIELD_CASES = [(name, f.name, value) for name, cls in sorted(PARAMS.items()) for f in dataclasses.fields(cls)
+               for value in _wrong_values(f.name, cls)]
+
+
+@pytest.mark.parametrize("name,field,value", FIELD_CASES, ids=[f"{n}.{f}={v!r}" for n, f, v in FIELD_CASES])
+def test_every_field_refuses_a_value_its_type_cannot_be(name, field, value):
+    """Each field is checked (the base: its type; check(): its range, NaN and inf included), with an error
+    naming the field."""
+    with pytest.raises((TypeError, ValueError), match=rf"^{re.escape(field)}(\[i\])? must"):
+        replace(PARAMS[name](), **{field: value})

@@ -142,3 +142,141 @@ def test_dominoes_blocks_each_predict_the_label():
     shuffled = S.shuffle_block(x, block, 1, seed=0)
     assert torch.equal(shuffled[:, block == 0], x[:, block == 0])
     assert not torch.equal(shuffled[:, block == 1], x[:, block == 1])
+
+
+# ---------------------------------------------------------------- bad input: a clear error naming the argument
+
+_NAN = float("nan")
+_G = torch.Generator().manual_seed(0)
+_Y = torch.tensor([0, 1, 1, 0])
+_D = S.generate(20, 10, dim=4, k=3, gamma=0.1, seed=0)
+_D_NOISY = S.generate(20, 10, dim=4, k=3, gamma=0.1, reliability=0.8, seed=0)
+
+
+def _net(d_out=1):
+    from widgets.core import models
+
+    return models.mlp(4, d_out, widths=3, seeds=[0, 1])
+
+
+_BAD_INPUTS = [
+    (S.max_gamma, (4,), {}, ValueError, r"k must be one of \(3, 5, 7\)"),
+    (S.slab_intervals, (5, 0.3), {}, ValueError, r"gamma must be a finite number in \(0, 0.25\)"),
+    (S.slab_intervals, (5, _NAN), {}, ValueError, r"gamma must be a finite number"),
+    (S.sample_slab, (torch.tensor([0, 2, 1]), 5, 0.1, _G), {}, ValueError, r"y must hold int64 labels in \{0, 1\}"),
+    (S.sample_slab, (torch.tensor([0.0, 1.0]), 5, 0.1, _G), {}, ValueError, r"y must hold int64 labels"),
+    (S.sample_slab, (torch.zeros(2, 2, dtype=torch.long), 5, 0.1, _G), {}, ValueError, r"y must have shape \[n\]"),
+    (S.sample_slab, (_Y, 5, 0.1, 0), {}, TypeError, r"g must be a torch.Generator"),
+    (S.sample_slab, (_Y, 4, 0.1, _G), {}, ValueError, r"k must be one of"),
+    (S.sample_linear, (torch.tensor([-1, 1]), 0.1, _G), {}, ValueError, r"y must hold int64 labels in \{0, 1\}"),
+    (S.sample_linear, (_Y, 1.0, _G), {}, ValueError, r"gamma must be a finite number in \(0, 1\)"),
+    (S.sample_linear, (_Y, 0.1, _G, 0.3), {}, ValueError, r"reliability must be a finite number in \[0.5, 1\]"),
+    (S.sample_linear, (_Y, 0.1, "gen"), {}, TypeError, r"g must be a torch.Generator"),
+    (S.random_rotation, (0, _G), {}, ValueError, r"d must be an integer in \[1, 100000\]"),
+    (S.random_rotation, (3, None), {}, TypeError, r"g must be a torch.Generator"),
+    (S.random_rotation, (10**5, _G), {}, ValueError, r"a rotation of 100000 dimensions is too large"),
+    (S.generate, (1,), {}, ValueError, r"n_train must be an integer in \[2, 10000000\]"),
+    (S.generate, (10,), {"n_test": 1}, ValueError, r"n_test must be an integer in \[2, 10000000\]"),
+    (S.generate, (10,), {"dim": 1}, ValueError, r"dim must be an integer in \[2, 10000\]"),
+    (S.generate, (10,), {"simple": "quadratic"}, ValueError, r"simple must be one of"),
+    (S.generate, (10,), {"seed": -1}, ValueError, r"seed must be an integer in \[0, inf\]"),
+    (S.generate, (10**7,), {"dim": 10**4}, ValueError, r"10005000 points in 10000 dimensions is too large"),
+    (S.randomize, (_D.z_test, _D.rotation, []), {}, ValueError, r"coords must have at least 1 entries"),
+    (S.randomize, (_D.z_test, _D.rotation, [4]), {}, ValueError, r"coords\[i\] must be an integer in \[0, 3\]"),
+    (S.randomize, (_D.z_test, _D.rotation, "0"), {}, TypeError, r"coords must be a list or tuple"),
+    (S.randomize, (_D.z_test, _D.rotation[:3], [0]), {}, ValueError, r"rotation must have shape \[4, 4\]"),
+    (S.randomize, (_D.z_test[:, 0], _D.rotation, [0]), {}, ValueError, r"z must have shape \[n, d\]"),
+    (S.randomize, (_D.z_test, _D.rotation, [0]), {"seed": -1}, ValueError, r"seed must be an integer in \[0, inf\]"),
+    (S.SBParams, (), {"n_train": 1}, ValueError, r"n_train must be an integer in \[2, 10000000\]"),
+    (S.SBParams, (), {"n_test": 1}, ValueError, r"n_test must be an integer in \[2, 10000000\]"),
+    (S.SBParams, (), {"dim": 1}, ValueError, r"dim must be an integer in \[2, 10000\]"),
+    (S.SBParams, (), {"k": 4}, ValueError, r"k must be one of"),
+    (S.SBParams, (), {"gamma": 0.3}, ValueError, r"gamma must be a finite number in \(0, 0.25\)"),
+    (S.SBParams, (), {"width": 0}, ValueError, r"width must be an integer in \[1, 100000\]"),
+    (S.SBParams, (), {"depth": 0}, ValueError, r"depth must be an integer in \[1, 64\]"),
+    (S.SBParams, (), {"lr": _NAN}, ValueError, r"lr must be a finite number in \(0, 10\]"),
+    (S.SBParams, (), {"weight_decay": -1.0}, ValueError, r"weight_decay must be a finite number in \[0, 1\]"),
+    (S.SBParams, (), {"batch_size": 0}, ValueError, r"batch_size must be an integer in \[1, 10000\]"),
+    (S.SBParams, (), {"seeds": 0}, ValueError, r"seeds must be an integer in \[1, 1000000\]"),
+    (S.SBParams, (), {"epochs": 0}, ValueError, r"epochs must be an integer in \[1, 1000000\]"),
+    (S.SBParams, (), {"reliability": 0.4}, ValueError, r"reliability must be a finite number in \[0.5, 1\]"),
+    (S.SBParams, (), {"noisy_momentum": 1.0}, ValueError, r"noisy_momentum must be a finite number in \[0, 1\)"),
+    (S.SBParams, (), {"eps_train": 2.0}, ValueError, r"eps_train must be a finite number in \[0, 1\]"),
+    (S.SBParams, (), {"eps_grid": ()}, ValueError, r"eps_grid must have at least 1 entries"),
+    (S.SBParams, (), {"eps_grid": (-0.5,)}, ValueError, r"eps_grid\[i\] must be a finite number in \[0, 100\]"),
+    (S.SBParams, (), {"grid_ks": (4,)}, ValueError, r"grid_ks\[i\] must be one of \(3, 5, 7\)"),
+    (S.SBParams, (), {"grid_gammas": (0.0,)}, ValueError, r"grid_gammas\[i\] must be a finite number in \(0, 1\)"),
+    (S.SBParams, (), {"grid_ks": (7,), "grid_gammas": (0.2,)}, ValueError, r"grid_ks × grid_gammas holds no valid"),
+    (S.SBParams, (), {"grid_n_train": 1}, ValueError, r"grid_n_train must be an integer in \[2, 10000000\]"),
+    (S.SBParams, (), {"grid_res": 1}, ValueError, r"grid_res must be an integer in \[2, 1000\]"),
+    (S.SBParams, (), {"seed": -1}, ValueError, r"seed must be an integer in \[0, inf\]"),
+    (S.SBParams().steps, (0,), {}, ValueError, r"n must be an integer in \[1, 100000000\]"),
+    (S.SBParams().steps, (100, 0), {}, ValueError, r"epochs must be an integer in \[1, 1000000\]"),
+    (S.SBParams, (), {"n_train": 10**7, "dim": 10**4}, ValueError,
+     r"\(n_train \+ n_test, or grid sweep\) × dim.* too large"),
+    (S.scores, ("net", torch.zeros(3, 4)), {}, TypeError, r"family must be a Family"),
+    (S.scores, (_net(2), torch.zeros(3, 4)), {}, ValueError, r"family must have one output"),
+    (S.scores, (_net(), torch.zeros(3)), {}, ValueError, r"x must have shape \[n, d\]"),
+    (S.scores, (_net(), torch.zeros(3, 4)), {"chunk": 0}, ValueError, r"chunk must be an integer in \[1, inf\]"),
+    (S.feature_aucs, (_net(), "data"), {}, TypeError, r"d must be an SBData"),
+    (S.feature_aucs, (_net(), _D), {"seed": -1}, ValueError, r"seed must be an integer in \[0, inf\]"),
+    (S.accuracy, (_net(), _D.x_test, _D.y_test[:5]), {}, ValueError, r"x and y must hold the same points"),
+    (S.accuracy, (_net(), _D.x_test, 2 * _D.y_test - 1), {}, ValueError, r"y must hold int64 labels in \{0, 1\}"),
+    (S.accuracy, (_net(), _D.x_test.clone().fill_diagonal_(_NAN), _D.y_test), {}, ValueError,
+     r"x must hold only finite"),
+    (S.flip_rate, (_net(), _D, [-0.1]), {}, ValueError, r"eps\[i\] must be a finite number in \[0, inf\]"),
+    (S.flip_rate, (_net(), _D, "0.1"), {}, TypeError, r"eps must be a list or tuple"),
+    (S.flip_rate, (_net(), None, [0.1]), {}, TypeError, r"d must be an SBData"),
+    (S.linear_rule_flip_rate, (_D, [_NAN]), {}, ValueError, r"eps\[i\] must be a finite number"),
+    (S.linear_rule_flip_rate, (_D_NOISY, [0.1]), {}, ValueError, r"d must be LMS data with a reliable linear"),
+    (S.decision_map, (_net(), _D, 1), {}, ValueError, r"res must be an integer in \[2, 1000\]"),
+    (S.decision_map, (_net(), _D, 5), {"j": 0}, ValueError, r"j must be an integer in \[1, 3\]"),
+    (S.decision_map, (_net(), _D, 5), {"j": 4}, ValueError, r"j must be an integer in \[1, 3\]"),
+    (S.decision_map, (_net(), _D, 5), {"n_context": 0}, ValueError, r"n_context must be an integer in \[1, 10\]"),
+    (S.DominoParams, (), {"n_test": 5}, ValueError, r"n_test must be an integer in \[6, 10000000\]"),
+    (S.DominoParams, (), {"bar": 9}, ValueError, r"bar must be an integer in \[2, 8\]"),
+    (S.DominoParams, (), {"noise": -0.1}, ValueError, r"noise must be a finite number in \[0, 10\]"),
+    (S.DominoParams, (), {"channels": 0}, ValueError, r"channels must be an integer in \[1, 10000\]"),
+    (S.DominoParams, (), {"q": 0}, ValueError, r"q must be an integer in \[1, 128\]"),
+    (S.DominoParams, (), {"lr": 0.0}, ValueError, r"lr must be a finite number in \(0, 10\]"),
+    (S.DominoParams, (), {"batch_size": 5000}, ValueError, r"batch_size must be an integer in \[1, 4000\]"),
+    (S.DominoParams, (), {"epochs": 0}, ValueError, r"epochs must be an integer in \[1, 100000\]"),
+    (S.DominoParams, (), {"seeds": 0}, ValueError, r"seeds must be an integer in \[1, 10000\]"),
+    (S.DominoParams, (), {"channels": 10**4, "batch_size": 4000}, ValueError,
+     r"\(n_train \+ n_test\) × 128; seeds × channels × depth × batch_size is too large"),
+    (S.bars, (torch.tensor([0, 3]), 3, 0.1, _G), {}, ValueError, r"y must hold int64 labels in \{0, 1\}"),
+    (S.bars, (_Y, 1, 0.1, _G), {}, ValueError, r"bar must be an integer in \[2, 8\]"),
+    (S.bars, (_Y, 3, _NAN, _G), {}, ValueError, r"noise must be a finite number in \[0, 10\]"),
+    (S.bars, (_Y, 3, 0.1, 1), {}, TypeError, r"g must be a torch.Generator"),
+    (S.dominoes, (0, 10), {}, ValueError, r"n_train must be an integer in \[1, 10000000\]"),
+    (S.dominoes, (10, 0), {}, ValueError, r"n_test must be an integer in \[1, 10000000\]"),
+    (S.dominoes, (10, 10), {"bar": 0}, ValueError, r"bar must be an integer in \[2, 8\]"),
+    (S.dominoes, (10, 10), {"seed": -2}, ValueError, r"seed must be an integer in \[0, inf\]"),
+    (S.shuffle_block, (torch.zeros(3, 4), torch.tensor([0, 1, 1]), 0), {}, ValueError,
+     r"block must be \[4\] \(one entry per pixel of x\)"),
+    (S.shuffle_block, (torch.zeros(3, 4), torch.tensor([0, 1, 2, 1]), 0), {}, ValueError, r"block must be \[4\]"),
+    (S.shuffle_block, (torch.zeros(3, 4), torch.tensor([0, 1, 1, 1]), 2), {}, ValueError,
+     r"which must be an integer in \[0, 1\]"),
+    (S.shuffle_block, (torch.zeros(3), torch.tensor([0, 1, 1]), 0), {}, ValueError, r"x must have shape \[n, D\]"),
+    (S.explore, (), {"k": 4}, ValueError, r"k must be one of"),
+    (S.explore, (), {"optimizer": "lbfgs"}, ValueError, r"optimizer must be one of \('sgd', 'adam'\)"),
+    (S.explore, (), {"reliability": 2.0}, ValueError, r"reliability must be a finite number in \[0.5, 1\]"),
+    (S.explore, (), {"device": "bogus"}, ValueError, r"device must name a device"),
+    (S.explore, (), {"n_train": 100, "width": 0}, ValueError, r"width must be an integer in \[1, 100000\]"),
+]
+_EXPERIMENTS = [(S.extreme_sb, S.SBParams), (S.noisy_linear, S.SBParams), (S.adversarial_training, S.SBParams),
+                (S.sweep_k_gamma, S.SBParams), (S.domino_experiment, S.DominoParams)]
+for _fn, _cls in _EXPERIMENTS:
+    _BAD_INPUTS += [
+        (_fn, (S.DominoParams() if _cls is not S.DominoParams else S.SBParams(),), {}, TypeError,
+         rf"p must be a {_cls.__name__}"),
+        (_fn, (_cls(),), {"device": "bogus"}, ValueError, r"device must name a device"),
+        (_fn, (_cls(),), {"progress": "yes"}, TypeError, r"progress must be True or False"),
+    ]
+
+
+@pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,
+                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(_BAD_INPUTS)])
+def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)

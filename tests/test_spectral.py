@@ -174,3 +174,130 @@ def test_spectral_ratio_bad_frequencies_and_amplitudes(ks, amps, match):
     f = torch.zeros(2, 16, dtype=torch.float64)
     with pytest.raises(ValueError, match=match):
         spectral.spectral_ratio(f, ks, amps)
+
+
+# ---------------------------------------------------------------- bad input: a clear error naming the argument
+
+_NAN = float("nan")
+_F = torch.zeros(2, 16, dtype=torch.float64)
+_K = torch.eye(16, dtype=torch.float64)
+_BAD_INPUTS = [
+    (spectral.SpectralParams, (), {"n": 8}, ValueError, r"n must be an integer in \[16, 1000000\]"),
+    (spectral.SpectralParams, (), {"ks": ()}, ValueError, r"ks must have at least 1 entries"),
+    (spectral.SpectralParams, (), {"ks": (2.5,)}, ValueError, r"ks\[i\] must be an integer"),
+    (spectral.SpectralParams, (), {"ks": 5}, TypeError, r"ks must be a list or tuple"),
+    (spectral.SpectralParams, (), {"seeds": 0}, ValueError, r"seeds must be an integer in \[1, 10000\]"),
+    (spectral.SpectralParams, (), {"width": 10**6}, ValueError, r"width must be an integer in \[1, 100000\]"),
+    (spectral.SpectralParams, (), {"depth": 1}, ValueError, r"depth must be an integer in \[2, 64\]"),
+    (spectral.SpectralParams, (), {"act": "gelu"}, ValueError, r"act must be one of"),
+    (spectral.SpectralParams, (), {"optimizer": "lbfgs"}, ValueError, r"optimizer must be one of"),
+    (spectral.SpectralParams, (), {"lr": _NAN}, ValueError, r"lr must be a finite number"),
+    (spectral.SpectralParams, (), {"steps": 0}, ValueError, r"steps must be an integer in \[1, 10000000\]"),
+    (spectral.SpectralParams, (), {"bias_std": -1.0}, ValueError, r"bias_std must be a finite number in \[0, 100\]"),
+    (spectral.SpectralParams, (), {"records": 1}, ValueError, r"records must be an integer in \[2, 10000\]"),
+    (spectral.SpectralParams, (), {"features": 2.5}, ValueError, r"features must be an integer"),
+    (spectral.SpectralParams, (), {"feature_scale": math.inf}, ValueError, r"feature_scale must be a finite number"),
+    (spectral.SpectralParams, (), {"seeds": 10**4, "width": 10**5}, ValueError,
+     r"seeds × width² × depth × n × records is too large: it would need about .* GB"),
+    (spectral.KernelParams, (), {"ks": (0, 1)}, ValueError, r"ks\[i\] must be an integer in \[1, inf\]"),
+    (spectral.KernelParams, (), {"ks": (100,)}, ValueError, r"ks must lie below the Nyquist frequency"),
+    (spectral.KernelParams, (), {"width": 0}, ValueError, r"width must be an integer in \[1, 1000000\]"),
+    (spectral.KernelParams, (), {"lr_fraction": 0.0}, ValueError, r"lr_fraction must be a finite number in \(0, 1\)"),
+    (spectral.KernelParams, (), {"records": 0}, ValueError, r"records must be an integer in \[2, 10000\]"),
+    (spectral.KernelParams, (), {"density": ()}, ValueError, r"density must have at least 1 entries"),
+    (spectral.KernelParams, (), {"density": (1, -2)}, ValueError, r"density\[i\] must be a finite number in \(0"),
+    (spectral.KernelParams, (), {"density_n": 3}, ValueError, r"density_n must be an integer in \[6, 1000000\]"),
+    (spectral.KernelParams, (), {"density_k": 0}, ValueError, r"density_k must be an integer in \[1, 10000\]"),
+    (spectral.KernelParams, (), {"s_values": (_NAN,)}, ValueError, r"s_values\[i\] must be a finite number"),
+    (spectral.KernelParams, (), {"s_values": ("x",)}, ValueError, r"s_values\[i\] must be a number"),
+    (spectral.KernelParams, (), {"seeds": 10**4, "n": 10**5, "ks": (1,)}, ValueError,
+     r"seeds × width × n × s_values × records is too large"),
+    (spectral.PracticeParams, (), {"n_large": 2000}, ValueError, r"n_large must be an integer in \[20, 1500\]"),
+    (spectral.PracticeParams, (), {"n_small": 10}, ValueError, r"n_small must be an integer in \[20, 1200\]"),
+    (spectral.PracticeParams, (), {"width": -4}, ValueError, r"width must be an integer in \[1, 100000\]"),
+    (spectral.PracticeParams, (), {"lr": 0.0}, ValueError, r"lr must be a finite number in \(0, 10\]"),
+    (spectral.PracticeParams, (), {"seeds": 0}, ValueError, r"seeds must be an integer in \[1, 10000\]"),
+    (spectral.PracticeParams, (), {"cutoff": 40}, ValueError, r"cutoff must be an integer in \[1, 32\]"),
+    (spectral.PracticeParams, (), {"records": True}, ValueError, r"records must be an integer"),
+    (spectral.PracticeParams, (), {"pairs": 10**5, "points": 4096, "seeds": 10**3}, ValueError,
+     r"seeds × width × depth × pairs × points is too large"),
+    (spectral.spectral_ratio, ("f", [2], [1.0]), {}, TypeError, r"f must be a torch.Tensor"),
+    (spectral.spectral_ratio, (torch.tensor(1.0), [2], [1.0]), {}, ValueError, r"f must have shape \[\.\.\., n\]"),
+    (spectral.spectral_ratio, (_F, [2.5], [1.0]), {}, ValueError, r"ks\[i\] must be an integer in \[1, 8\]"),
+    (spectral.spectral_ratio, (_F, [], []), {}, ValueError, r"ks must have at least 1 entries"),
+    (spectral.spectral_ratio, (_F, [2], [_NAN]), {}, ValueError, r"amplitudes\[i\] must be a finite number"),
+    (spectral.spectral_ratio, (_F, "ab", [1.0]), {}, TypeError, r"ks must be a list or tuple"),
+    (spectral.learning_order, (torch.arange(3), torch.zeros(3, 2), 0.0), {}, ValueError,
+     r"threshold must be a finite number in \(0, inf\]"),
+    (spectral.learning_order, (torch.arange(3), torch.zeros(4, 2), 0.5), {}, ValueError,
+     r"ratio must have one row per record \(T = 3\)"),
+    (spectral.learning_order, (torch.zeros(0), torch.zeros(0, 2), 0.5), {}, ValueError,
+     r"steps must have at least 1 entries"),
+    (spectral.learning_order, ([0, 1], torch.zeros(2, 2), 0.5), {}, TypeError, r"steps must be a torch.Tensor"),
+    (spectral.time_slope, ([1.0, 2.0], torch.ones(2, 2), 0.0), {}, ValueError,
+     r"steps_run must be a finite number in \(0"),
+    (spectral.time_slope, ([1.0, -2.0], torch.ones(2, 2), 10.0), {}, ValueError,
+     r"ks\[i\] must be a finite number in \(0"),
+    (spectral.time_slope, ([1.0, 2.0, 3.0], torch.ones(2, 2), 10.0), {}, ValueError,
+     r"ks must have one frequency per column of order \(2\)"),
+    (spectral.time_slope, ([1.0, 2.0], "order", 10.0), {}, TypeError, r"order must be a torch.Tensor"),
+    (spectral.fourier_eigs, (torch.zeros(4, 5), [1]), {}, ValueError, r"kernel must be square"),
+    (spectral.fourier_eigs, (_K, [8]), {}, ValueError, r"ks must lie below the Nyquist frequency n/2 = 8"),
+    (spectral.fourier_eigs, (_K, [0]), {}, ValueError, r"ks\[i\] must be an integer in \[1, inf\]"),
+    (spectral.fourier_eigs, (_K * _NAN, [1]), {}, ValueError, r"kernel must hold only finite values"),
+    (spectral.fourier_eigs, (torch.zeros(3), [1]), {}, ValueError, r"kernel must have shape \[\.\.\., n, n\]"),
+    (spectral.circle, ("abc",), {}, TypeError, r"x must be a tensor or a sequence of numbers"),
+    (spectral.circle, (torch.zeros(2, 2),), {}, ValueError, r"x must have shape \[n\]"),
+    (spectral.circle, ([0.1, _NAN],), {}, ValueError, r"x must hold only finite values"),
+    (spectral.gd_learning_time, (torch.tensor([1.0, 0.0]), 0.1, 10), {}, ValueError, r"eig must hold positive finite"),
+    (spectral.gd_learning_time, (torch.tensor([1.0]), _NAN, 10), {}, ValueError, r"lr must hold positive finite"),
+    (spectral.gd_learning_time, (torch.ones(3), torch.ones(2), 10), {}, ValueError,
+     r"eig \(3,\) and lr \(2,\) must broadcast"),
+    (spectral.gd_learning_time, (torch.ones(3), 0.1, 0), {}, ValueError, r"n must be an integer in \[1, inf\]"),
+    (spectral.gd_learning_time, (torch.ones(3), 0.1, 10), {"fraction": 1.0}, ValueError,
+     r"fraction must be a finite number in \(0, 1\)"),
+    (spectral.sobolev_matrix, (torch.ones(2, 5), 10), {}, ValueError, r"weights must have n//2 \+ 1 = 6 columns"),
+    (spectral.sobolev_matrix, (torch.ones(2, 6), 1), {}, ValueError, r"n must be an integer in \[2, inf\]"),
+    (spectral.sobolev_matrix, (torch.ones(6), 10), {}, ValueError, r"weights must have shape \[L, 6\]"),
+    (spectral.sobolev_matrix, (torch.ones(2, 50_001), 100_000), {}, ValueError,
+     r"the quadratic forms of 2 losses on n = 100000 points is too large"),
+    (spectral.fourier_features, (torch.zeros(4),), {"m": 0}, ValueError, r"m must be an integer in \[1, 100000\]"),
+    (spectral.fourier_features, (torch.zeros(4),), {"scale": -1.0}, ValueError,
+     r"scale must be a finite number in \(0"),
+    (spectral.fourier_features, (torch.zeros(4),), {"seed": -1}, ValueError, r"seed must be an integer in \[0, inf\]"),
+    (spectral.fourier_features, (torch.zeros(4, 1),), {}, ValueError, r"x must have shape \[n\]"),
+    (spectral.fourier_features, (torch.zeros(10**6),), {"m": 10**5}, ValueError,
+     r"100000 Fourier features of 1000000 positions is too large"),
+    (spectral.shift_augment, (torch.zeros(3, 63),), {}, ValueError, r"x must have shape \[n, 64\]"),
+    (spectral.shift_augment, ("x",), {}, TypeError, r"x must be a torch.Tensor"),
+    (spectral.shift_augment, (torch.full((2, 64), _NAN),), {}, ValueError, r"x must hold only finite values"),
+    (spectral.path_high_frequency, (torch.zeros(3, 8, 2), 5), {}, ValueError, r"cutoff must be an integer in \[1, 4\]"),
+    (spectral.path_high_frequency, (torch.zeros(3, 8, 2), 0), {}, ValueError, r"cutoff must be an integer in \[1, 4\]"),
+    (spectral.path_high_frequency, (torch.zeros(8), 2), {}, ValueError, r"logits must have shape \[\.\.\., M, C\]"),
+    (spectral.density_slope, ({"time": torch.ones(2)},), {}, ValueError, r"result must be density_times' dict"),
+    (spectral.density_slope, ([1, 2],), {}, TypeError, r"result must be the dict of density_times"),
+]
+_EXPERIMENTS = [(spectral.learn_sines, spectral.SpectralParams), (spectral.deep_ntk_eigs, spectral.SpectralParams),
+                (spectral.density_times, spectral.KernelParams), (spectral.gd_runs, spectral.KernelParams),
+                (spectral.practice, spectral.PracticeParams)]
+for _fn, _cls in _EXPERIMENTS:
+    _BAD_INPUTS += [
+        (_fn, (spectral.PracticeParams() if _cls is not spectral.PracticeParams else spectral.KernelParams(),), {},
+         TypeError, rf"p must be a {_cls.__name__}"),
+        (_fn, (_cls(),), {"device": "bogus"}, ValueError, r"device must name a device"),
+        (_fn, (_cls(),), {"device": "meta"}, ValueError, r"device must be cpu, cuda, cuda:N or mps"),
+        (_fn, (_cls(),), {"progress": "yes"}, TypeError, r"progress must be True or False"),
+    ]
+
+
+@pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,
+                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(_BAD_INPUTS)])
+def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)
+
+
+def test_density_times_refuses_a_region_left_without_points():
+    p = spectral.KernelParams(density=(1, 1, 1e6), density_n=6, seeds=1, width=8, steps=1)
+    with pytest.raises(ValueError, match=r"density_n = 6 left region . without points"):
+        spectral.density_times(p)

@@ -448,3 +448,80 @@ def test_class_labels_must_fit_the_outputs():
         train.train(fam, D.Dataset(x, y, x, y % 4), steps=2, lr=1e-3, loss="cross_entropy", records=2)
     ok = train.train(fam, D.Dataset(x, y % 4, x, y % 4), steps=2, lr=1e-3, loss="cross_entropy", records=2)
     assert torch.isfinite(ok.train_loss).all()
+
+
+# ---------------------------------------------------------------- bad input: a clear error naming the argument
+
+from widgets.core import compiled  # noqa: E402
+
+_NAN = float("nan")
+_DS = regression()
+_FAM = models.mlp(3, 1, widths=4, seeds=[0, 1])
+_RESULT = train.train(models.mlp(3, 1, 4), regression(), steps=2, lr=0.1, records=2)
+
+
+def _advance(k):
+    pass
+
+
+_BAD_INPUTS = [
+    (train.log_steps, (-1, 5), {}, ValueError, r"steps must be an integer in \[0, inf\]"),
+    (train.log_steps, (10, 1), {}, ValueError, r"records must be an integer in \[2, 100000\]"),
+    (train.log_steps, (2.5, 5), {}, ValueError, r"steps must be an integer"),
+    (train.record_marks, (10, 5), {}, TypeError, r"steps must be a list or tuple"),
+    (train.record_marks, ([], 5), {}, ValueError, r"steps must have at least 1 entries"),
+    (train.record_marks, ([10, -1], 5), {}, ValueError, r"steps\[i\] must be an integer in \[0, 100000000\]"),
+    (train.record_marks, ([10], 5), {"spacing": "cubic"}, ValueError, r"spacing must be one of"),
+    (train.record_marks, ([10] * 10**6, 10**5), {}, ValueError,
+     r"the record schedule of 1000000 members × 100000 records is too large"),
+    (train.recorded, (10, 3, "advance", lambda t: {}), {}, TypeError, r"advance must be a function"),
+    (train.recorded, (10, 3, _advance, None), {}, TypeError, r"record must be a function"),
+    (train.recorded, (10, 3, _advance, lambda t: [t]), {}, ValueError, r"record must return a dict of tensors"),
+    (train.recorded, (10, 3, _advance, lambda t: {"a": 1.0}), {}, ValueError, r"record must return a dict of tensors"),
+    (train.recorded, (10, 3, _advance, lambda t: {}), {"progress": None}, TypeError, r"progress must be True or False"),
+    (train.per_member, ("lr", [0.1, 0.2], 3, 0, 1, "cpu", torch.float32), {}, ValueError,
+     r"lr must be a number or a list of 3 \(one per member\)"),
+    (train.per_member, ("lr", _NAN, 3, 0, 1, "cpu", torch.float32), {}, ValueError, r"lr must be a finite number"),
+    (train.per_member, ("lr", "fast", 3, 0, 1, "cpu", torch.float32), {}, TypeError, r"lr must be a list or tuple"),
+    (train.per_member, ("lr", True, 3, 0, 1, "cpu", torch.float32), {}, ValueError, r"lr must be a number in \[0, 1\]"),
+    (train.per_member, ("lr", 0.1, 0, 0, 1, "cpu", torch.float32), {}, ValueError, r"K must be an integer in \[1"),
+    (train.Batches, (0, 1, [0], "cpu"), {}, ValueError, r"n must be an integer in \[1, inf\]"),
+    (train.Batches, (10, 11, [0], "cpu"), {}, ValueError, r"size must be an integer in \[1, 10\]"),
+    (train.Batches, (10, 2, [-1], "cpu"), {}, ValueError, r"seeds\[i\] must be an integer in \[0, inf\]"),
+    (train.Batches, (10, 2, [0], "bogus"), {}, ValueError, r"device must name a device"),
+    (train.train, (_FAM, (_DS.x_train, _DS.y_train)), {"steps": 2, "lr": 0.1}, TypeError, r"data must be a widgets"),
+    (train.train, ("net", _DS), {"steps": 2, "lr": 0.1}, TypeError, r"family must be a family of models"),
+    (train.train, (_FAM, _DS), {"steps": 2, "lr": 0.1, "probes": [lambda f: f]}, TypeError,
+     r"probes must be a dict of name → function"),
+    (train.train, (_FAM, _DS), {"steps": 2, "lr": 0.1, "probes": {"p": 3}}, TypeError, r"probes must be a dict"),
+    (train.train, (_FAM, _DS), {"steps": 2, "lr": 0.1, "objective": "sum"}, TypeError,
+     r"objective must be None or a function"),
+    (train.train, (_FAM, _DS), {"steps": 2, "lr": 0.1, "perturb": 1}, TypeError, r"perturb must be None or a function"),
+    (train.train, (_FAM, _DS), {"steps": 2, "lr": 0.1, "progress": "yes"}, TypeError,
+     r"progress must be True or False"),
+    (train.train, (_FAM, _DS), {"steps": 2, "lr": _NAN}, ValueError, r"lr must be a finite number in \[0, 1000000"),
+    (train.train, (_FAM, _DS), {"steps": 2, "lr": [0.1, 0.1, 0.1]}, ValueError, r"lr must be a number or a list of 2"),
+    (train.train, (_FAM, _DS), {"steps": -2, "lr": 0.1}, ValueError, r"steps must be an integer in \[0, 100000000\]"),
+    (train.train, (_FAM, _DS), {"steps": 2, "lr": 0.1, "weight_decay": -1.0}, ValueError,
+     r"weight_decay must be a finite number in \[0, 1000000"),
+    (train.train, (_FAM, _DS), {"steps": 2, "lr": 0.1, "compile": "yes"}, ValueError, r"compile must be True or False"),
+    (train.train, (_FAM, _DS), {"steps": 2, "lr": 0.1, "loss": "bogus"}, ValueError, r"loss must be one of"),
+    (train.outputs_on, (torch.zeros(4),), {}, ValueError, r"x must have shape \[m, d\]"),
+    (train.outputs_on, (torch.full((2, 3), _NAN),), {}, ValueError, r"x must hold only finite values"),
+    (train.outputs_on, ([[1.0, 2.0]],), {}, TypeError, r"x must be a torch.Tensor"),
+    (train.TrainResult.from_state, ([1],), {}, TypeError, r"state must be the dict of TrainResult.to_state"),
+    (train.TrainResult.from_state, ({"steps": 1},), {}, ValueError, r"state must hold TrainResult's fields"),
+    (train.TrainResult.from_state, ({**_RESULT.to_state(), "extra": 1},), {}, ValueError,
+     r"state must hold TrainResult's fields"),
+    (compiled.check_available, ("cpu",), {}, TypeError, r"device must be a torch.device"),
+    (compiled.step_grads, ("net", "mse"), {}, TypeError, r"family must be a family of models"),
+    (compiled.step_grads, (_FAM, "bogus"), {}, ValueError, r"loss must be one of"),
+    (compiled.update, ("adam",), {}, TypeError, r"rule must be an update rule"),
+]
+
+
+@pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,
+                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(_BAD_INPUTS)])
+def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)

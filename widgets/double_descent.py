@@ -22,9 +22,17 @@ import torch
 import torch.nn.functional as F
 
 from widgets.core import cost, data, models, train
-from widgets.core.checks import check_float, check_int
+from widgets.core.checks import (
+    check_dtype,
+    check_float,
+    check_floats,
+    check_int,
+    check_ints,
+    check_memory,
+    check_tensor,
+)
 from widgets.core.env import get_device
-from widgets.core.params import Params
+from widgets.core.params import Params, experiment
 from widgets.core.solvers import filter_factors, least_squares, thin_svd
 from widgets.core.stats import first_crossing
 
@@ -55,23 +63,21 @@ class RFFParams(Params):
     seed: int = 0
 
     def check(self) -> None:
-        check_int("n", self.n, 10, 1500)
-        check_int("seeds", self.seeds, 1, 1000)
-        check_float("sigma", self.sigma, 0, lo_open=True)
-        if not self.ratios:
-            raise ValueError("ratios must name at least one N/n")
-        for r in self.ratios:
-            check_float("ratios[i]", r, 0, 1000, lo_open=True)
-        for v in self.lambdas:
-            check_float("lambdas[i]", v, 0)
-        for v in self.noises:
-            check_float("noises[i]", v, 0, 1)
+        n = check_int("n", self.n, 10, 1500)
+        S = check_int("seeds", self.seeds, 1, 1000)
+        check_float("sigma", self.sigma, 0, 1e6, lo_open=True)
+        ratios = check_floats("ratios", self.ratios, 0, 1000, lo_open=True)
+        check_floats("lambdas", self.lambdas, 0, 1e6)
+        check_floats("noises", self.noises, 0, 1, min_length=0)  # none: the explorer's min-norm and ridge fits only
         check_float("ridge_noise", self.ridge_noise, 0, 1)
-        check_int("sample_N", self.sample_N, 1, 100_000)
-        if not self.sample_ns:
-            raise ValueError("sample_ns must name at least one training-set size")
-        for v in self.sample_ns:
-            check_int("sample_ns[i]", v, 2, 1500)
+        N = check_int("sample_N", self.sample_N, 1, 100_000)
+        check_ints("sample_ns", self.sample_ns, 2, 1500)
+        check_int("seed", self.seed, 0)
+        # float64 features of the 1797 digits (train and test) at the largest N and its thin SVD; the
+        # sample-wise sweep's at sample_N
+        N_max = max(1, round(max(ratios) * n))
+        check_memory("seeds × max(ratios) × n × 1797 (and sample_N × 1797)",
+                     8 * S * (N_max * (3 * n + 1797) + 4 * min(n, N_max) ** 2 + 2 * N * 1797))
 
 
 @dataclass(frozen=True)
@@ -97,14 +103,19 @@ class MLPParams(Params):
     seed: int = 0
 
     def check(self) -> None:
-        check_int("n", self.n, 10, self.num_samples - 100)  # MNIST-1D keeps the rest as the test set
+        num_samples = check_int("num_samples", self.num_samples, 110, 10**6)
+        check_int("n", self.n, 10, num_samples - 100)  # MNIST-1D keeps the rest as the test set
         check_float("noise", self.noise, 0, 1)
-        if not self.widths:
-            raise ValueError("widths must name at least one width")
-        for w in self.widths:
-            check_int("widths[i]", w, 1, 100_000)
-        check_int("seeds", self.seeds, 1, 1000)
+        widths = check_ints("widths", self.widths, 1, 100_000)
+        S = check_int("seeds", self.seeds, 1, 1000)
+        check_int("steps", self.steps, 1, 10**7)
+        check_float("lr", self.lr, 0, 10, lo_open=True)
+        check_int("records", self.records, 2, 10**4)
         check_float("interp_tol", self.interp_tol, 0, 1)
+        check_int("seed", self.seed, 0)
+        # one packed hidden layer of every member's units, evaluated on every sample (40 inputs, 10 outputs)
+        check_memory("widths × seeds × num_samples",
+                     models.training_bytes(1, num_samples, 40, 10 * S * len(widths), S * sum(set(widths)), 2))
 
 
 # ------------------------------------------------------------------------------------------ cost models
@@ -160,11 +171,26 @@ def _draw_cost(S: int, d: int, N: int) -> cost.Cost:
 
 def rff_features(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """x: [m, d], W: [S, d, N], b: [S, 1, N] → φ(x): [S, m, N] = √(2/N) cos(xW + b)."""
+    x = check_tensor("x", x, ndim=2, shape="[m, d]")
+    W = check_tensor("W", W, ndim=3, shape=f"[S, {x.shape[1]}, N]", min_size=1)
+    b = check_tensor("b", b, ndim=3, shape=f"[{W.shape[0]}, 1, {W.shape[2]}]")
+    S, d, N = W.shape
+    if d != x.shape[1] or b.shape != (S, 1, N):
+        raise ValueError(f"x [m, d], W [S, d, N] and b [S, 1, N] must agree, got {tuple(x.shape)}, "
+                         f"{tuple(W.shape)} and {tuple(b.shape)}")
+    check_memory(f"the features of {len(x)} points for {S} draws of {N}", 2 * W.element_size() * S * len(x) * N)
     return math.sqrt(2.0 / W.shape[-1]) * torch.cos(torch.matmul(x, W) + b)
 
 
 def rff_draw(d: int, N: int, seeds: int, sigma: float, seed: int = 0, dtype=torch.float64):
     """Random frequencies W: [seeds, d, N] ~ N(0, 1/σ²) and phases b: [seeds, 1, N] ~ U[0, 2π)."""
+    d, N = check_int("d", d, 1, 10**6), check_int("N", N, 1, 10**7)
+    seeds = check_int("seeds", seeds, 1, 10**4)
+    sigma = check_float("sigma", sigma, 0, lo_open=True)
+    seed = check_int("seed", seed, 0)
+    if check_dtype("dtype", dtype) is None:
+        raise TypeError("dtype must be a floating torch dtype (e.g. torch.float64), got None")
+    check_memory(f"{seeds} draws of {N} features in {d} dimensions", 8 * seeds * (d + 1) * N)
     g = torch.Generator().manual_seed(seed * 7919 + N)
     W = torch.randn(seeds, d, N, generator=g, dtype=dtype) / sigma
     b = 2 * math.pi * torch.rand(seeds, 1, N, generator=g, dtype=dtype)
@@ -172,6 +198,12 @@ def rff_draw(d: int, N: int, seeds: int, sigma: float, seed: int = 0, dtype=torc
 
 
 def one_hot(y: torch.Tensor, c: int) -> torch.Tensor:
+    """Labels y in [0, c) (int64, any shape) → one-hot rows [..., c] float64."""
+    c = check_int("c", c, 1, 10**6)
+    y = check_tensor("y", y, ndim=tuple(range(0, 65)))
+    if y.dtype != torch.int64 or (y.numel() and (int(y.min()) < 0 or int(y.max()) >= c)):
+        raise ValueError(f"y must hold int64 class labels in [0, {c - 1}], got {y.dtype}"
+                         + (f" in [{int(y.min())}, {int(y.max())}]" if y.numel() else ""))
     return F.one_hot(y, c).to(torch.float64)
 
 
@@ -205,6 +237,7 @@ def _rff_sweep_cost(p: RFFParams) -> cost.Cost:
 
 
 @cost.model(_rff_sweep_cost)
+@experiment
 def rff_sweep(p: RFFParams, *, device=None, progress: bool = False) -> dict:
     """Model-wise sweep over N (min-norm, every λ, every label-noise level), batched over seeds.
 
@@ -283,6 +316,7 @@ def _rff_sample_sweep_cost(p: RFFParams) -> cost.Cost:
 
 
 @cost.model(_rff_sample_sweep_cost)
+@experiment
 def rff_sample_sweep(p: RFFParams, *, device=None, progress: bool = False) -> dict:
     """Sample-wise sweep: fixed N = ``sample_N`` features, training sets of ``sample_ns`` points drawn as
     nested prefixes of one shuffled pool (the rest of digits is the test set), min-norm fit, batched over seeds.
@@ -313,10 +347,7 @@ def rff_sample_sweep(p: RFFParams, *, device=None, progress: bool = False) -> di
 def peak_after_minimum(y: torch.Tensor, split: int = 0) -> int:
     """Index of the double-descent peak of a curve y: [R]: the maximum of y at or after the minimum of
     y[:split] (the classical, under-parametrised optimum). ``split`` = 0 means the global maximum."""
-    if y.ndim != 1 or len(y) == 0:
-        raise ValueError(f"y must be a non-empty 1-D curve, got shape {tuple(y.shape)}")
-    if not torch.isfinite(y).all():
-        raise ValueError("y holds NaN or inf")
+    y = check_tensor("y", y, ndim=1, shape="[R]", min_size=1)
     split = check_int("split", split, 0, len(y))
     start = int(torch.argmin(y[:split])) if split > 0 else 0
     return start + int(torch.argmax(y[start:]))
@@ -363,6 +394,7 @@ def _width_sweep_cost(p: MLPParams) -> cost.Cost:
 
 
 @cost.model(_width_sweep_cost)
+@experiment
 def width_sweep(p: MLPParams, *, device=None, progress: bool = False) -> dict:
     """Train every width × seed as one packed family; average over seeds.
 

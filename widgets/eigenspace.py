@@ -20,10 +20,10 @@ from typing import ClassVar
 import torch
 
 from widgets.core import cost, kernels, models, train
-from widgets.core.checks import check_float, check_int
+from widgets.core.checks import check_choice, check_float, check_int, check_ints, check_memory, check_tensor
 from widgets.core.data import Dataset
 from widgets.core.env import get_device
-from widgets.core.params import Params
+from widgets.core.params import Params, experiment
 from widgets.core.stats import first_crossing, loglog_slope
 
 # ---------------------------------------------------------------- cost models
@@ -114,8 +114,14 @@ class SpectraParams(Params):
 
     def check(self) -> None:
         d = check_int("d", self.d, 2, kernels.MAX_D)
-        for q in self.qs:
-            check_int("qs[i]", q, 1, d)
+        depths = check_ints("depths", self.depths, 1, 64)
+        qs = check_ints("qs", self.qs, 1, d)
+        # the headline architecture is read off the grid (cnn_spectra's pairs and local_vs_mlp)
+        if check_int("depth", self.depth, 1, 64) not in depths:
+            raise ValueError(f"depth must be one of depths {tuple(depths)}, got {self.depth}")
+        if check_int("q", self.q, 1, d) not in qs:
+            raise ValueError(f"q must be one of qs {tuple(qs)}, got {self.q}")
+        check_choice("kind", self.kind, kernels.KINDS)
 
 
 ZERO = 1e-14  # |λ| below ZERO·trace is rounding noise around an exact zero
@@ -131,6 +137,7 @@ def _mlp_spectra_cost(p: SpectraParams) -> cost.Cost:
 
 
 @cost.model(_mlp_spectra_cost)
+@experiment
 def mlp_spectra(p: SpectraParams, *, device=None, progress: bool = False) -> dict:
     """MLP eigenvalues by degree for each depth.
 
@@ -171,6 +178,7 @@ def _cnn_spectra_cost(p: SpectraParams) -> cost.Cost:
 
 
 @cost.model(_cnn_spectra_cost)
+@experiment
 def cnn_spectra(p: SpectraParams, *, device=None, progress: bool = False) -> dict:
     """CNN (flatten readout) eigenvalues over (degree, spread), for every (depth, q) of the grid.
 
@@ -248,19 +256,43 @@ class LearnParams(Params):
 
     def check(self) -> None:
         d = check_int("d", self.d, 4, 20)
+        depth = check_int("depth", self.depth, 1, 64)
+        check_int("q", self.q, 1, d)
         for name in ("local", "spread"):
-            S = getattr(self, name)
-            kernels.subset_index(S, d)
-            if len(S) < 1:
-                raise ValueError(f"{name} must name at least one coordinate")
-        if self.n_test + max(self.ns + self.train_ns) > 2**d:
+            S = check_ints(name, getattr(self, name), 0, d - 1)
+            if len(set(S)) != len(S):
+                raise ValueError(f"{name} must not repeat a coordinate, got {S}")
+        ns = check_ints("ns", self.ns, 1, 2**d)
+        if ns != sorted(set(ns)):  # n* is the first n of the sweep from which the error stays low
+            raise ValueError(f"ns must be increasing sample sizes, got {self.ns}")
+        seeds = check_int("seeds", self.seeds, 1, 1000)
+        check_float("ridge", self.ridge, 0, 1, lo_open=True)  # > 0: the kernel matrix of n > rank points is singular
+        n_test = check_int("n_test", self.n_test, 1, 2**d)
+        train_ns = check_ints("train_ns", self.train_ns, 1, 2**d)
+        if train_ns != sorted(set(train_ns)):
+            raise ValueError(f"train_ns must be increasing sample sizes, got {self.train_ns}")
+        if n_test + max(ns + train_ns) > 2**d:
             raise ValueError(f"n_test + max(ns) must be at most 2^d = {2**d}")
         check_float("threshold", self.threshold, 0, 1, lo_open=True)
         # every member is trained on its n points tiled up to the largest n
-        n_max = max(self.train_ns)
-        for n in self.train_ns:
+        n_max = max(train_ns)
+        for n in train_ns:
             if n_max % n:
                 raise ValueError(f"train_ns must divide max(train_ns) = {n_max}, got {n}")
+        train_seeds = check_int("train_seeds", self.train_seeds, 1, 1000)
+        width = check_int("width", self.width, 1, 10**5)
+        channels = check_int("channels", self.channels, 1, 10**4)
+        check_int("steps", self.steps, 1, 10**7)
+        check_float("lr", self.lr, 0, 10, lo_open=True)
+        check_float("momentum", self.momentum, 0, 1, hi_open=True)
+        check_choice("optimizer", self.optimizer, ("gd", "adam"))  # full batch: no minibatch rule
+        check_float("init_scale", self.init_scale, 0, 100, lo_open=True)
+        # kernel regression's float64 Gram matrices (train, its factor, test rows), and the trained families
+        # (a CNN layer: channels × d activations per input)
+        K = 2 * len(train_ns) * train_seeds
+        check_memory("seeds × max(ns)² (and n_test × max(ns)); train_ns × train_seeds × width × n",
+                     8 * seeds * (3 * ns[-1] ** 2 + n_test * ns[-1])
+                     + models.training_bytes(K, n_max, d, 1, max(width, channels * d), depth + 1))
 
 
 def _draws(d: int, n_train: int, n_test: int, seeds: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -277,9 +309,15 @@ def _draws(d: int, n_train: int, n_test: int, seeds: int) -> tuple[torch.Tensor,
 def eigenlearning(lam: torch.Tensor, target: int, n: float, ridge: float = 0.0) -> float:
     """Predicted test MSE of kernel ridge regression on n samples for the single-mode target χ_target
     (variance 1), from the eigenvalues λ [M] alone (Simon et al. 2021): κ solves Σ λ/(λ+κ) + ridge/κ = n,
-    L_i = λ_i/(λ_i+κ), E = n/(n − Σ L_i²)·(1 − L_target)²."""
+    L_i = λ_i/(λ_i+κ), E = n/(n − Σ L_i²)·(1 − L_target)².
+
+    ``lam``: [M] finite (negative rounding noise is read as 0); ``target`` an index into it; ``n`` > 0;
+    ``ridge`` ≥ 0."""
+    lam = check_tensor("lam", lam, ndim=1, shape="[M]", min_size=1)
+    target = check_int("target", target, 0, len(lam) - 1)
+    n = check_float("n", n, 0, lo_open=True)
+    ridge = check_float("ridge", ridge, 0)
     lam = lam.clamp(min=0)
-    n = float(n)
     lo, hi = 1e-30, float(lam.sum()) * 10 + ridge * 10 + 1.0
     for _ in range(200):  # bisection on log κ; the left side falls monotonically in κ
         mid = math.sqrt(lo * hi)
@@ -320,6 +358,7 @@ def _kernel_learning_cost(p: LearnParams) -> cost.Cost:
 
 
 @cost.model(_kernel_learning_cost)
+@experiment
 def kernel_learning(p: LearnParams, *, device=None, progress: bool = False) -> dict:
     """Kernel regression (ridge ``p.ridge``·K(x,x)) with the MLP and CNN NTKs on both targets.
 
@@ -422,6 +461,7 @@ def _trained_learning_cost(p: LearnParams) -> cost.Cost:
 
 
 @cost.model(_trained_learning_cost)
+@experiment
 def trained_learning(p: LearnParams, *, device=None, progress: bool = False) -> dict:
     """Finite MLPs (``depth`` hidden layers of ``width``) and CNNs (``depth`` circular convolutions of
     ``channels`` channels, filter q, flatten readout), no biases, trained by full-batch GD with momentum on
@@ -490,11 +530,12 @@ class ModeParams(Params):
 
     def check(self) -> None:
         degree = check_int("degree", self.degree, 1, 8)
-        if len(set(self.ds)) < 3:
-            raise ValueError(f"ds must hold at least 3 distinct dimensions (the slope uses the largest half), "
+        check_int("depth", self.depth, 1, 64)
+        q = check_int("q", self.q, 1, kernels.MAX_D)
+        ds = check_ints("ds", self.ds, max(degree, q), kernels.MAX_D, min_length=3)
+        if ds != sorted(set(ds)):  # the slope is fitted on the largest half: the last entries
+            raise ValueError(f"ds must hold at least 3 increasing dimensions (the slope uses the largest half), "
                              f"got {self.ds}")
-        for d in self.ds:
-            check_int("ds[i]", d, max(degree, self.q), kernels.MAX_D)
 
 
 def _mode_counts_cost(p: ModeParams) -> cost.Cost:
@@ -507,6 +548,7 @@ def _mode_counts_cost(p: ModeParams) -> cost.Cost:
 
 
 @cost.model(_mode_counts_cost)
+@experiment
 def mode_counts(p: ModeParams, *, device=None, progress: bool = False) -> dict:
     """For each d: the number of eigenmodes λ_S ≥ λ_target (the target's rank, which sets how many samples
     kernel regression needs to reach it), for the MLP and the CNN; and the log-log slope of rank against d.

@@ -24,9 +24,19 @@ from typing import ClassVar
 import torch
 
 from widgets.core import cost, data
-from widgets.core.checks import check_choice, check_float, check_int
+from widgets.core.checks import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_floats,
+    check_instance,
+    check_int,
+    check_ints,
+    check_memory,
+    check_tensor,
+)
 from widgets.core.meanfield import train_two_layer
-from widgets.core.params import Params
+from widgets.core.params import Params, experiment
 from widgets.core.solvers import (
     deep_factorization_gd,
     hard_margin_svm,
@@ -63,8 +73,16 @@ class MaxMarginParams(Params):
     seed: int = 0
 
     def check(self) -> None:
-        check_int("check_at", self.check_at, 1, self.steps)
-        check_int("n_flip", self.n_flip, 1, self.n - 4)  # the first four points are the support vectors
+        n = check_int("n", self.n, 6, 10**6)  # the four support vectors and both classes of random points
+        check_float("gap", self.gap, 0, 1.5, lo_open=True)
+        check_float("lr", self.lr, 0, 1e3, lo_open=True)
+        steps = check_int("steps", self.steps, 1, 10**7)
+        records = check_int("records", self.records, 2, 10**4)
+        # after the four support vectors, (n − 4)//2 random points of the smaller class: flips alternate classes
+        check_int("n_flip", self.n_flip, 1, (n - 4) // 2)
+        check_int("check_at", self.check_at, 1, steps)
+        check_int("seed", self.seed, 0)
+        check_memory("n × records", 8 * 3 * 2 * (6 * n + 2 * records))  # three problems in float64
 
 
 SUPPORT = {"symmetric": ([[0.0, 2.0], [2.0, 0.0], [0.0, -2.0], [-2.0, 0.0]], [1, 1, -1, -1]),
@@ -93,12 +111,30 @@ def separable_points(n: int = 40, gap: float = 0.5, support: str = "symmetric", 
 def predicted_angle(z: torch.Tensor, svm: dict, lr: float, steps: torch.Tensor) -> torch.Tensor:
     """Soudry et al.'s asymptotics w(t) ≈ ŵ log t + w̃, where (for the mean loss, step ``lr``) each support
     vector has zₙ·w̃ = log(lr / (n αₙ)); needs exactly two support vectors spanning the plane. Returns the
-    angle (degrees) between ŵ log t + w̃ and ŵ at ``steps`` [T] (t ≥ 2)."""
+    angle (degrees) between ŵ log t + w̃ and ŵ at ``steps`` [T] (t ≥ 1; the asymptotics describe large t).
+
+    z: [n, 2] (the points times their labels); ``svm``: :func:`~widgets.core.solvers.hard_margin_svm`'s dict
+    for them (``w`` [2], ``alpha`` [n]); ``lr`` > 0."""
+    z = check_tensor("z", z, ndim=2, shape="[n, 2]", min_size=1)
+    if z.shape[1] != 2:
+        raise ValueError(f"z must have shape [n, 2], got {tuple(z.shape)}")
+    check_instance("svm", svm, dict, "hard_margin_svm's dict")
+    if not {"w", "alpha"} <= svm.keys():
+        raise ValueError(f"svm must be hard_margin_svm's dict (with 'w' and 'alpha'), got keys {sorted(svm)}")
+    check_tensor("svm['w']", svm["w"], ndim=1, shape="[2]")
+    if svm["w"].shape != (2,) or check_tensor("svm['alpha']", svm["alpha"], ndim=1).shape != (len(z),):
+        raise ValueError(f"svm must hold w [2] and alpha [{len(z)}] (one dual weight per point of z)")
+    lr = check_float("lr", lr, 0, lo_open=True)
+    steps = check_tensor("steps", steps, ndim=1, shape="[T]")
+    if bool((steps < 1).any()):
+        raise ValueError("steps must hold steps t ≥ 1 (the asymptotics take log t)")
     # count the points on the margin, not the α > 0: with repeated support vectors the dual splits α arbitrarily
     sv = ((z.to(torch.float64) @ svm["w"] - 1).abs() < 1e-9).nonzero()[:, 0]
     if len(sv) != 2:
         raise ValueError(f"predicted_angle needs exactly two support vectors, found {len(sv)}")
     Z = z[sv].to(torch.float64)
+    if abs(float(torch.linalg.det(Z))) < 1e-12 or not bool((svm["alpha"][sv] > 0).all()):
+        raise ValueError("svm's two support vectors must span the plane and have dual weights alpha > 0")
     w_tilde = torch.linalg.solve(Z, torch.log(lr / (len(z) * svm["alpha"][sv])))
     w = svm["w"][None] * torch.log(steps.to(torch.float64))[:, None] + w_tilde
     return _angle(w, svm["w"])
@@ -114,7 +150,13 @@ def _angle(w: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 
 def separable_2d(z: torch.Tensor) -> bool:
     """Whether the vectors z [n, 2] lie strictly inside one open half-plane (some w has z·w > 0 for all):
-    their directions, sorted by angle, leave a circular gap wider than π."""
+    their directions, sorted by angle, leave a circular gap wider than π. A zero vector has z·w = 0 for
+    every w, so it is never inside one."""
+    z = check_tensor("z", z, ndim=2, shape="[n, 2]", min_size=1)
+    if z.shape[1] != 2:
+        raise ValueError(f"z must have shape [n, 2], got {tuple(z.shape)}")
+    if bool((z == 0).all(1).any()):
+        return False
     ang = torch.atan2(z[:, 1], z[:, 0]).sort().values
     gaps = torch.cat([ang.diff(), (ang[:1] + 2 * math.pi) - ang[-1:]])
     return bool(gaps.max() > math.pi + 1e-12)
@@ -130,6 +172,7 @@ def _max_margin_cost(p: MaxMarginParams) -> cost.Cost:
 
 
 @cost.model(_max_margin_cost)
+@experiment
 def max_margin(p: MaxMarginParams, *, device=None, progress: bool = False) -> dict:
     """GD on the symmetric and the tilted separable sets, and on the symmetric set with ``n_flip`` labels
     flipped, as one batched run, against the SVM direction and against the finite minimiser. It runs in
@@ -145,7 +188,6 @@ def max_margin(p: MaxMarginParams, *, device=None, progress: bool = False) -> di
     x, y = separable_points(p.n, p.gap, "symmetric", p.seed)
     xt, yt = separable_points(p.n, p.gap, "tilted", p.seed)
     n_flip = int(p.n_flip)
-    svm, svm_t = hard_margin_svm(x, y), hard_margin_svm(xt, yt)
     # flip random non-support points of both classes, alternating, so no line through 0 separates them
     g = torch.Generator().manual_seed(p.seed + 1)
     rest = 4 + torch.randperm(p.n - 4, generator=g)
@@ -155,6 +197,7 @@ def max_margin(p: MaxMarginParams, *, device=None, progress: bool = False) -> di
     y_flip[picks] = -y_flip[picks]
     if separable_2d(y_flip[:, None] * x):
         raise ValueError(f"n_flip={n_flip} left the data separable; flip more labels")
+    svm, svm_t = hard_margin_svm(x, y), hard_margin_svm(xt, yt)
     z = torch.stack([y[:, None] * x, yt[:, None] * xt, y_flip[:, None] * x])
     gd = logistic_gd(z, p.lr, p.steps, p.records)
     ws = gd["w"]
@@ -204,11 +247,28 @@ class TwoLayerParams(Params):
     grid: int = 31
 
     def check(self) -> None:
+        self._check_common(self.dims, self.seeds)
+
+    def _check_common(self, dims, seeds) -> None:
+        """The fields both parameter sets share; ``dims`` and ``seeds``: the nets that train."""
         check_int("k", self.k, 2, 20)
-        if not self.dims or min(self.dims) < 2:
-            raise ValueError(f"dims must be a non-empty list of dimensions ≥ 2, got {self.dims}")
-        check_float("eta_both", self.eta_both, 0, 1e6, lo_open=True)
-        check_float("eta_output", self.eta_output, 0, 1e6, lo_open=True)
+        check_float("sigma", self.sigma, 0, 10)
+        n = check_int("n", self.n, 2, 10**6)
+        n_test = check_int("n_test", self.n_test, 1, 10**6)
+        dims = check_ints("dims", dims, 2, 10**4)
+        width = check_int("width", self.width, 1, 10**6)
+        check_int("steps", self.steps, 1, 10**7)
+        check_int("steps_output", self.steps_output, 1, 10**7)
+        # the learning rate is η·m (the mean-field scaling), at most the solver's 1e8
+        check_float("eta_both", self.eta_both, 0, 1e8 / width, lo_open=True)
+        check_float("eta_output", self.eta_output, 0, 1e8 / width, lo_open=True)
+        seeds = check_ints("seeds", seeds, 0)
+        records = check_int("records", self.records, 2, 10**4)
+        grid = check_int("grid", self.grid, 2, 1000)
+        # every member's data, its hidden layer on its train, test and plane points, and the recorded outputs
+        K, D, m = 2 * len(dims) * len(seeds), max(dims) + 1, n + n_test + grid * grid
+        check_memory("dims × seeds × width × (n + n_test + grid²)",
+                     8 * K * (m * D + 4 * m * width + 3 * D * width + records * grid * grid))
 
 
 @dataclass(frozen=True)
@@ -223,15 +283,22 @@ class OneNetParams(TwoLayerParams):
     seed: int = 0
 
     def check(self) -> None:
-        super().check()
-        check_int("d", self.d, 2, 10**4)
-        check_float("alpha", self.alpha, 0, 1e6, lo_open=True)
-        check_int("seed", self.seed, 0)
+        d = check_int("d", self.d, 2, 10**4)
+        alpha = check_float("alpha", self.alpha, 0, 1e6, lo_open=True)
+        check_bool("both", self.both)
+        seed = check_int("seed", self.seed, 0)
+        check_ints("dims", self.dims, 2, 10**4)  # not used by the one net, but fields all the same
+        check_ints("seeds", self.seeds, 0)
+        self._check_common((d,), (seed,))
+        # the step η·m/α², at most the solver's 1e8
+        check_float("eta · width / alpha²", (self.eta_both if self.both else self.eta_output) * self.width / alpha**2,
+                    0, 1e8)
 
 
 def cluster_data(k: int, n: int, n_test: int, d: int, sigma: float, seed: int) -> data.Dataset:
     """:func:`widgets.core.data.clusters` split into train and test, with a constant 1 appended as a bias
     coordinate: x [·, d + 1] float32, y [·] float32 in {−1, +1}."""
+    n, n_test = check_int("n", n, 1, 10**7), check_int("n_test", n_test, 1, 10**7)
     x, y, _ = data.clusters(k=k, n=n + n_test, d=d, sigma=sigma, seed=seed)
     x = torch.cat([x, torch.ones(len(x), 1)], 1)
     return data.Dataset(x[:n], y[:n], x[n:], y[n:])
@@ -239,7 +306,8 @@ def cluster_data(k: int, n: int, n_test: int, d: int, sigma: float, seed: int) -
 
 def plane_grid(size: int, lim: float = 0.75) -> torch.Tensor:
     """A size×size grid over [−lim, lim]² in the first two coordinates, row-major (x₂ slow, x₁ fast): [size², 2]."""
-    size = check_int("grid", size, 2, 1000)
+    size = check_int("size", size, 2, 1000)
+    lim = check_float("lim", lim, 0, 1e6, lo_open=True)
     t = torch.linspace(-lim, lim, size)
     g2, g1 = torch.meshgrid(t, t, indexing="ij")
     return torch.stack([g1.flatten(), g2.flatten()], 1)
@@ -247,7 +315,13 @@ def plane_grid(size: int, lim: float = 0.75) -> torch.Tensor:
 
 def embed_plane(points: torch.Tensor, d: int, d_max: int) -> torch.Tensor:
     """Points of the plane [G, 2] as inputs of a d-dimensional member: noise coordinates 0 (their mean), bias
-    coordinate 1, zero padding up to ``d_max`` + 1 columns. Returns [G, d_max + 1]."""
+    coordinate 1, zero padding up to ``d_max`` + 1 columns (2 ≤ d ≤ d_max). Returns [G, d_max + 1]."""
+    points = check_tensor("points", points, ndim=2, shape="[G, 2]")
+    if points.shape[1] != 2:
+        raise ValueError(f"points must have shape [G, 2], got {tuple(points.shape)}")
+    d_max = check_int("d_max", d_max, 2, 10**6)
+    d = check_int("d", d, 2, d_max)
+    check_memory(f"{len(points)} points in {d_max + 1} dimensions", 4 * len(points) * (d_max + 1))
     out = torch.zeros(len(points), d_max + 1)
     out[:, :2] = points
     out[:, d] = 1.0
@@ -266,6 +340,7 @@ def _two_layer_sweep_cost(p: TwoLayerParams) -> cost.Cost:
 
 
 @cost.model(_two_layer_sweep_cost)
+@experiment
 def two_layer_sweep(p: TwoLayerParams, *, device=None, progress: bool = False) -> dict:
     """Output layer only vs both layers, for every d in ``p.dims`` and every seed, as one batched family.
 
@@ -305,6 +380,7 @@ def two_layer_sweep(p: TwoLayerParams, *, device=None, progress: bool = False) -
             "seconds": sum(r["seconds"] for r in runs), "params": asdict(p)}
 
 
+@experiment
 def explore_two_layer(p: OneNetParams, *, device=None, progress: bool = False) -> dict:
     """One net for the live explorer: the clusters of ``p`` in ``p.d`` dimensions, F = α(f − f₀) (plain f at
     α = 1), both layers or the output layer only, with the outputs on the plane recorded at every record.
@@ -351,10 +427,23 @@ class LazyParams(Params):
     records: int = 20
 
     def check(self) -> None:
-        if not self.alphas:
-            raise ValueError("alphas must name at least one output scale")
-        for a in self.alphas:
-            check_float("alphas[i]", a, 0, 1e8, lo_open=True)
+        alphas = check_floats("alphas", self.alphas, 0, 1e8, lo_open=True)
+        check_int("d", self.d, 2, 10**4)
+        check_int("k", self.k, 2, 20)
+        check_float("sigma", self.sigma, 0, 10)
+        n = check_int("n", self.n, 2, 10**6)
+        n_test = check_int("n_test", self.n_test, 1, 10**6)
+        width = check_int("width", self.width, 1, 10**6)
+        check_int("steps", self.steps, 1, 10**7)
+        # both layers at η·m/α², at most the solver's 1e8
+        eta = check_float("eta", self.eta, 0, 1e8, lo_open=True)
+        check_float("eta · width / min(alphas)²", eta * width / min(alphas) ** 2, 0, 1e8)
+        seeds = check_ints("seeds", self.seeds, 0)
+        kernel_points = check_int("kernel_points", self.kernel_points, 0, 10**5)
+        check_int("records", self.records, 2, 10**4)
+        K, m = len(alphas) * len(seeds), max(n, n_test)
+        check_memory("alphas × seeds × width × n (and kernel_points²)",
+                     8 * K * width * (4 * m + 3 * (self.d + 1)) + 8 * 2 * K * min(kernel_points, n) ** 2)
 
 
 def _lazy_sweep_cost(p: LazyParams) -> cost.Cost:
@@ -366,6 +455,7 @@ def _lazy_sweep_cost(p: LazyParams) -> cost.Cost:
 
 
 @cost.model(_lazy_sweep_cost)
+@experiment
 def lazy_sweep(p: LazyParams, *, device=None, progress: bool = False) -> dict:
     """Rich to lazy in one knob. Members are ordered (α, seed). Returns ``alphas`` [A], ``weight_change``,
     ``kernel_change``, ``test_err``, ``train_loss`` [A, S] (final), and the trainer's records as ``curves``."""
@@ -415,8 +505,21 @@ class MatrixParams(Params):
     nuclear_iters: int = 2000
 
     def check(self) -> None:
-        if not self.depths or not self.inits or not self.seeds:
-            raise ValueError("depths, inits and seeds must each name at least one value")
+        size = check_int("size", self.size, 2, 10**4)
+        check_int("rank", self.rank, 1, size)
+        check_float("observed", self.observed, 0, 1, lo_open=True)
+        depths = check_ints("depths", self.depths, 1, 3)
+        inits = check_floats("inits", self.inits, 0, 1e3, lo_open=True)
+        seeds = check_ints("seeds", self.seeds, 0)
+        check_float("lr", self.lr, 0, 1e4, lo_open=True)
+        check_int("steps", self.steps, 1, 10**7)
+        records = check_int("records", self.records, 2, 10**4)
+        check_int("min_seen", self.min_seen, 0, size)
+        check_int("nuclear_iters", self.nuclear_iters, 1, 10**6)
+        # the factorization's solver, and the nuclear-norm completion of each seed
+        K = len(depths) * len(inits) * len(seeds)
+        check_memory("depths × inits × seeds × size² (and records)",
+                     8 * K * size * (14 * size + records) + 8 * 10 * len(seeds) * size * size)
 
 
 def low_rank_problem(size: int, rank: int, observed: float, seed: int, min_seen: int = 0) -> tuple:
@@ -455,6 +558,7 @@ def _matrix_sweep_cost(p: MatrixParams) -> cost.Cost:
 
 
 @cost.model(_matrix_sweep_cost)
+@experiment
 def matrix_sweep(p: MatrixParams, *, device=None, progress: bool = False) -> dict:
     """Every (depth, init, seed) as one batched family, plus the minimum nuclear norm completion per seed.
 

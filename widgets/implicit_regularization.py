@@ -25,11 +25,22 @@ from typing import ClassVar
 import torch
 
 from widgets.core import cost, data, models, train
-from widgets.core.checks import check_choice, check_float, check_int
+from widgets.core.checks import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_floats,
+    check_instance,
+    check_int,
+    check_ints,
+    check_memory,
+    check_sequence,
+    check_tensor,
+)
 from widgets.core.env import get_device
 from widgets.core.hooks import gradient_penalty
 from widgets.core.losses import LOSSES, member_accuracy, member_losses
-from widgets.core.params import Params
+from widgets.core.params import Params, experiment
 from widgets.core.probes import geometric_complexity, grad_norm_sq, kernel_alignment, tangent_kernel, top_hessian_eig
 from widgets.core.stats import effective_rank, first_crossing, loglog_slope
 
@@ -37,16 +48,43 @@ from widgets.core.stats import effective_rank, first_crossing, loglog_slope
 
 
 def toy_grad(theta: torch.Tensor) -> torch.Tensor:
-    """∇E for E(a, b) = ½(1 − ab)². theta: [..., 2] → [..., 2]."""
+    """∇E for E(a, b) = ½(1 − ab)². theta: [..., 2] finite → [..., 2]."""
+    return _grad(_check_theta("theta", theta))
+
+
+def toy_modified_grad(theta: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """∇Ẽ = ∇E + (h/2)·H∇E, the gradient of Ẽ = E + (h/4)‖∇E‖². theta: [m, 2], h: [m] step sizes ≥ 0 (any
+    shape that broadcasts against theta[..., 0]) → [m, 2]."""
+    theta = _check_theta("theta", theta)
+    h = check_tensor("h", h, ndim=tuple(range(0, 65)), shape="[m]")
+    if bool((h < 0).any()):
+        raise ValueError("h must hold step sizes ≥ 0")
+    try:
+        fits = torch.broadcast_shapes(h.shape, theta.shape[:-1]) == theta.shape[:-1]
+    except RuntimeError:
+        fits = False
+    if not fits:  # the result is theta's shape: h must not add rows
+        raise ValueError(f"h {tuple(h.shape)} must broadcast against theta's rows {tuple(theta.shape[:-1])}")
+    return _modified_grad(theta, h)
+
+
+def _check_theta(name: str, theta) -> torch.Tensor:
+    theta = check_tensor(name, theta, ndim=tuple(range(1, 65)), shape="[..., 2]")
+    if theta.shape[-1] != 2:
+        raise ValueError(f"{name} must have shape [..., 2] (points (a, b)), got {tuple(theta.shape)}")
+    return theta
+
+
+# the unchecked forms, for the integrators' inner loops (their callers check once)
+def _grad(theta: torch.Tensor) -> torch.Tensor:
     a, b = theta[..., 0], theta[..., 1]
     r = 1 - a * b
     return torch.stack([-r * b, -r * a], -1)
 
 
-def toy_modified_grad(theta: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """∇Ẽ = ∇E + (h/2)·H∇E, the gradient of Ẽ = E + (h/4)‖∇E‖². theta: [m, 2], h: [m] → [m, 2]."""
+def _modified_grad(theta: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     a, b = theta[..., 0], theta[..., 1]
-    g = toy_grad(theta)
+    g = _grad(theta)
     off = 2 * a * b - 1  # the Hessian is [[b², 2ab − 1], [2ab − 1, a²]]
     Hg = torch.stack([b * b * g[..., 0] + off * g[..., 1], off * g[..., 0] + a * a * g[..., 1]], -1)
     return g + (h / 2)[..., None] * Hg
@@ -56,10 +94,24 @@ def rk4(field, theta: torch.Tensor, dt: float, n: int, every: int = 0) -> tuple[
     """Integrate dθ/dt = field(θ) with ``n`` classical Runge–Kutta steps of size dt (all rows at once).
 
     Returns the end point and, if ``every`` > 0, the states at every ``every``-th step (the start included).
+    ``field`` must return a tensor of theta's shape; the state is not checked along the way, so a field that
+    overflows gives inf or NaN.
     """
+    if not callable(field):
+        raise TypeError(f"field must be a function of theta, got {type(field).__name__}")
+    theta = check_tensor("theta", theta, ndim=tuple(range(1, 65)), shape="[..., d]")
+    dt = check_float("dt", dt)
+    n = check_int("n", n, 0, 10**8)
+    every = check_int("every", every, 0)
+    if every:
+        check_memory(f"the path of {n // every + 1} states of theta {tuple(theta.shape)}",
+                     theta.element_size() * theta.numel() * (n // every + 1))
     path = [theta] if every else []
     for i in range(1, n + 1):
         k1 = field(theta)
+        if i == 1 and (not isinstance(k1, torch.Tensor) or k1.shape != theta.shape):
+            raise ValueError(f"field must return a tensor of theta's shape {tuple(theta.shape)}, got "
+                             f"{tuple(k1.shape) if isinstance(k1, torch.Tensor) else type(k1).__name__}")
         k2 = field(theta + dt / 2 * k1)
         k3 = field(theta + dt / 2 * k2)
         k4 = field(theta + dt * k3)
@@ -72,13 +124,27 @@ def rk4(field, theta: torch.Tensor, dt: float, n: int, every: int = 0) -> tuple[
 def gd_toy(theta0: torch.Tensor, hs: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
     """Gradient descent on E from theta0 [2] with step hs[i] for steps[i] steps, all h at once.
 
-    Returns the path [max(steps) + 1, m, 2]; row i stays put after its own ``steps[i]``.
+    Returns the path [max(steps) + 1, m, 2]; row i stays put after its own ``steps[i]``. hs: [m] > 0; steps:
+    [m] integers ≥ 0. A step too large for the curvature it meets diverges: its row then runs to inf or NaN
+    (:func:`toy_igr` refuses such a step size).
     """
+    theta0 = check_tensor("theta0", theta0, ndim=1, shape="[2]")
+    if theta0.shape != (2,):
+        raise ValueError(f"theta0 must be one point (a, b), got shape {tuple(theta0.shape)}")
+    hs = check_tensor("hs", hs, ndim=1, shape="[m]", min_size=1)
+    if bool((hs <= 0).any()):
+        raise ValueError("hs must hold step sizes > 0")
+    steps = check_tensor("steps", steps, ndim=1, shape=f"[{len(hs)}]")
+    if steps.shape != hs.shape or steps.is_floating_point() or bool((steps < 0).any()):
+        raise ValueError(f"steps must be [{len(hs)}] integers ≥ 0 (one per step size), got {steps.dtype} "
+                         f"{tuple(steps.shape)}")
+    T = check_int("max(steps)", int(steps.max()), 0, 10**8)
+    check_memory(f"the path of {T + 1} steps of {len(hs)} step sizes", 8 * 2 * len(hs) * (T + 1))
     theta = theta0.expand(len(hs), 2).clone()
     path = [theta]
-    for t in range(int(steps.max())):
+    for t in range(T):
         moving = (t < steps)[:, None]
-        theta = torch.where(moving, theta - hs[:, None] * toy_grad(theta), theta)
+        theta = torch.where(moving, theta - hs[:, None] * _grad(theta), theta)
         path.append(theta)
     return torch.stack(path)
 
@@ -104,21 +170,21 @@ class ToyParams(Params):
     plot_points: int = 60
 
     def check(self) -> None:
-        if len(self.theta0) != 2:
+        if len(check_floats("theta0", self.theta0, -100, 100)) != 2:
             raise ValueError(f"theta0 must be two numbers (a, b), got {self.theta0!r}")
-        check_float("horizon", self.horizon, 0, 1e3, lo_open=True)
+        horizon = check_float("horizon", self.horizon, 0, 1e3, lo_open=True)
         check_int("rk4_steps", self.rk4_steps, 1, 10**7)
-        hs = [check_float("slope_hs[i]", h, 0, 1, lo_open=True) for h in self.slope_hs]
-        if len(hs) < 2:
-            raise ValueError("slope_hs needs at least two step sizes")
+        hs = check_floats("slope_hs", self.slope_hs, 0, 1, lo_open=True, min_length=2)
         # GD is compared with the flows at the horizon itself, so every h must reach it in whole steps
-        steps = [round(self.horizon / h) * h for h in hs]
-        if not all(math.isclose(t, self.horizon, rel_tol=1e-5, abs_tol=1e-8) for t in steps):
+        check_int("horizon / min(slope_hs) (GD steps)", round(horizon / min(hs)), 1, 10**7)
+        steps = [round(horizon / h) * h for h in hs]
+        if not all(math.isclose(t, horizon, rel_tol=1e-5, abs_tol=1e-8) for t in steps):
             raise ValueError(f"horizon / h must be a whole number of steps for every h in slope_hs, got {steps}")
-        for h in self.sweep_hs:
-            check_float("sweep_hs[i]", h, 0, 2, lo_open=True)
-        check_int("settle_steps", self.settle_steps, 1, 10**7)
+        sweep = check_floats("sweep_hs", self.sweep_hs, 0, 2, lo_open=True)
+        settle = check_int("settle_steps", self.settle_steps, 1, 10**7)
+        check_float("plot_time", self.plot_time, 0, 1e4, lo_open=True)
         check_int("plot_points", self.plot_points, 2, 10**4)
+        check_memory("settle_steps × sweep_hs", 8 * 2 * (settle + 1) * len(sweep))  # the GD paths
 
 
 def _toy_igr_cost(p: ToyParams) -> cost.Cost:
@@ -132,6 +198,7 @@ def _toy_igr_cost(p: ToyParams) -> cost.Cost:
 
 
 @cost.model(_toy_igr_cost)
+@experiment
 def toy_igr(p: ToyParams, *, device=None, progress: bool = False) -> dict:
     """GD on E(a, b) = ½(1 − ab)² against the flows of E and Ẽ, in float64 on the CPU (it is tiny: ``device``
     and ``progress`` are unused).
@@ -139,7 +206,8 @@ def toy_igr(p: ToyParams, *, device=None, progress: bool = False) -> dict:
     Returns ``slope_hs`` [m], ``dist_plain`` / ``dist_modified`` [m] (distance from GD after ``horizon`` time
     to each flow), ``slope_plain`` / ``slope_modified`` (log-log slopes), ``sweep_hs`` [s], ``sharpness`` [s]
     (a² + b² where GD settles), ``final_loss`` [s], and ``paths``: for each swept h, a dict of [P, 2]
-    trajectories ``gd``, ``flow``, ``modified`` over ``plot_time``.
+    trajectories ``gd``, ``flow``, ``modified`` over ``plot_time``. Raises ValueError naming ``sweep_hs``
+    when GD diverges at one of them (how large a step diverges depends on ``theta0``).
     """
     theta0 = torch.tensor(p.theta0, dtype=torch.float64)
     n_rk = int(p.rk4_steps)
@@ -148,7 +216,7 @@ def toy_igr(p: ToyParams, *, device=None, progress: bool = False) -> dict:
     gd_end = gd_toy(theta0, hs, steps)[-1]
     # both flows in one batch: the flow of E is the modified flow with h = 0
     both = torch.cat([torch.zeros_like(hs), hs])
-    ends, _ = rk4(lambda z: -toy_modified_grad(z, both), theta0.expand(2 * len(hs), 2), p.horizon / n_rk, n_rk)
+    ends, _ = rk4(lambda z: -_modified_grad(z, both), theta0.expand(2 * len(hs), 2), p.horizon / n_rk, n_rk)
     flow_end, mod_end = ends[: len(hs)], ends[len(hs):]
     dist_plain = (gd_end - flow_end).norm(dim=-1)
     dist_mod = (gd_end - mod_end).norm(dim=-1)
@@ -157,12 +225,16 @@ def toy_igr(p: ToyParams, *, device=None, progress: bool = False) -> dict:
     settle = int(p.settle_steps)
     path = gd_toy(theta0, sweep, torch.full((len(sweep),), settle))
     end = path[-1]
+    gone = ~torch.isfinite(path).all(-1).all(0)
+    if gone.any():  # GD overshoots and runs away: it has no trajectory to compare, nor a sharpness
+        raise ValueError(f"sweep_hs: GD diverges from theta0 = {p.theta0} at h = {sweep[gone].tolist()}; use "
+                         "smaller step sizes")
     # the flows, on a grid fine for the smallest h, over the plotted time
     n_plot = int(p.plot_points)
     every = max(1, 2 * n_rk // n_plot)
     dt_plot = p.plot_time / (every * n_plot)
     both = torch.cat([torch.zeros(1, dtype=torch.float64), sweep])
-    _, bpath = rk4(lambda z: -toy_modified_grad(z, both), theta0.expand(len(both), 2), dt_plot, every * n_plot, every)
+    _, bpath = rk4(lambda z: -_modified_grad(z, both), theta0.expand(len(both), 2), dt_plot, every * n_plot, every)
     bpath = torch.stack(bpath)
     fpath, mpath = bpath[:, 0], bpath[:, 1:]
     paths = []
@@ -193,8 +265,17 @@ def gd_family(family: models.Family, x: torch.Tensor, y: torch.Tensor, *, lr, st
     Records at ``records`` evenly spaced fractions of each member's own run: ``time`` [R, K] (lr × step),
     ``loss`` [R, K] (E), ``grad_norm_sq`` [R, K] (‖∇E‖², always of the plain loss) and, if given,
     ``probe`` (a function of the uncentered family returning [K, ...]) → [R, K, ...].
+
+    ``family``: a :class:`~widgets.core.models.Family`; ``x``, ``y``, ``lr`` and ``steps`` as the trainer
+    takes them (it checks them, with the data, before its first step).
     """
+    check_instance("family", family, models.Family, "a Family (from models.mlp or models.cnn)")
     check_choice("loss", loss, LOSSES)
+    check_tensor("x", x, ndim=(2, 3), shape="[n, d] or [K, n, d]")
+    check_tensor("y", y, ndim=(1, 2, 3), shape="[n], [n, o] or [K, n, o]")
+    if probe is not None and not callable(probe):
+        raise TypeError(f"probe must be None or a function of the family, got {type(probe).__name__}")
+    check_bool("progress", progress)
     K, dev, dt = family.size, family.device, family.params[0].dtype
     lam = train.per_member("penalty", penalty, K, 0, 1e6, dev, dt)
     alpha = train.per_member("scale", scale, K, 0, 1e6, dev, dt)
@@ -242,17 +323,27 @@ class IGRParams(Params):
 
     def cap(self, max_steps: int) -> dict:
         """Member k runs ``time / lrs[k]`` steps: the cap shortens the time so the smallest lr takes at most
-        ``max_steps``."""
-        return {**super().cap(max_steps), "time": min(self.time, max_steps * min(self.lrs))}
+        ``max_steps``, but never below one step of the largest lr (so, with lrs spanning more than a factor
+        ``max_steps``, the smallest lr runs max(lrs)/min(lrs) steps)."""
+        return {**super().cap(max_steps), "time": min(self.time, max(max_steps * min(self.lrs), max(self.lrs)))}
 
     def check(self) -> None:
-        check_int("n_train", self.n_train, 16, 1500)
-        lrs = [check_float("lrs[i]", h, 0, 2, lo_open=True) for h in self.lrs]
-        if len(lrs) < 2 or sorted(lrs) != lrs:
+        n = check_int("n_train", self.n_train, 16, 1500)
+        width = check_int("width", self.width, 1, 10**5)
+        depth = check_int("depth", self.depth, 1, 64)
+        lrs = check_floats("lrs", self.lrs, 0, 2, lo_open=True, min_length=2)
+        if sorted(lrs) != lrs:
             raise ValueError(f"lrs must be at least two increasing learning rates, got {self.lrs}")
-        check_float("time", self.time, 0, 1e5, lo_open=True)
-        for s in self.seeds:
-            check_int("seeds[i]", s, 0)
+        time_ = check_float("time", self.time, 0, 1e5, lo_open=True)
+        # every member runs time / lr steps, at least one
+        check_int("time / max(lrs) (steps)", round(time_ / lrs[-1]), 1)
+        check_int("time / min(lrs) (steps)", round(time_ / lrs[0]), 1, 10**7)
+        seeds = check_ints("seeds", self.seeds, 0)
+        check_int("records", self.records, 2, 10**4)
+        check_int("hvp_iters", self.hvp_iters, 1, 10**4)
+        # the (lr, seed) family, and ‖∇E‖² at its records (double backward: about twice the training)
+        check_memory("lrs × seeds × width × depth × n_train",
+                     3 * models.training_bytes(len(lrs) * len(seeds), n, 64, 10, width, depth))
 
 
 def _igr_network_cost(p: IGRParams) -> cost.Cost:
@@ -281,6 +372,7 @@ def _igr_network_cost(p: IGRParams) -> cost.Cost:
 
 
 @cost.model(_igr_network_cost)
+@experiment
 def igr_network(p: IGRParams, *, device=None, progress: bool = False) -> dict:
     """Train the lr family and the penalized family; measure ‖∇E‖², the top Hessian eigenvalue, GC and test
     accuracy at the end.
@@ -372,18 +464,25 @@ class GCParams(Params):
     gc_points: int = 128
 
     def check(self) -> None:
+        n = check_int("n_train", self.n_train, 16, 1500)
+        width = check_int("width", self.width, 1, 10**5)
+        depth = check_int("depth", self.depth, 1, 64)
+        seeds = check_ints("seeds", self.seeds, 0)
+        check_float("base_lr", self.base_lr, 0, 10, lo_open=True)
+        check_int("base_batch", self.base_batch, 1, n)
+        lrs = check_floats("lrs", self.lrs, 0, 10, lo_open=True, min_length=2)
+        check_ints("batches", self.batches, 1, n, min_length=2)
+        wds = check_floats("weight_decays", self.weight_decays, 0, 10, min_length=2)
+        scales = check_floats("init_scales", self.init_scales, 0, 100, lo_open=True, min_length=2)
         check_float("fit_loss", self.fit_loss, 0, 10, lo_open=True)
         check_int("steps", self.steps, 1, 10**7)
         check_int("batch_steps", self.batch_steps, 1, 10**7)
-        for s in self.seeds:
-            check_int("seeds[i]", s, 0)
-        check_int("gc_points", self.gc_points, 1, self.n_train)
-        for name, vals in (("lrs", self.lrs), ("batches", self.batches), ("weight_decays", self.weight_decays),
-                           ("init_scales", self.init_scales)):
-            if len(vals) < 2:
-                raise ValueError(f"{name} needs at least two values, got {vals}")
-        for b in self.batches:
-            check_int("batches[i]", b, 1, self.n_train)
+        check_int("records", self.records, 2, 10**4)
+        gc_points = check_int("gc_points", self.gc_points, 1, n)
+        # the shared family: training, its full-batch records, and the input gradients of GC (10 per point)
+        K = (len(lrs) + len(wds) + len(scales)) * len(seeds)
+        check_memory("(lrs + weight_decays + init_scales) × seeds × width × depth × n_train",
+                     models.training_bytes(K, n + 10 * gc_points, 64, 10, width, depth))
 
 
 KNOBS = ("lr", "batch", "weight_decay", "init_scale")
@@ -412,6 +511,7 @@ def _gc_sweep_cost(p: GCParams) -> cost.Cost:
 
 
 @cost.model(_gc_sweep_cost)
+@experiment
 def gc_sweep(p: GCParams, *, device=None, progress: bool = False) -> dict:
     """GC at equal fit (and at initialization) for each knob value and seed.
 
@@ -474,6 +574,17 @@ def knob_means(rows: list[dict], knob: str, key: str = "gc", min_value: float | 
     """From :func:`gc_sweep` rows: the sorted values of one knob and the seed-mean of ``key`` at each.
     ``min_value``: keep only values ≥ it. → (values [m], means [m])."""
     check_choice("knob", knob, KNOBS)
+    rows = check_sequence("rows", rows, min_length=1)
+    if not isinstance(key, str) or key in ("knob", "value"):
+        raise ValueError(f"key must name a measured field of the rows (e.g. 'gc'), got {key!r}")
+    for r in rows:
+        if not isinstance(r, dict) or not {"knob", "value", key} <= r.keys():
+            raise ValueError(f"rows must be gc_sweep's rows, each a dict with 'knob', 'value' and {key!r}")
+        if r["knob"] == knob:
+            check_float(f"rows' {key!r}", r[key])
+            check_float("rows' 'value'", r["value"])
+    if min_value is not None:
+        min_value = check_float("min_value", min_value)
     values = sorted({r["value"] for r in rows if r["knob"] == knob and (min_value is None or r["value"] >= min_value)})
     if not values:
         raise ValueError(f"no rows for knob {knob!r} with value ≥ {min_value}")
@@ -517,11 +628,20 @@ class AlignParams(Params):
     records: int = 9
 
     def check(self) -> None:
-        for a in self.alphas:
-            check_float("alphas[i]", a, 0, 1e6, lo_open=True)
-        for s in self.seeds:
-            check_int("seeds[i]", s, 0)
-        check_float("lr", self.lr, 0, 1e3, lo_open=True)
+        n = check_int("n", self.n, 4, 10**5)
+        width = check_int("width", self.width, 1, 10**5)
+        depth = check_int("depth", self.depth, 2, 64)
+        lr = check_float("lr", self.lr, 0, 1e3, lo_open=True)
+        check_int("steps", self.steps, 1, 10**7)
+        alphas = check_floats("alphas", self.alphas, 0, 1e6, lo_open=True)
+        check_float("lr / min(alphas)²", lr / min(alphas) ** 2, 0, 1e6)  # each member's step, for the trainer
+        seeds = check_ints("seeds", self.seeds, 0)
+        check_int("records", self.records, 2, 10**4)
+        # the tangent features (float32 gradients, float64 copy) and kernels of every member, and training
+        K = len(alphas) * len(seeds)
+        P = (3 + (depth - 2) * width) * width
+        check_memory("alphas × seeds × n × width² × depth",
+                     16 * n * K * P + 8 * 2 * K * n * n + models.training_bytes(K, n, 2, 1, width, depth))
 
 
 def _alignment_run_cost(p: AlignParams) -> cost.Cost:
@@ -544,6 +664,7 @@ def _alignment_run_cost(p: AlignParams) -> cost.Cost:
 
 
 @cost.model(_alignment_run_cost)
+@experiment
 def alignment_run(p: AlignParams, *, device=None, progress: bool = False) -> dict:
     """Train one member per (α, seed) and record, over training, the centered kernel-target alignment of
     each member's empirical NTK with the centered labels and the NTK's effective rank.
@@ -598,9 +719,21 @@ class WatchParams(Params):
     seed: int = 0
 
     def check(self) -> None:
-        check_int("batch", self.batch, 1, self.n_train)
+        check_float("lr", self.lr, 0, 10, lo_open=True)
+        n = check_int("n_train", self.n_train, 16, 1500)
+        check_int("batch", self.batch, 1, n)
+        check_float("wd", self.wd, 0, 10)
+        width = check_int("width", self.width, 1, 10**5)
+        depth = check_int("depth", self.depth, 1, 64)
+        check_int("steps", self.steps, 1, 10**7)
+        check_int("records", self.records, 2, 10**4)
+        check_int("hvp_iters", self.hvp_iters, 1, 10**4)
+        check_int("seed", self.seed, 0)
+        # one member, and the full-batch probes at each record (double backward, GC's input gradients)
+        check_memory("width × depth × n_train", 3 * models.training_bytes(1, 10 * n, 64, 10, width, depth))
 
 
+@experiment
 def watch_training(p: WatchParams, *, device=None, progress: bool = False) -> dict:
     """Train one network and record, at log-spaced steps, the training loss, ‖∇E‖² (full batch), GC and the
     top Hessian eigenvalue. Returns [T] tensors ``steps``, ``train_loss``, ``grad_norm_sq``, ``gc``,

@@ -19,9 +19,17 @@ from typing import ClassVar
 import torch
 
 from widgets.core import cost, data, information, models, train
-from widgets.core.checks import check_choice, check_float, check_int
+from widgets.core.checks import (
+    check_choice,
+    check_float,
+    check_floats,
+    check_instance,
+    check_int,
+    check_memory,
+    check_tensor,
+)
 from widgets.core.env import check_mode
-from widgets.core.params import Params
+from widgets.core.params import Params, experiment
 
 HIDDEN = (10, 7, 5, 4, 3)
 LAYERS = tuple(f"L{i + 1}" for i in range(len(HIDDEN) + 1))
@@ -69,19 +77,20 @@ class PlaneParams(Params):
         if self.init_scale is not None:
             check_float("init_scale", self.init_scale, 0, 100, lo_open=True)
         check_int("seeds", self.seeds, 1, 1000)
-        check_int("epochs", self.epochs, 1, 10**6)
+        epochs = check_int("epochs", self.epochs, 1, 10**6)
         check_float("lr", self.lr, 0, 1, lo_open=True)
-        n_train = round(self.train_frac * 4096)
+        n_train = round(check_float("train_frac", self.train_frac, 0.01, 0.99) * 4096)
         if self.batch_size is not None:
             check_int("batch_size", self.batch_size, 1, n_train)
+        check_int("epochs × steps per epoch (steps)", epochs * self.steps_per_epoch, 1, 10**8)
         check_int("records", self.records, 2, 2000)
-        check_float("train_frac", self.train_frac, 0.01, 0.99)
         check_int("layer", self.layer, 0, len(HIDDEN) - 1)
         check_int("kde_n", self.kde_n, 0, 4096)
-        for v in self.kde_vars:
-            check_float("kde_vars[i]", v, 0, lo_open=True)
+        check_floats("kde_vars", self.kde_vars, 0, lo_open=True, min_length=0)  # none: no KDE estimate
         check_int("split_seed", self.split_seed, 0)
         check_int("seed", self.seed, 0)
+        # no memory budget: at these bounds the layers of 1000 members on the 4096 inputs and the KDE's
+        # pairwise distances take a few GB at most
 
     @property
     def steps_per_epoch(self) -> int:
@@ -123,11 +132,14 @@ class UnitParams(Params):
     seed: int = 0
 
     def check(self) -> None:
-        check_int("directions", self.directions, 1, 10**4)
-        check_int("scales", self.scales, 2, 10**4)
-        check_float("w_min", self.w_min, 0, lo_open=True)
-        check_float("w_max", self.w_max, self.w_min, 1e6, lo_open=True)
+        directions = check_int("directions", self.directions, 1, 10**4)
+        scales = check_int("scales", self.scales, 2, 10**4)
+        w_min = check_float("w_min", self.w_min, 0, 1e6, lo_open=True)
+        check_float("w_max", self.w_max, w_min, 1e6, lo_open=True)
         check_int("seed", self.seed, 0)
+        # the pre-activations and a unit's outputs on the 4096 inputs for every (direction, scale), float64,
+        # with their bin ids and codes
+        check_memory("directions × scales × 4096", 8 * 6 * directions * scales * 4096)
 
 
 # ------------------------------------------------------------------------------------------ cost models
@@ -243,6 +255,7 @@ def _information_plane_cost(p: PlaneParams) -> cost.Cost:
 
 
 @cost.model(_information_plane_cost)
+@experiment
 def information_plane(p: PlaneParams, *, device=None, progress: bool = False) -> dict:
     """Train ``p.seeds`` networks 12-10-7-5-4-3-2 as one family and measure their information plane.
 
@@ -295,6 +308,7 @@ def _single_unit_cost(p: UnitParams) -> cost.Cost:
 
 
 @cost.model(_single_unit_cost)
+@experiment
 def single_unit(p: UnitParams, *, device=None, progress: bool = False) -> dict:
     """The binned entropy H(T) = I(X;T) of one unit t = act(w · a·(x − ½)) on the 4096 inputs, for tanh and
     ReLU, under both binning rules, as the weight scale w grows.
@@ -321,15 +335,15 @@ def single_unit(p: UnitParams, *, device=None, progress: bool = False) -> dict:
 def drop(curve: torch.Tensor) -> torch.Tensor:
     """Compression of I(X;T) curves [T, ...]: the maximum over the evaluated records minus the final value
     (0 for a curve that never falls) → [...]."""
-    if curve.ndim < 1 or len(curve) < 2:
+    curve = check_tensor("curve", curve, ndim=tuple(range(1, 65)), shape="[T, ...]")
+    if len(curve) < 2:
         raise ValueError(f"curve must be [T ≥ 2, ...], got shape {tuple(curve.shape)}")
-    if not torch.isfinite(curve).all():
-        raise ValueError("curve holds NaN or inf")
     return curve.max(0).values - curve[-1]
 
 
 def fitted(res: dict) -> torch.Tensor:
     """[K] bool: the seeds whose final train accuracy reaches :data:`FIT_ACC`."""
+    _check_result(res, ("train_acc",))
     return res["train_acc"][-1] >= FIT_ACC
 
 
@@ -337,6 +351,8 @@ def layer_drops(res: dict, layer: int = 4) -> dict:
     """Per-seed I(X;T) drop of one layer under each estimator of :func:`information_plane`'s result:
     ``grid``, ``width`` (binned), ``pre`` (width-binned pre-activations, hidden layers only) and
     ``kde <var>`` (the KDE layer). → name → [K]."""
+    _check_result(res, ("mi", "pre", "kde", "kde_vars"))
+    layer = check_int("layer", layer, 0, len(LAYERS) - 1)
     out = {b: drop(res["mi"][:, :, i, layer, 0]) for i, b in enumerate(BINNINGS)}
     if layer < res["pre"].shape[2]:
         out["pre"] = drop(res["pre"][:, :, layer, 0])
@@ -347,19 +363,35 @@ def layer_drops(res: dict, layer: int = 4) -> dict:
 
 def snr_fall(res: dict, which: int = 0) -> float:
     """How far the median (over fitting seeds) gradient SNR falls: its peak over the records divided by its
-    final value. ``which``: 0 the last weight matrix, 1 the first."""
+    final value. ``which``: 0 the last weight matrix, 1 the first. Raises ValueError when no seed fitted,
+    or when the final SNR is 0 or not finite (no ratio to take)."""
+    _check_result(res, ("snr", "train_acc"))
+    which = check_int("which", which, 0, 1)
     keep = fitted(res)
     if not keep.any():
         raise ValueError("no seed fitted the training set")
     curve = res["snr"][:, keep, which].median(1).values
+    if not (bool(torch.isfinite(curve).all()) and float(curve[-1]) > 0):
+        raise ValueError(f"res holds a gradient SNR curve that ends at {float(curve[-1])} or is not finite: no fall "
+                         "to measure")
     return float(curve.max() / curve[-1])
 
 
 def saturation_at_peak(res: dict, binning: str = "grid", layer: int = 4) -> torch.Tensor:
     """[K] the saturated fraction of each seed's layer at the record where its I(X;T) peaks."""
-    b = list(BINNINGS).index(binning)
+    _check_result(res, ("mi", "saturation"))
+    b = list(BINNINGS).index(check_choice("binning", binning, tuple(BINNINGS)))
+    layer = check_int("layer", layer, 0, len(LAYERS) - 1)
     peak = res["mi"][:, :, b, layer, 0].argmax(0)
     return res["saturation"][peak, torch.arange(len(peak))]
+
+
+def _check_result(res, keys: tuple[str, ...]) -> None:
+    """``res`` must be :func:`information_plane`'s dict, with ``keys``."""
+    check_instance("res", res, dict, "the dict of information_plane")
+    missing = [k for k in keys if k not in res]
+    if missing:
+        raise ValueError(f"res must be information_plane's dict, missing {missing}")
 
 
 # ---------------------------------------------------------------- the chapter's plan

@@ -11,8 +11,8 @@ from typing import ClassVar
 import torch
 
 from widgets.core import cost, data, models, train
-from widgets.core.checks import check_int
-from widgets.core.params import Params
+from widgets.core.checks import check_float, check_int, check_ints, check_memory
+from widgets.core.params import Params, experiment
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,17 @@ class DemoParams(Params):
     seed: int = 0
 
     def check(self) -> None:
-        check_int("n", self.n, 8, 10**6)
-        if not self.widths:
-            raise ValueError("widths must name at least one width")
+        n = check_int("n", self.n, 8, 10**6)
+        check_ints("ks", self.ks, 1, (n - 1) // 2)  # below the grid's Nyquist frequency n/2
+        widths = check_ints("widths", self.widths, 1, 10**5)
+        depth = check_int("depth", self.depth, 1, 64)
+        check_int("steps", self.steps, 1, 10**7)
+        check_float("lr", self.lr, 0, 10, lo_open=True)
+        records = check_int("records", self.records, 2, 10**4)
+        check_int("seed", self.seed, 0)
+        K = len(widths)  # and the recorded outputs
+        check_memory("widths × depth × n × records",
+                     models.training_bytes(K, n, 1, 1, max(widths), depth) + 4 * records * K * n)
 
 
 def _fit_sines_cost(p: DemoParams) -> cost.Cost:
@@ -45,6 +53,7 @@ def _fit_sines_cost(p: DemoParams) -> cost.Cost:
 
 
 @cost.model(_fit_sines_cost)
+@experiment
 def fit_sines(p: DemoParams, *, device=None, progress: bool = False) -> dict:
     """Train one MLP per width on f(x) = Σ sin(2π k x + 2π φ_k), full-batch Adam on MSE.
 

@@ -26,26 +26,39 @@ import numpy as np
 import torch
 
 from widgets.core import cost, data, models, train
-from widgets.core.checks import check_float, check_int
+from widgets.core.checks import (
+    check_float,
+    check_floats,
+    check_int,
+    check_ints,
+    check_memory,
+    check_sequence,
+    check_tensor,
+)
 from widgets.core.losses import loss_kind, parse_loss
-from widgets.core.params import Params
+from widgets.core.params import Params, experiment
 from widgets.core.solvers import hard_margin_svm, least_squares
 
 
 def _check_losses(name: str, specs, kind: str) -> None:
-    if not specs:
-        raise ValueError(f"{name} must name at least one loss")
-    if loss_kind(list(specs)) != kind:
-        raise ValueError(f"{name} must all be {kind} losses, got {list(specs)}")
-    for s in specs:
-        parse_loss(s)
+    """Loss names (with their parameters) of :mod:`widgets.core.losses`, all of one ``kind`` of target."""
+    specs = check_sequence(name, specs, min_length=1)
+    for spec in specs:
+        try:
+            parse_loss(spec)
+        except ValueError as e:
+            raise ValueError(f"{name}[i] must be a loss of widgets.core.losses.LOSSES: {e}") from None
+    try:
+        found = loss_kind(specs)
+    except ValueError as e:
+        raise ValueError(f"{name} must all take the same targets: {e}") from None
+    if found != kind:
+        raise ValueError(f"{name} must all be {kind} losses, got {specs}")
 
 
-def _check_grid(name: str, values, lo: float, hi: float) -> None:
-    if not values:
-        raise ValueError(f"{name} must hold at least one value")
-    for v in values:
-        check_float(f"{name}[i]", v, lo, hi)
+def _check_steps(epochs: int, n_train: int, batch_size: int) -> None:
+    """The trainer's step budget: epochs × (n_train // batch_size) steps of minibatches."""
+    check_int("epochs × (n_train // batch_size) (steps)", epochs * (n_train // batch_size), 1, 10**8)
 
 
 def _angle_deg(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -91,7 +104,7 @@ class OutlierParams(Params):
         check_int("n", self.n, 10, 10**6)
         check_float("sigma", self.sigma, 0, 10, lo_open=True)
         check_float("A", self.A, 0, 1e4)
-        _check_grid("eps", self.eps, 0, 0.49)
+        check_floats("eps", self.eps, 0, 0.49)
         _check_losses("losses", self.losses, "regression")
         check_int("features", self.features, 1, 30)
         check_int("steps", self.steps, 1, 10**7)
@@ -100,12 +113,19 @@ class OutlierParams(Params):
         check_int("grid", self.grid, 2, 10**5)
         check_int("n_location", self.n_location, 10, 10**7)
         check_int("seed", self.seed, 0)
+        # one linear member per (loss, ε, seed) on its own copy of the features, and the location samples
+        K = len(self.losses) * len(self.eps) * self.seeds
+        check_memory("losses × eps × seeds × n × features (and n_location)",
+                     4 * 4 * K * self.n * (self.features + 1) + 8 * 3 * self.seeds * len(self.eps) * self.n_location)
 
 
 def legendre_features(x: torch.Tensor, m: int) -> torch.Tensor:
     """The first m Legendre polynomials at x ∈ [−1, 1], scaled by √(2k + 1) so they are orthonormal under
     x ~ U[−1, 1]: [..., n] → [..., n, m] float32."""
-    v = np.polynomial.legendre.legvander(x.double().numpy(), m - 1) * np.sqrt(2 * np.arange(m) + 1)
+    x = check_tensor("x", x, ndim=tuple(range(1, 65)), shape="[..., n]")
+    m = check_int("m", m, 1, 100)
+    check_memory(f"{m} Legendre features of {x.numel()} points", 8 * 3 * x.numel() * m)
+    v = np.polynomial.legendre.legvander(x.detach().double().cpu().numpy(), m - 1) * np.sqrt(2 * np.arange(m) + 1)
     return torch.from_numpy(v).float()
 
 
@@ -132,6 +152,7 @@ def _outliers_cost(p: OutlierParams) -> cost.Cost:
 
 
 @cost.model(_outliers_cost)
+@experiment
 def outliers(p: OutlierParams, *, device=None, progress: bool = False) -> dict:
     """Fit every (loss, ε, seed) as one family of linear models (K = losses × ε × seeds).
 
@@ -212,12 +233,15 @@ class FarParams(Params):
         for c in self.counts:
             check_int("counts[i]", c, 0, 10**4)
         for name in ("correct_at", "wrong_at"):
-            if len(getattr(self, name)) != 2:
+            if len(check_floats(name, getattr(self, name), -1e4, 1e4)) != 2:
                 raise ValueError(f"{name} must be a point (x1, x2), got {getattr(self, name)}")
         check_int("steps", self.steps, 1, 10**7)
         check_float("lr", self.lr, 0, 100, lo_open=True)
         check_int("seeds", self.seeds, 1, 1000)
         check_int("seed", self.seed, 0)
+        # the (kind, count, seed) problems in float64 and the four methods' test margins on 4000 points
+        C, N = len(self.counts), 2 * self.n + max(self.counts)
+        check_memory("counts × seeds × (n + max(counts))", 8 * C * self.seeds * (3 * 2 * 4 * N + 3 * 4 * 2 * 4000))
 
 
 FAR_KINDS = ("correct", "mislabelled")
@@ -236,6 +260,7 @@ def _far_points_cost(p: FarParams) -> cost.Cost:
 
 
 @cost.model(_far_points_cost)
+@experiment
 def far_points(p: FarParams, *, device=None, progress: bool = False) -> dict:
     """Every (loss, kind, count, seed) as one family of linear models on [x₁, x₂, 1] (the bias is part of
     w, as in GD on the logistic loss, so the SVM is the max margin of the augmented vector). A member with
@@ -328,7 +353,7 @@ class NoiseParams(Params):
     def check(self) -> None:
         check_int("n_train", self.n_train, 20, 1700)
         check_int("width", self.width, 1, 10**5)
-        _check_grid("rates", self.rates, 0, 1)
+        check_floats("rates", self.rates, 0, 1)
         _check_losses("losses", self.losses, "multiclass")
         check_float("lr", self.lr, 0, 10, lo_open=True)
         check_int("batch_size", self.batch_size, 1, self.n_train)
@@ -336,6 +361,11 @@ class NoiseParams(Params):
         check_int("records", self.records, 2, 1000)
         check_int("seeds", self.seeds, 1, 1000)
         check_int("seed", self.seed, 0)
+        _check_steps(self.epochs, self.n_train, self.batch_size)
+        # training every (loss, rate, seed) member, its full-batch records (1797 images) and the predictions
+        K = len(self.losses) * len(self.rates) * self.seeds
+        check_memory("losses × rates × seeds × width (and records × n_train)",
+                     models.training_bytes(K, 1797, 64, 10, self.width, 3) + 8 * self.records * K * self.n_train)
 
     def clean_comparison(self) -> NoiseParams:
         """The clean square-loss-vs-CE comparison (Hui & Belkin 2021's question at digits size): no noise,
@@ -361,6 +391,7 @@ def _noisy_labels_cost(p: NoiseParams) -> cost.Cost:
 
 
 @cost.model(_noisy_labels_cost)
+@experiment
 def noisy_labels(p: NoiseParams, *, device=None, progress: bool = False) -> dict:
     """One family over (loss, rate, seed); seeds vary the noise draw, the init and the batch order.
 
@@ -420,7 +451,7 @@ class ImbalanceParams(Params):
 
     def check(self) -> None:
         check_int("n_total", self.n_total, 10, 10**7)
-        _check_grid("ratios", self.ratios, 1, 10**5)
+        check_floats("ratios", self.ratios, 1, 10**5)
         if max(self.ratios) >= self.n_total:
             raise ValueError(f"ratios must leave at least one minority point in n_total = {self.n_total}, "
                              f"got {max(self.ratios)}")
@@ -428,6 +459,8 @@ class ImbalanceParams(Params):
         check_float("lr", self.lr, 0, 100, lo_open=True)
         check_int("seeds", self.seeds, 1, 1000)
         check_int("seed", self.seed, 0)
+        # the points of every (ratio, seed) in float64, their float32 copy, and one linear member each
+        check_memory("ratios × seeds × n_total", 8 * 6 * len(self.ratios) * self.seeds * self.n_total)
 
 
 def _imbalance_cost(p: ImbalanceParams) -> cost.Cost:
@@ -439,6 +472,7 @@ def _imbalance_cost(p: ImbalanceParams) -> cost.Cost:
 
 
 @cost.model(_imbalance_cost)
+@experiment
 def imbalance(p: ImbalanceParams, *, device=None, progress: bool = False) -> dict:
     """Returns ``ratios`` [Q], per method in ``methods`` (CE, CE + post-hoc LA, least squares):
     ``recall_min``, ``recall_maj``, ``balanced``, ``accuracy`` [3, Q, S] exact under the Gaussian model
@@ -502,12 +536,12 @@ class ProliferationParams(Params):
 
     def check(self) -> None:
         check_int("n", self.n, 2, 2000)
-        if not self.dims:
-            raise ValueError("dims must hold at least one dimension")
-        for d in self.dims:
-            check_int("dims[i]", d, 1, 10**6)
+        dims = check_ints("dims", self.dims, 1, 10**6)
         check_int("seeds", self.seeds, 1, 10**4)
         check_int("seed", self.seed, 0)
+        # the reduced [n, n] problems of every (d, seed) and the widest draw with its QR, in float64
+        check_memory("dims × seeds × n² (and seeds × n × max(dims))",
+                     8 * self.seeds * self.n * (4 * len(dims) * self.n + 3 * max(dims)))
 
 
 def _svm_sweeps(n: int, d: int) -> float:
@@ -529,6 +563,7 @@ def _proliferation_cost(p: ProliferationParams) -> cost.Cost:
 
 
 @cost.model(_proliferation_cost)
+@experiment
 def proliferation(p: ProliferationParams, *, device=None, progress: bool = False) -> dict:
     """Both solutions depend on the data only through inner products, so each problem is first written in
     n coordinates (X = Rᵀ Qᵀ from a QR of Xᵀ when d > n; zero-padded columns when d ≤ n, which neither
@@ -603,13 +638,31 @@ class CalibrationParams(Params):
         check_int("bins", self.bins, 2, 1000)
         check_int("seeds", self.seeds, 1, 1000)
         check_int("seed", self.seed, 0)
+        _check_steps(self.epochs, self.n_train, self.batch_size)
+        # training, and the recorded test outputs of every (loss, seed) with calibration()'s float64 copies
+        K, n_test = len(self.losses) * self.seeds, self.num_samples - self.n_train
+        check_memory("losses × seeds × records × (num_samples − n_train)",
+                     models.training_bytes(K, self.num_samples, 40, 10, self.width, 3)
+                     + 8 * 6 * self.records * K * n_test * 10)
 
 
 def calibration_bins(prob: torch.Tensor, y: torch.Tensor, bins: int = 15) -> dict:
     """Reliability of predicted probabilities prob [..., n, c] against labels y [n]: with confidence the
     largest probability, ``count``, ``confidence`` and ``accuracy`` per equal-width bin [..., B] (NaN in an
-    empty bin) and ``ece`` [...] = Σ_b (n_b/n)·|acc_b − conf_b| (Guo et al. 2017)."""
+    empty bin) and ``ece`` [...] = Σ_b (n_b/n)·|acc_b − conf_b| (Guo et al. 2017).
+
+    ``prob``: finite probabilities in [0, 1] with n ≥ 1 points and c ≥ 1 classes; ``y``: int64 labels in
+    [0, c)."""
+    prob = check_tensor("prob", prob, ndim=tuple(range(2, 65)), shape="[..., n, c]", min_size=1)
+    if not prob.is_floating_point() or bool(((prob < 0) | (prob > 1)).any()):
+        raise ValueError("prob must hold probabilities in [0, 1]")
+    n, c = prob.shape[-2:]
+    y = check_tensor("y", y, ndim=1, shape=f"[{n}]")
+    if y.shape != (n,) or y.dtype != torch.int64 or int(y.min()) < 0 or int(y.max()) >= c:
+        raise ValueError(f"y must be [{n}] int64 labels in [0, {c - 1}] (one per point of prob), got {y.dtype} "
+                         f"{tuple(y.shape)}")
     bins = check_int("bins", bins, 1, 10**5)
+    check_memory(f"{bins} bins for {prob.numel() // c} points", 3 * prob.element_size() * (prob.numel() // c) * bins)
     conf, pred = prob.max(-1)
     hit = (pred == y).to(prob.dtype)
     b = (conf * bins).long().clamp(0, bins - 1)
@@ -643,6 +696,7 @@ def _calibration_cost(p: CalibrationParams) -> cost.Cost:
 
 
 @cost.model(_calibration_cost)
+@experiment
 def calibration(p: CalibrationParams, *, device=None, progress: bool = False) -> dict:
     """One family over (loss, seed). Returns ``epochs`` [T], ``ece``, ``confidence`` (mean), ``accuracy``,
     ``nll`` (CE members' test NLL; NaN for the others) [T, L, S], reliability ``bin_accuracy``,

@@ -21,18 +21,11 @@ from typing import ClassVar
 import torch
 
 from widgets.core import cost, data, landscapes, models, train
-from widgets.core.checks import check_float, check_int
+from widgets.core.checks import check_float, check_floats, check_instance, check_int, check_ints, check_memory
 from widgets.core.losses import member_losses
-from widgets.core.params import Params
+from widgets.core.params import Params, experiment
 from widgets.core.probes import grad_norm_sq
 from widgets.core.stats import loglog_slope
-
-
-def _check_ints(name: str, values, lo: int, hi: int) -> None:
-    if not values:
-        raise ValueError(f"{name} must name at least one value")
-    for v in values:
-        check_int(f"{name}[i]", v, lo, hi)
 
 
 def _sphere(n: int, d: int, g: torch.Generator) -> torch.Tensor:
@@ -72,13 +65,19 @@ class WideParams(Params):
         return {**super().cap(max_steps), "read_at": min(self.read_at, self.lr * min(self.steps, max_steps))}
 
     def check(self) -> None:
-        check_int("n", self.n, 2, 10**5)
-        check_int("d", self.d, 2, 10**5)
-        _check_ints("widths", self.widths, 1, 10**6)
-        check_int("seeds", self.seeds, 1, 100)
-        check_float("lr", self.lr, 0, 1.5, lo_open=True)
-        check_int("steps", self.steps, 2, 10**6)
-        check_float("read_at", self.read_at, 0, self.lr * self.steps, lo_open=True)
+        n = check_int("n", self.n, 2, 10**5)
+        d = check_int("d", self.d, 2, 10**5)
+        widths = check_ints("widths", self.widths, 1, 10**6)
+        S = check_int("seeds", self.seeds, 1, 100)
+        lr = check_float("lr", self.lr, 0, 1.5, lo_open=True)
+        steps = check_int("steps", self.steps, 2, 10**5 - 1)  # a record at every step: the trainer's 10⁵ at most
+        check_float("read_at", self.read_at, 0, lr * steps, lo_open=True)
+        check_int("seed", self.seed, 0)
+        # the packed weights (initial, trained, float64 copies), the units' patterns on the data, every
+        # member's finite-width Gram matrix, and H∞ with its eigenvectors
+        H, K = S * sum(widths), S * len(widths)
+        check_memory("seeds × widths × (d + n) (and seeds × widths × n²)",
+                     8 * (4 * H * d + 3 * H * n + K * n * n + 3 * n * n))
 
 
 def _wide_nets_cost(p: WideParams) -> cost.Cost:
@@ -103,6 +102,7 @@ def _wide_nets_cost(p: WideParams) -> cost.Cost:
 
 
 @cost.model(_wide_nets_cost)
+@experiment
 def wide_nets(p: WideParams, *, device=None, progress: bool = False) -> dict:
     """Train every (seed, width) member as one family; compare with the kernel and the theorem.
 
@@ -157,7 +157,12 @@ def wide_summary(r: dict, read_at: float) -> dict:
     """The chapter's numbers from :func:`wide_nets`: log-log slopes of movement and flips against width
     (median over seeds), the widest member's late loss rate over ηλ₀ (second half of training), whether the
     bound held at every step and member, λ_min(H(0))/λ₀ at the widest width, the loss ratio narrowest/widest
-    at ηk = ``read_at``, and the slope of |log L − log L_lin| against width there."""
+    at ηk = ``read_at`` (within the run), and the slope of |log L − log L_lin| against width there."""
+    check_instance("r", r, dict, "the dict of wide_nets")
+    missing = {"widths", "loss", "lr", "steps", "lam0", "kernel_loss", "move_max", "flip", "bound", "lam_h0"} - r.keys()
+    if missing:
+        raise ValueError(f"r must be wide_nets' dict, missing {sorted(missing)}")
+    check_float("read_at", read_at, 0, float(r["steps"][-1]) * r["lr"], lo_open=True)
     widths, loss, lr = r["widths"].double(), r["loss"], r["lr"]
     steps = r["steps"].double()
     at = int((steps * lr - read_at).abs().argmin())
@@ -209,12 +214,11 @@ class SaddleParams(Params):
     seed: int = 0
 
     def check(self) -> None:
-        check_int("d", self.d, 2, 10**4)
+        d = check_int("d", self.d, 2, 10**4)
         check_float("lr", self.lr, 0, 0.5, lo_open=True)
-        _check_ints("orders", self.orders, 2, self.d)
-        if not self.sigmas or any(not 0 < s < 1 for s in self.sigmas):
-            raise ValueError(f"sigmas must be noise levels in (0, 1), got {self.sigmas}")
-        check_int("reps", self.reps, 1, 10**5)
+        orders = check_ints("orders", self.orders, 2, d)
+        sigmas = check_floats("sigmas", self.sigmas, 0, 1, lo_open=True, hi_open=True)
+        reps = check_int("reps", self.reps, 1, 10**5)
         check_int("steps", self.steps, 1, 10**7)
         check_int("stall_steps", self.stall_steps, 1, 10**7)
         check_float("radius", self.radius, 0, 1, lo_open=True)
@@ -223,6 +227,10 @@ class SaddleParams(Params):
         check_float("tensor_noise", self.tensor_noise, 0, 1)
         check_int("tensor_steps", self.tensor_steps, 0, 10**7)
         check_int("clean_steps", self.clean_steps, 0, 10**7)
+        check_int("seed", self.seed, 0)
+        # the noisy rows (every order, σ and rep) and the tensor starts, float64 with the solvers' temporaries
+        check_memory("orders × sigmas × reps × d (and inits × d²)",
+                     8 * 8 * d * (len(orders) * len(sigmas) * reps + self.inits * d))
 
 
 def _saddles_cost(p: SaddleParams) -> cost.Cost:
@@ -250,6 +258,7 @@ def _saddles_cost(p: SaddleParams) -> cost.Cost:
 
 
 @cost.model(_saddles_cost)
+@experiment
 def saddles(p: SaddleParams, *, device=None, progress: bool = False) -> dict:
     """GD from each exact saddle u_S = Σ_{k∈S} a_k/√|S| without noise (the stall), and with noise σ
     (``reps`` runs per order and σ, all rows one batch); and Ge et al.'s formulation from random starts, with
@@ -331,6 +340,9 @@ class CompletionParams(Params):
         check_float("lr", self.lr, 0, 1, lo_open=True)
         check_int("steps", self.steps, 1, 10**7)
         check_int("records", self.records, 2, 10**4)
+        check_int("seed", self.seed, 0)
+        # the residual (U Uᵀ − M) ∘ mask of every start, and M, its mask and eigendecomposition
+        check_memory("inits × d²", 8 * (3 * self.inits + 6) * self.d * self.d)
 
 
 def _completion_cost(p: CompletionParams) -> cost.Cost:
@@ -346,6 +358,7 @@ def _completion_cost(p: CompletionParams) -> cost.Cost:
 
 
 @cost.model(_completion_cost)
+@experiment
 def completion(p: CompletionParams, *, device=None, progress: bool = False) -> dict:
     """GD on PSD matrix completion from ``inits`` random starts (one batch). Returns the solver's ``steps``,
     ``rel_err`` [T, inits] and ``train_err`` [T, inits], ``observed`` (the fraction of entries seen),
@@ -386,13 +399,16 @@ class StudentParams(Params):
     seed: int = 0
 
     def check(self) -> None:
-        _check_ints("ks", self.ks, 2, 1000)
-        check_int("extra", self.extra, 1, 100)
-        check_int("inits", self.inits, 1, 10**5)
+        ks = check_ints("ks", self.ks, 2, 1000)
+        extra = check_int("extra", self.extra, 1, 100)
+        inits = check_int("inits", self.inits, 1, 10**5)
         check_int("steps", self.steps, 1, 10**7)
         check_int("records", self.records, 2, 10**4)
         check_float("spurious_loss", self.spurious_loss, 0, lo_open=True)
         check_float("stationary_grad", self.stationary_grad, 0, lo_open=True)
+        check_int("seed", self.seed, 0)
+        n = max(ks) + extra  # the largest student: its pair terms against itself and the teacher
+        check_memory("inits × (max(ks) + extra)²", 8 * 8 * inits * n * (n + max(ks)))
 
 
 def _students_cost(p: StudentParams) -> cost.Cost:
@@ -411,6 +427,7 @@ def _students_cost(p: StudentParams) -> cost.Cost:
 
 
 @cost.model(_students_cost)
+@experiment
 def students(p: StudentParams, *, device=None, progress: bool = False) -> dict:
     """For every k, GD from ``inits`` starts (one batch per student size) at n = k and n = k + extra.
 
@@ -467,6 +484,10 @@ class AffineParams(Params):
         check_float("lr", self.lr, 0, 0.08, lo_open=True)
         check_int("steps", self.steps, 1, 10**7)
         check_int("records", self.records, 2, 10**4)
+        check_int("seed", self.seed, 0)
+        # the perturbed cloud and the GD family, float64
+        check_memory("(perturbations + inits) × hidden × n",
+                     2 * models.training_bytes(self.perturbations + self.inits, self.n, 2, 1, self.hidden, 2))
 
 
 def _load(family, point: dict) -> None:
@@ -499,6 +520,7 @@ def _affine_minimum_cost(p: AffineParams) -> cost.Cost:
 
 
 @cost.model(_affine_minimum_cost)
+@experiment
 def affine_minimum(p: AffineParams, *, device=None, progress: bool = False) -> dict:
     """The constructed point θ*: its loss against least squares, its gradient norm, the loss change under
     random perturbations (one family of ``perturbations`` members), and GD from random starts.

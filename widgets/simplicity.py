@@ -23,9 +23,19 @@ import torch
 
 from widgets.core import cost, hooks, models, train
 from widgets.core import data as wdata
-from widgets.core.checks import check_choice, check_float, check_int
+from widgets.core.checks import (
+    check_choice,
+    check_device,
+    check_float,
+    check_floats,
+    check_instance,
+    check_int,
+    check_ints,
+    check_memory,
+    check_tensor,
+)
 from widgets.core.env import get_device
-from widgets.core.params import Params
+from widgets.core.params import Params, experiment
 from widgets.core.stats import auc
 
 SLAB_KS = (3, 5, 7)
@@ -53,8 +63,21 @@ def slab_intervals(k: int, gamma: float) -> torch.Tensor:
     return torch.stack([left, left + w], 1)
 
 
+def _check_labels(name: str, y) -> torch.Tensor:
+    """Labels y ∈ {0, 1}: [n] int64."""
+    y = check_tensor(name, y, ndim=1, shape="[n]")
+    if y.dtype != torch.int64 or not bool(((y == 0) | (y == 1)).all()):
+        raise ValueError(f"{name} must hold int64 labels in {{0, 1}}, got {y.dtype} values {y.unique()[:5].tolist()}")
+    return y
+
+
+def _check_generator(g) -> torch.Generator:
+    return check_instance("g", g, torch.Generator, "a torch.Generator")
+
+
 def sample_slab(y: torch.Tensor, k: int, gamma: float, g: torch.Generator) -> torch.Tensor:
     """One k-slab coordinate for labels y ∈ {0, 1} ([n] int64) → [n] float64 in [−1, 1]."""
+    y, g = _check_labels("y", y), _check_generator(g)
     edges = slab_intervals(k, gamma)
     n, centre = len(y), k // 2
     out = torch.empty(n, dtype=torch.float64)
@@ -73,6 +96,7 @@ def sample_slab(y: torch.Tensor, k: int, gamma: float, g: torch.Generator) -> to
 def sample_linear(y: torch.Tensor, gamma: float, g: torch.Generator, reliability: float = 1.0) -> torch.Tensor:
     """The linear coordinate (2y − 1)(γ + (1 − γ)U), U ~ U[0, 1]; then a random round((1 − reliability)·n)
     examples get its sign flipped, so it predicts the label for exactly a ``reliability`` fraction."""
+    y, g = _check_labels("y", y), _check_generator(g)
     gamma = check_float("gamma", gamma, 0, 1, lo_open=True, hi_open=True)
     reliability = check_float("reliability", reliability, 0.5, 1)
     n = len(y)
@@ -84,6 +108,8 @@ def sample_linear(y: torch.Tensor, gamma: float, g: torch.Generator, reliability
 
 def random_rotation(d: int, g: torch.Generator) -> torch.Tensor:
     """A Haar-random orthogonal [d, d] matrix (QR of a Gaussian with the sign of R's diagonal fixed)."""
+    d, g = check_int("d", d, 1, 10**5), _check_generator(g)
+    check_memory(f"a rotation of {d} dimensions", 8 * 4 * d * d)
     q, r = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
     return q * torch.sign(torch.diagonal(r))
 
@@ -134,6 +160,7 @@ def generate(n_train: int, n_test: int = 5000, *, dim: int = 50, k: int = 5, gam
         raise ValueError("reliability < 1 is defined for the linear coordinate only (simple='linear')")
     g = torch.Generator().manual_seed(check_int("seed", seed, 0))
     n = n_train + n_test
+    check_memory(f"{n} points in {dim} dimensions", 8 * 3 * n * dim + 8 * 4 * dim * dim)
     y = torch.randint(0, 2, (n,), generator=g)
     first = sample_linear(y, gamma, g, reliability) if simple == "linear" else sample_slab(y, 5, gamma, g)
     z = torch.stack([first] + [sample_slab(y, k, gamma, g) for _ in range(dim - 1)], 1)
@@ -147,9 +174,12 @@ def randomize(z: torch.Tensor, rotation: torch.Tensor, coords, seed: int = 0) ->
     """Shuffle the unrotated coordinates ``coords`` across examples (one permutation for all of them) and
     rotate: z [n, d] float64, rotation [d, d] → x [n, d] float32. The shuffled features keep their marginal
     law but carry no information about the label."""
-    coords = torch.as_tensor(list(coords), dtype=torch.int64)
-    if coords.numel() == 0 or coords.min() < 0 or coords.max() >= z.shape[1]:
-        raise ValueError(f"coords must be a non-empty list of coordinates in [0, {z.shape[1] - 1}]")
+    z = check_tensor("z", z, ndim=2, shape="[n, d]", min_size=1)
+    rotation = check_tensor("rotation", rotation, ndim=2, shape=f"[{z.shape[1]}, {z.shape[1]}]")
+    if rotation.shape != (z.shape[1], z.shape[1]):
+        raise ValueError(f"rotation must have shape [{z.shape[1]}, {z.shape[1]}] (z's dimension), got "
+                         f"{tuple(rotation.shape)}")
+    coords = torch.tensor(check_ints("coords", coords, 0, z.shape[1] - 1), dtype=torch.int64)
     g = torch.Generator().manual_seed(check_int("seed", seed, 0))
     perm = torch.randperm(len(z), generator=g)
     z = z.clone()
@@ -290,18 +320,43 @@ class SBParams(Params):
     seed: int = 0
 
     def check(self) -> None:
+        n_train = check_int("n_train", self.n_train, 2, 10**7)
+        n_test = check_int("n_test", self.n_test, 2, 10**7)
+        dim = check_int("dim", self.dim, 2, 10**4)
         k = check_choice("k", self.k, SLAB_KS)
         check_float("gamma", self.gamma, 0, max_gamma(k), lo_open=True, hi_open=True)
-        check_float("reliability", self.reliability, 0.5, 1)
-        check_int("batch_size", self.batch_size, 1, min(self.n_train, self.grid_n_train))
+        width = check_int("width", self.width, 1, 10**5)
+        depth = check_int("depth", self.depth, 1, 64)
+        check_float("lr", self.lr, 0, 10, lo_open=True)
+        check_float("weight_decay", self.weight_decay, 0, 1)
+        grid_n_train = check_int("grid_n_train", self.grid_n_train, 2, 10**7)
+        batch = check_int("batch_size", self.batch_size, 1, min(n_train, grid_n_train))
         for name in ("seeds", "noisy_seeds", "adv_seeds", "epochs", "noisy_epochs", "pgd_steps"):
             check_int(name, getattr(self, name), 1, 10**6)
+        check_float("reliability", self.reliability, 0.5, 1)
+        check_float("noisy_momentum", self.noisy_momentum, 0, 1, hi_open=True)
         check_float("eps_train", self.eps_train, 0, 1)
-        if not any(g < max_gamma(k) for k in self.grid_ks for g in self.grid_gammas):
+        check_floats("eps_grid", self.eps_grid, 0, 100)
+        grid_ks = [check_choice("grid_ks[i]", v, SLAB_KS) for v in check_ints("grid_ks", self.grid_ks)]
+        gammas = check_floats("grid_gammas", self.grid_gammas, 0, 1, lo_open=True, hi_open=True)
+        pairs = sum(g < max_gamma(k) for k in grid_ks for g in gammas)
+        if not pairs:
             raise ValueError("grid_ks × grid_gammas holds no valid (k, γ) pair (need γ < 1/(k − 1))")
+        res = check_int("grid_res", self.grid_res, 2, 1000)
+        check_int("seed", self.seed, 0)
+        # the data (float64 z and float32 x), the sweep's per-member sets twice, training the largest family
+        # on a batch and scoring it in chunks of 8192, and a decision map (res² × 32 context points)
+        members = max(self.seeds, self.noisy_seeds, self.adv_seeds, pairs)
+        check_memory("(n_train + n_test, or grid sweep) × dim; seeds × width × depth",
+                     12 * dim * max(n_train + n_test, 2 * pairs * (grid_n_train + n_test))
+                     + models.training_bytes(members, max(batch, 8192), dim, 1, width, depth)
+                     + 8 * res * res * 32 * dim)
 
     def steps(self, n: int | None = None, epochs: int | None = None) -> int:
-        return max(1, (epochs or self.epochs) * (n or self.n_train) // self.batch_size)
+        """SGD steps for ``epochs`` (default ``self.epochs``) passes over ``n`` points (default ``n_train``)."""
+        n = self.n_train if n is None else check_int("n", n, 1, 10**8)
+        epochs = self.epochs if epochs is None else check_int("epochs", epochs, 1, 10**6)
+        return max(1, epochs * n // self.batch_size)
 
 
 def _family(p: SBParams, d_in: int, seeds, device=None) -> models.Family:
@@ -319,7 +374,11 @@ def _fit(p: SBParams, d: SBData, seeds, epochs: int | None = None, momentum: flo
 
 
 def scores(family: models.Family, x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
-    """The logit f(x) of every member: x [n, d] → [K, n] on the CPU (evaluated in chunks)."""
+    """The logit f(x) of every member: x [n, d] → [K, n] on the CPU (evaluated in chunks). ``family``: a
+    single-output :class:`~widgets.core.models.Family`; NaN or inf in x give non-finite logits."""
+    _check_family(family)
+    x = check_tensor("x", x, ndim=2, shape="[n, d]", finite=False)
+    chunk = check_int("chunk", chunk, 1)
     with torch.no_grad():
         return torch.cat([family(x[i:i + chunk].to(family.device))[..., 0].cpu()
                           for i in range(0, len(x), chunk)], 1)
@@ -329,6 +388,8 @@ def feature_aucs(family: models.Family, d: SBData, seed: int = 0) -> dict:
     """Test AUC of every member on clean data, with the simple coordinate randomized (S-randomized) and with
     all complex coordinates randomized (S^c-randomized). Returns [K] tensors, plus the ensemble's (the mean
     logit of all members) under ``ensemble_*``."""
+    _check_family(family)
+    d = _check_data(d)
     dim = d.z_test.shape[1]
     xs = {"clean": d.x_test, "linear_randomized": randomize(d.z_test, d.rotation, [0], seed),
           "slabs_randomized": randomize(d.z_test, d.rotation, range(1, dim), seed)}
@@ -342,7 +403,28 @@ def feature_aucs(family: models.Family, d: SBData, seed: int = 0) -> dict:
 
 def accuracy(family: models.Family, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Fraction of y ∈ {0, 1} predicted right by the sign of each member's logit → [K]."""
+    y = _check_labels("y", y)
+    if check_tensor("x", x, ndim=2, shape="[n, d]").shape[0] != len(y):
+        raise ValueError(f"x and y must hold the same points, got {len(x)} and {len(y)}")
     return ((scores(family, x) > 0).long() == y).double().mean(1)
+
+
+def _check_family(family) -> models.Family:
+    family = check_instance("family", family, models.Family, "a Family (from models.mlp or models.cnn)")
+    if family.info.get("d_out") != 1:
+        raise ValueError(f"family must have one output (a logit), got {family.info.get('d_out')}")
+    return family
+
+
+def _check_data(d) -> SBData:
+    return check_instance("d", d, SBData, "an SBData (from generate)")
+
+
+def _check_radii(eps) -> torch.Tensor:
+    """L∞ radii ε ≥ 0: [E] float64."""
+    return torch.tensor(check_floats("eps", eps, 0), dtype=torch.float64)
+
+
 
 
 def _sizes(p: SBParams) -> tuple:
@@ -362,6 +444,7 @@ def _extreme_sb_cost(p: SBParams) -> cost.Cost:
 
 
 @cost.model(_extreme_sb_cost)
+@experiment
 def extreme_sb(p: SBParams, *, device=None, progress: bool = False) -> dict:
     """Section 2 and the ensemble of section 4: ``p.seeds`` nets (one family) trained on LMS-k.
 
@@ -392,6 +475,7 @@ def _noisy_linear_cost(p: SBParams) -> cost.Cost:
 
 
 @cost.model(_noisy_linear_cost)
+@experiment
 def noisy_linear(p: SBParams, *, device=None, progress: bool = False) -> dict:
     """Section 3: the linear coordinate is right for only ``p.reliability`` of the points, every slab for all.
 
@@ -414,12 +498,15 @@ def noisy_linear(p: SBParams, *, device=None, progress: bool = False) -> dict:
 def flip_rate(family: models.Family, d: SBData, eps) -> torch.Tensor:
     """Fraction of test predictions that change under the L∞ perturbation of radius ε that pushes every point
     along the linear direction toward the other class: δ = −ε (2y − 1) sign(q), q = Q[0] the linear feature's
-    direction in input space (the steepest L∞ step against it). eps: [E] → [E, K]."""
+    direction in input space (the steepest L∞ step against it). eps: [E] radii ≥ 0 → [E, K]."""
+    _check_family(family)
+    d = _check_data(d)
+    eps = _check_radii(eps).float()
     q = d.rotation[0].float()
     sign_y = (2 * d.y_test.float() - 1)[:, None]
     clean = scores(family, d.x_test) > 0
     rates = []
-    for e in torch.as_tensor(eps, dtype=torch.float32).tolist():
+    for e in eps.tolist():
         x = d.x_test - e * sign_y * torch.sign(q)
         rates.append(((scores(family, x) > 0) != clean).double().mean(1))
     return torch.stack(rates)
@@ -429,9 +516,13 @@ def linear_rule_flip_rate(d: SBData, eps) -> torch.Tensor:
     """Closed form of :func:`flip_rate` for the rule sign(z_0) on LMS data with a reliable linear coordinate.
 
     The perturbation moves z_0 = x·q by ε‖q‖₁ toward the other class, and |z_0| ~ U[γ, 1], so the rule
-    flips a fraction clip((ε‖q‖₁ − γ)/(1 − γ), 0, 1) of the points. eps: [E] → [E]."""
+    flips a fraction clip((ε‖q‖₁ − γ)/(1 − γ), 0, 1) of the points. eps: [E] radii ≥ 0 → [E]."""
+    d = _check_data(d)
+    if d.info.get("simple") != "linear" or d.info.get("reliability") != 1:
+        raise ValueError("d must be LMS data with a reliable linear coordinate (generate(simple='linear', "
+                         "reliability=1)): the closed form is for that rule")
     gamma = d.info["gamma"]
-    shift = torch.as_tensor(eps, dtype=torch.float64) * d.rotation[0].abs().sum()
+    shift = _check_radii(eps) * d.rotation[0].abs().sum()
     return ((shift - gamma) / (1 - gamma)).clamp(0, 1)
 
 
@@ -454,6 +545,7 @@ def _adversarial_training_cost(p: SBParams) -> cost.Cost:
 
 
 @cost.model(_adversarial_training_cost)
+@experiment
 def adversarial_training(p: SBParams, *, device=None, progress: bool = False) -> dict:
     """Section 4: ``p.adv_seeds`` nets (one family) trained with L∞ PGD adversarial training of radius
     ``p.eps_train`` (SGD, logistic loss, the same schedule as the standard nets). Returns their AUCs
@@ -475,7 +567,13 @@ def decision_map(family: models.Family, d: SBData, res: int, j: int = 1, n_conte
     """A 2-D projection of each member's decision function: P(y = 1) on a res × res grid of (z_0, z_j) ∈
     [−1, 1]², the other coordinates taken from ``n_context`` test points and averaged over. → [K, res, res]
     (first axis z_0, the simple coordinate; second axis z_j)."""
+    _check_family(family)
+    d = _check_data(d)
     res = check_int("res", res, 2, 1000)
+    j = check_int("j", j, 1, d.z_test.shape[1] - 1)
+    n_context = check_int("n_context", n_context, 1, len(d.z_test))
+    check_memory(f"a {res} × {res} map over {n_context} context points",
+                 8 * 3 * res * res * n_context * d.z_test.shape[1])
     u = torch.linspace(-1, 1, res, dtype=torch.float64)
     a, b = torch.meshgrid(u, u, indexing="ij")
     ctx = d.z_test[:n_context]
@@ -503,6 +601,7 @@ def _sweep_k_gamma_cost(p: SBParams) -> cost.Cost:
 
 
 @cost.model(_sweep_k_gamma_cost)
+@experiment
 def sweep_k_gamma(p: SBParams, *, device=None, progress: bool = False) -> dict:
     """Train one net per (k, γ) of ``p.grid_ks`` × ``p.grid_gammas`` (one batched computation, each member on
     its own dataset; pairs with γ ≥ 1/(k − 1) are skipped) and measure its three AUCs and its decision map.
@@ -559,12 +658,22 @@ class DominoParams(Params):
 
     def check(self) -> None:
         n_train = check_int("n_train", self.n_train, 2, 10**7)
-        check_int("n_test", self.n_test, 6, 10**7)  # the figure shows six test images
+        n_test = check_int("n_test", self.n_test, 6, 10**7)  # the figure shows six test images
         check_int("bar", self.bar, 2, SIDE)
         check_float("noise", self.noise, 0, 10)
-        check_int("batch_size", self.batch_size, 1, n_train)
-        check_int("seeds", self.seeds, 1, 10**4)
+        channels = check_int("channels", self.channels, 1, 10**4)
+        check_int("q", self.q, 1, 2 * SIDE * SIDE)
+        depth = check_int("depth", self.depth, 1, 64)
+        check_float("lr", self.lr, 0, 10, lo_open=True)
+        batch = check_int("batch_size", self.batch_size, 1, n_train)
+        check_int("epochs", self.epochs, 1, 10**5)
+        seeds = check_int("seeds", self.seeds, 1, 10**4)
         check_int("seed", self.seed, 0)
+        # the images (built, standardized, shuffled), and a CNN layer's channels × 128 activations per input
+        check_memory("(n_train + n_test) × 128; seeds × channels × depth × batch_size",
+                     4 * 6 * (n_train + n_test) * 2 * SIDE * SIDE
+                     + models.training_bytes(seeds, max(batch, n_test), 2 * SIDE * SIDE, 1,
+                                             channels * 2 * SIDE * SIDE, depth + 1))
 
 
 SIDE = 8  # both blocks are SIDE × SIDE
@@ -580,6 +689,7 @@ def _standardize(a: torch.Tensor, b: torch.Tensor) -> tuple:
 def bars(y: torch.Tensor, bar: int, noise: float, g: torch.Generator) -> torch.Tensor:
     """Texture patches for labels y ∈ {0, 1}: [n, SIDE·SIDE], a bar of ``bar`` ones (horizontal if y = 1,
     vertical if y = 0) at a random position, wrapping around the patch edges, plus N(0, noise²) pixels."""
+    y, g = _check_labels("y", y), _check_generator(g)
     bar = check_int("bar", bar, 2, SIDE)
     noise = check_float("noise", noise, 0, 10)
     n = len(y)
@@ -600,6 +710,11 @@ def dominoes(n_train: int, n_test: int, *, bar: int = 3, noise: float = 0.1, see
     fresh texture patch.
     Returns x_train/x_test [n, 128] (row-major 16×8 images: digit rows 0–7, texture rows 8–15),
     y_train/y_test [n] in {0, 1}, and ``block``: [128], 0 for simple-block pixels and 1 for complex ones."""
+    n_train, n_test = check_int("n_train", n_train, 1, 10**7), check_int("n_test", n_test, 1, 10**7)
+    check_int("bar", bar, 2, SIDE)
+    check_float("noise", noise, 0, 10)
+    seed = check_int("seed", seed, 0)
+    check_memory(f"{n_train + n_test} dominoes", 4 * 6 * (n_train + n_test) * 2 * SIDE * SIDE)
     dig = wdata.digits(n_train=250, classes=[0, 1], seed=seed)
     d_tr, d_te = _standardize(dig.x_train, dig.x_test)
     g = torch.Generator().manual_seed(seed)
@@ -620,7 +735,14 @@ def dominoes(n_train: int, n_test: int, *, bar: int = 3, noise: float = 0.1, see
 
 
 def shuffle_block(x: torch.Tensor, block: torch.Tensor, which: int, seed: int = 0) -> torch.Tensor:
-    """Replace block ``which`` (0 simple, 1 complex) of every image by that block of a random other image."""
+    """Replace block ``which`` (0 simple, 1 complex) of every image by that block of a random other image.
+    x: [n, D]; block: [D] of 0 and 1 (:func:`dominoes`' ``block``)."""
+    x = check_tensor("x", x, ndim=2, shape="[n, D]", min_size=1)
+    block = check_tensor("block", block, ndim=1, shape=f"[{x.shape[1]}]")
+    if block.shape != (x.shape[1],) or not bool(((block == 0) | (block == 1)).all()):
+        raise ValueError(f"block must be [{x.shape[1]}] (one entry per pixel of x) holding 0 and 1")
+    which = check_int("which", which, 0, 1)
+    seed = check_int("seed", seed, 0)
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(len(x), generator=g)
     x = x.clone()
@@ -692,6 +814,7 @@ def _domino_experiment_cost(p: DominoParams) -> cost.Cost:
 
 
 @cost.model(_domino_experiment_cost)
+@experiment
 def domino_experiment(p: DominoParams, *, device=None, progress: bool = False) -> dict:
     """Train ``p.seeds`` CNNs (one family) on dominoes; test AUC on clean images and with each block
     shuffled across images. Returns [K] tensors ``clean``, ``simple_randomized``, ``complex_randomized``;
@@ -725,8 +848,9 @@ def explore(k: int = 5, gamma: float = 0.1, reliability: float = 1.0, width: int
             optimizer: str = "sgd", n_train: int = 10_000, epochs: int = 2, device=None) -> dict:
     """Train one net on LMS-k (linear coordinate right for a ``reliability`` fraction) and return its three AUCs."""
     check_choice("optimizer", optimizer, ("sgd", "adam"))
+    device = check_device("device", device)
     p = SBParams(n_train=n_train, k=k, gamma=gamma, width=width, depth=depth, epochs=epochs,
-                 lr=0.1 if optimizer == "sgd" else 1e-3)
+                 lr=0.1 if optimizer == "sgd" else 1e-3, reliability=reliability)
     d = generate(p.n_train, p.n_test, dim=p.dim, k=k, gamma=gamma, reliability=reliability, seed=p.seed)
     family = _family(p, p.dim, [0], device)
     train.train(family, d.dataset(), steps=p.steps(), lr=p.lr, loss="logistic", optimizer=optimizer,

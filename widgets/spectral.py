@@ -14,9 +14,20 @@ from typing import ClassVar
 import torch
 
 from widgets.core import cost, data, models, optim, train
-from widgets.core.checks import check_choice, check_float, check_int
+from widgets.core.checks import (
+    check_choice,
+    check_float,
+    check_floats,
+    check_instance,
+    check_int,
+    check_ints,
+    check_memory,
+    check_numbers,
+    check_sequence,
+    check_tensor,
+)
 from widgets.core.losses import centered_mse, sobolev_loss, sobolev_weights
-from widgets.core.params import Params
+from widgets.core.params import Params, experiment
 from widgets.core.probes import tangent_kernel
 from widgets.core.stats import first_crossing, loglog_slope, spearman
 
@@ -57,20 +68,33 @@ class SpectralParams(Params):
     feature_scale: float = 10.0
 
     def check(self) -> None:
-        check_int("n", self.n, 16, 10**6)
-        if not self.ks or max(self.ks) >= self.n / 2:
-            raise ValueError(f"ks must be non-empty and below the Nyquist frequency n/2 = {self.n / 2}, "
-                             f"got {list(self.ks)}")
-        check_int("seeds", self.seeds, 1, 10**4)
-        check_int("width", self.width, 1, 10**5)
-        check_int("depth", self.depth, 2, 64)
+        n = check_int("n", self.n, 16, 10**6)
+        _check_frequencies(self.ks, n)
+        seeds = check_int("seeds", self.seeds, 1, 10**4)
+        width = check_int("width", self.width, 1, 10**5)
+        depth = check_int("depth", self.depth, 2, 64)
+        check_choice("act", self.act, tuple(models.ACTIVATIONS))
         check_choice("optimizer", self.optimizer, optim.RULES)
         check_float("lr", self.lr, 0, 10, lo_open=True)
         check_int("steps", self.steps, 1, 10**7)
+        check_float("bias_std", self.bias_std, 0, 100)
+        records = check_int("records", self.records, 2, 10**4)
         check_float("threshold", self.threshold, 0, 1, lo_open=True, hi_open=True)
         check_choice("amplitudes", self.amplitudes, ("equal", "rising"))
-        check_int("features", self.features, 0, 10**5)
+        d_in = 2 * check_int("features", self.features, 0, 10**5) or 1
         check_float("feature_scale", self.feature_scale, 0, 1e4, lo_open=True)
+        # training, the recorded outputs and their float64 ratios
+        check_memory("seeds × width² × depth × n × records",
+                     models.training_bytes(seeds, n, d_in, 1, width, depth)
+                     + 4 * records * seeds * n + 8 * records * seeds * len(self.ks))
+
+
+def _check_frequencies(ks, n: int) -> list[int]:
+    """Integer frequencies of a grid of n points, from 1 up to below its Nyquist frequency n/2."""
+    ks = check_ints("ks", ks, 1)
+    if max(ks) >= n / 2:
+        raise ValueError(f"ks must lie below the Nyquist frequency n/2 = {n / 2}, got {ks}")
+    return ks
 
 
 # ----------------------------------------------------------------------------------------- measurements
@@ -80,12 +104,13 @@ def spectral_ratio(f: torch.Tensor, ks, amplitudes) -> torch.Tensor:
     """2|f̂(k)|/A_k for functions sampled on the uniform grid x_j = j/n: f [..., n] → [..., m].
 
     A sine of amplitude A at integer frequency k has |f̂(k)| = A/2 under f̂(k) = (1/n) Σ_j f(x_j) e^{−2πikx_j},
-    so the ratio is 1 when the component is fitted exactly.
+    so the ratio is 1 when the component is fitted exactly. ``ks``: integer frequencies in [1, n/2];
+    ``amplitudes``: one positive A_k each. NaN or inf in f (a diverged run) give NaN or inf ratios.
     """
+    f = check_tensor("f", f, ndim=tuple(range(1, 65)), shape="[..., n]", finite=False)
     n = f.shape[-1]
-    ks = [check_int("ks[i]", k, 1, n // 2) for k in torch.as_tensor(ks).flatten().tolist()]  # resolvable
-    amps = [check_float("amplitudes[i]", a, 0, 1e12, lo_open=True)
-            for a in torch.as_tensor(amplitudes).flatten().tolist()]
+    ks = check_ints("ks", ks, 1, n // 2)  # resolvable on n points
+    amps = check_floats("amplitudes", amplitudes, 0, 1e12, lo_open=True)
     if len(ks) != len(amps):
         raise ValueError(f"ks and amplitudes must be equally long, got {len(ks)} and {len(amps)}")
     ks, amps = torch.tensor(ks), torch.tensor(amps, dtype=f.dtype)
@@ -95,7 +120,15 @@ def spectral_ratio(f: torch.Tensor, ks, amplitudes) -> torch.Tensor:
 def learning_order(steps: torch.Tensor, ratio: torch.Tensor, threshold: float) -> torch.Tensor:
     """A key that orders components by when they were learned: the first step above ``threshold`` for those
     learned within the run, and for the rest T·(2 − peak/threshold) ∈ (T, 2T], so they rank after every
-    learned one, in order of how close they came. steps [T]; ratio [T, ...] → [...] float64."""
+    learned one, in order of how close they came. steps [T]; ratio [T, ...] → [...] float64.
+
+    ``threshold`` > 0. A component whose ratio holds NaN (a diverged member) and that was not learned before
+    gets NaN: it has no place in the order."""
+    threshold = check_float("threshold", threshold, 0, lo_open=True)
+    steps = check_tensor("steps", steps, ndim=1, shape="[T]", min_size=1)
+    ratio = check_tensor("ratio", ratio, ndim=tuple(range(1, 65)), shape="[T, ...]", finite=False)
+    if len(ratio) != len(steps):
+        raise ValueError(f"ratio must have one row per record (T = {len(steps)}), got shape {tuple(ratio.shape)}")
     first = first_crossing(steps, ratio, threshold, "above")
     T = float(steps[-1])
     late = T * (2 - ratio.max(0).values.double() / threshold)
@@ -104,8 +137,14 @@ def learning_order(steps: torch.Tensor, ratio: torch.Tensor, threshold: float) -
 
 def time_slope(ks, order: torch.Tensor, steps_run: float) -> float:
     """Log-log slope of learning step against frequency, over the (seed, k) entries learned within the run
-    (0 < order ≤ steps_run). ks [m]; order [S, m] (:func:`learning_order`)."""
-    ks = torch.as_tensor(ks, dtype=torch.float64).expand_as(order)
+    (0 < order ≤ steps_run). ks [m] positive; order [S, m] or [m] (:func:`learning_order`). Raises
+    ValueError (from :func:`~widgets.core.stats.loglog_slope`) when fewer than two entries were learned."""
+    check_float("steps_run", steps_run, 0, lo_open=True)
+    order = check_tensor("order", order, ndim=(1, 2), shape="[S, m]", finite=False)
+    ks = torch.tensor(check_floats("ks", ks, 0, lo_open=True), dtype=torch.float64)
+    if len(ks) != order.shape[-1]:
+        raise ValueError(f"ks must have one frequency per column of order ({order.shape[-1]}), got {len(ks)}")
+    ks = ks.expand_as(order)
     ok = (order > 0) & (order <= steps_run)
     return loglog_slope(ks[ok], order[ok])
 
@@ -152,6 +191,7 @@ def _learn_sines_cost(p: SpectralParams) -> cost.Cost:
 
 
 @cost.model(_learn_sines_cost)
+@experiment
 def learn_sines(p: SpectralParams, *, device=None, progress: bool = False) -> dict:
     """Fit Rahaman et al.'s sum of sines (amplitudes ``p.amplitudes``), one phase draw per member, all members
     in one batched family.
@@ -174,10 +214,15 @@ def learn_sines(p: SpectralParams, *, device=None, progress: bool = False) -> di
 
 def fourier_eigs(kernel: torch.Tensor, ks) -> torch.Tensor:
     """The kernel's eigenvalue at frequency k, read as the mean Rayleigh quotient of the unit cosine and
-    sine vectors at k on the uniform grid: kernel [..., n, n] → [..., m] (units of the kernel matrix)."""
+    sine vectors at k on the uniform grid: kernel [..., n, n] → [..., m] (units of the kernel matrix).
+    ``ks``: integer frequencies with both vectors nonzero, 1 ≤ k < n/2."""
+    kernel = check_tensor("kernel", kernel, ndim=tuple(range(2, 65)), shape="[..., n, n]")
     n = kernel.shape[-1]
+    if kernel.shape[-2] != n:
+        raise ValueError(f"kernel must be square in its last two axes, got shape {tuple(kernel.shape)}")
+    ks = _check_frequencies(ks, n)
     x = torch.arange(n, dtype=torch.float64, device=kernel.device) / n
-    ks = torch.as_tensor(ks, dtype=torch.float64, device=kernel.device)
+    ks = torch.tensor(ks, dtype=torch.float64, device=kernel.device)
     basis = torch.cat([torch.cos(2 * math.pi * ks[:, None] * x), torch.sin(2 * math.pi * ks[:, None] * x)])
     basis = basis / basis.norm(dim=1, keepdim=True)  # [2m, n]
     q = torch.einsum("an,...nm,am->...a", basis, kernel.double(), basis)
@@ -189,15 +234,28 @@ def fourier_eigs(kernel: torch.Tensor, ks) -> torch.Tensor:
 def circle(x: torch.Tensor) -> torch.Tensor:
     """Positions x ∈ [0, 1) [n] as points on the unit circle [n, 2]. A network of these inputs has a
     kernel that depends only on x − x′ (up to finite-width noise), so Fourier modes are its eigenvectors."""
-    x = torch.as_tensor(x, dtype=torch.float64)
+    x = check_tensor("x", check_numbers("x", x, torch.float64), ndim=1, shape="[n]")
     return torch.stack([torch.cos(2 * math.pi * x), torch.sin(2 * math.pi * x)], dim=1).float()
 
 
 def gd_learning_time(eig: torch.Tensor, lr, n: int, fraction: float = 0.5) -> torch.Tensor:
     """Linearized prediction of the step at which gradient descent on mean squared error has fitted
     ``fraction`` of a component whose kernel eigenvalue is ``eig``: its residual shrinks by 1 − 2·lr·eig/n
-    per step, so t = log(1 − fraction) / log(1 − 2·lr·eig/n) ≈ 1/eig."""
-    rate = (2 * torch.as_tensor(lr, dtype=torch.float64) * eig / n).clamp(max=1 - 1e-12)
+    per step, so t = log(1 − fraction) / log(1 − 2·lr·eig/n) ≈ 1/eig.
+
+    ``eig`` (> 0) and ``lr`` (> 0): numbers or tensors that broadcast together; ``n`` ≥ 1; ``fraction`` in
+    (0, 1). A step past the stability limit (rate ≥ 1) is read as rate 1 − 1e-12: a learning time near 0."""
+    eig, lr_t = check_numbers("eig", eig), check_numbers("lr", lr, torch.float64)
+    for name, t in (("eig", eig), ("lr", lr_t)):
+        if not bool(torch.isfinite(t).all()) or bool((t <= 0).any()):
+            raise ValueError(f"{name} must hold positive finite numbers")
+    try:
+        torch.broadcast_shapes(eig.shape, lr_t.shape)
+    except RuntimeError:
+        raise ValueError(f"eig {tuple(eig.shape)} and lr {tuple(lr_t.shape)} must broadcast together") from None
+    n = check_int("n", n, 1)
+    fraction = check_float("fraction", fraction, 0, 1, lo_open=True, hi_open=True)
+    rate = (2 * lr_t * eig / n).clamp(max=1 - 1e-12)
     return math.log(1 - fraction) / torch.log1p(-rate)
 
 
@@ -227,18 +285,25 @@ class KernelParams(Params):
     s_values: tuple = (0.0, -1.0, 1.0)
 
     def check(self) -> None:
-        check_int("n", self.n, 16, 10**6)
-        check_int("seeds", self.seeds, 1, 10**4)
-        check_int("width", self.width, 1, 10**6)
+        n = check_int("n", self.n, 16, 10**6)
+        _check_frequencies(self.ks, n)
+        seeds = check_int("seeds", self.seeds, 1, 10**4)
+        width = check_int("width", self.width, 1, 10**6)
         check_int("steps", self.steps, 1, 10**7)
         check_float("lr_fraction", self.lr_fraction, 0, 1, lo_open=True, hi_open=True)
+        check_float("bias_std", self.bias_std, 0, 100)
+        records = check_int("records", self.records, 2, 10**4)
         check_float("threshold", self.threshold, 0, 1, lo_open=True, hi_open=True)
-        if not self.ks or max(self.ks) >= self.n / 2:
-            raise ValueError(f"ks must be non-empty and below n/2 = {self.n / 2}, got {list(self.ks)}")
-        if not self.s_values:
-            raise ValueError("s_values must name at least one exponent")
-        for s in self.s_values:
-            check_float("s_values[i]", s, -4, 4)
+        regions = check_floats("density", self.density, 0, 1e6, lo_open=True)
+        density_n = check_int("density_n", self.density_n, 2 * len(regions), 10**6)
+        check_int("density_k", self.density_k, 1, 10**4)
+        L = len(check_floats("s_values", self.s_values, -4, 4))
+        # gd_runs, the larger run: the tangent features (float64) and kernels of its seeds, the loss matrices,
+        # training L·seeds members and their recorded outputs (density_times: the same on density_n points)
+        K, m = L * seeds, max(n, density_n)
+        check_memory("seeds × width × n × s_values × records",
+                     8 * (2 * 4 * width * seeds * m + (seeds + 3 * L) * m * m)
+                     + models.training_bytes(K, m, 2, 1, width, 2) + 4 * records * K * m)
 
 
 def _wide(p: KernelParams, device=None, seeds=None) -> models.Family:
@@ -266,6 +331,7 @@ def _deep_ntk_eigs_cost(p: SpectralParams) -> cost.Cost:
 
 
 @cost.model(_deep_ntk_eigs_cost)
+@experiment
 def deep_ntk_eigs(p: SpectralParams, *, device=None, progress: bool = False) -> dict:
     """λ_k of the empirical NTK at initialization of :func:`learn_sines`'s own networks, on its grid
     (inputs in [-1, 1), so the modes are only approximately eigenvectors). Nothing trains (``progress`` is
@@ -297,6 +363,7 @@ def _density_times_cost(p: KernelParams) -> cost.Cost:
 
 
 @cost.model(_density_times_cost)
+@experiment
 def density_times(p: KernelParams, *, device=None, progress: bool = False) -> dict:
     """Basri et al.'s non-uniform density on the circle: x drawn from a piecewise-constant density with
     levels ∝ ``p.density`` on equal thirds, target sin(2π k x + 2πφ) at one frequency k, the wide network
@@ -316,6 +383,10 @@ def density_times(p: KernelParams, *, device=None, progress: bool = False) -> di
         xs.append(x)
         ys.append(data.sinusoids(ks=(p.density_k,), seed=s, x=x).y)
         regions.append((x * R).long().clamp(max=R - 1))
+    empty = [(s, r) for s, reg in enumerate(regions) for r in range(R) if not bool((reg == r).any())]
+    if empty:  # its residual would be 0/0
+        raise ValueError(f"density_n = {p.density_n} left region {empty[0][1]} without points for seed "
+                         f"{empty[0][0]}: raise density_n")
     # members see different samples, so each gets its own kernel and step size; inputs are per member
     family = _wide(p, device)
     X = torch.stack([circle(x) for x in xs])  # [S, n, 2]
@@ -350,6 +421,9 @@ def density_slope(result: dict) -> float:
 
     Raises ValueError (from :func:`~widgets.core.stats.loglog_slope`) when fewer than two regions converged
     within the run: a short or diverged run has no slope, and the chapter's claim then fails, saying so."""
+    check_instance("result", result, dict, "the dict of density_times")
+    if not {"time", "density"} <= result.keys():
+        raise ValueError(f"result must be density_times' dict (with 'time' and 'density'), got keys {sorted(result)}")
     time_ = result["time"]
     return loglog_slope(result["density"].expand_as(time_), time_)
 
@@ -359,6 +433,13 @@ def density_slope(result: dict) -> float:
 
 def sobolev_matrix(weights: torch.Tensor, n: int) -> torch.Tensor:
     """The loss's quadratic form: Σ_k w_k |DFT(r)(k)|² = rᵀ M r. weights [L, n//2 + 1] → M [L, n, n]."""
+    n = check_int("n", n, 2)
+    weights = check_tensor("weights", weights, ndim=2, shape=f"[L, {n // 2 + 1}]")
+    if weights.shape[1] != n // 2 + 1:
+        raise ValueError(f"weights must have n//2 + 1 = {n // 2 + 1} columns (one per frequency of n = {n} "
+                         f"points), got shape {tuple(weights.shape)}")
+    # the DFT matrix and the weighted product (complex128), the result (float64)
+    check_memory(f"the quadratic forms of {len(weights)} losses on n = {n} points", (16 * 3 + 8) * len(weights) * n * n)
     F = torch.fft.rfft(torch.eye(n, dtype=torch.float64), dim=0)  # [n//2 + 1, n]
     return torch.einsum("kn,lk,km->lnm", F.conj(), weights.to(torch.complex128), F).real
 
@@ -382,6 +463,7 @@ def _gd_runs_cost(p: KernelParams) -> cost.Cost:
 
 
 @cost.model(_gd_runs_cost)
+@experiment
 def gd_runs(p: KernelParams, *, device=None, progress: bool = False) -> dict:
     """Predict when each frequency is learned from the empirical NTK Θ at initialization, then train and see:
     the wide network on the circle, by full-batch GD under the H^s loss for each s of ``p.s_values`` (s = 0:
@@ -436,11 +518,13 @@ def gd_runs(p: KernelParams, *, device=None, progress: bool = False) -> dict:
 def fourier_features(x: torch.Tensor, m: int = 64, scale: float = 10.0, seed: int = 0) -> torch.Tensor:
     """Tancik et al.'s random Fourier features of positions x ∈ [0, 1) [n]: [cos 2πbx, sin 2πbx] with m
     frequencies b ~ N(0, scale²) (cycles per unit), → [n, 2m]."""
+    x = check_tensor("x", check_numbers("x", x, torch.float64), ndim=1, shape="[n]")
     m = check_int("m", m, 1, 10**5)
     scale = check_float("scale", scale, 0, 1e4, lo_open=True)
     g = torch.Generator().manual_seed(check_int("seed", seed, 0))
+    check_memory(f"{m} Fourier features of {len(x)} positions", 8 * 4 * len(x) * m)
     b = torch.randn(m, generator=g, dtype=torch.float64) * scale
-    phase = 2 * math.pi * torch.as_tensor(x, dtype=torch.float64)[:, None] * b
+    phase = 2 * math.pi * x[:, None] * b
     return torch.cat([phase.cos(), phase.sin()], dim=1).float()
 
 
@@ -484,13 +568,24 @@ class PracticeParams(Params):
 
     def check(self) -> None:
         check_choice("dataset", self.dataset, tuple(IMAGES))
-        check_int("n_small", self.n_small, 20, self.n_large)
-        check_int("n_large", self.n_large, self.n_small, IMAGES[self.dataset][1])
-        check_int("steps", self.steps, 2, 10**7)
-        check_int("short", self.short, 1, self.steps)
-        check_int("points", self.points, 8, 4096)
-        check_int("cutoff", self.cutoff, 1, self.points // 2)
-        check_int("pairs", self.pairs, 1, 10**5)
+        n_large = check_int("n_large", self.n_large, 20, IMAGES[self.dataset][1])
+        n_small = check_int("n_small", self.n_small, 20, n_large)
+        width = check_int("width", self.width, 1, 10**5)
+        depth = check_int("depth", self.depth, 1, 64)
+        check_float("lr", self.lr, 0, 10, lo_open=True)
+        steps = check_int("steps", self.steps, 2, 10**7)
+        check_int("short", self.short, 1, steps)
+        seeds = check_int("seeds", self.seeds, 1, 10**4)
+        points = check_int("points", self.points, 8, 4096)
+        check_int("cutoff", self.cutoff, 1, points // 2)
+        pairs = check_int("pairs", self.pairs, 1, 10**5)
+        check_int("records", self.records, 2, 10**4)
+        # training on the largest set (all images, or the augmented small one), and the logits along every
+        # path with their spectra (float64)
+        check_memory("seeds × width × depth × pairs × points",
+                     models.training_bytes(seeds, max(n_large, 5 * n_small), math.prod(IMAGES[self.dataset][0]),
+                                           10, width, depth)
+                     + 8 * 3 * seeds * 2 * pairs * points * 10)
 
 
 IMAGES = {"digits": ((1, 8, 8), 1500), "cifar10": ((3, 32, 32), 50_000)}
@@ -501,7 +596,11 @@ may take from it (digits keeps the rest of its 1797 for testing)."""
 def shift_augment(x: torch.Tensor, shape: tuple = (1, 8, 8)) -> torch.Tensor:
     """The images x [n, C·H·W] (channel-major, of ``shape`` (C, H, W)) and their four one-pixel shifts (up,
     down, left, right; zero fill) → [5n, C·H·W], grouped by shift."""
-    img = x.view(-1, *shape)
+    x = check_tensor("x", x, ndim=2, shape="[n, C·H·W]")
+    shape = tuple(check_int("shape[i]", v, 1, 10**4) for v in check_sequence("shape", shape, length=3))
+    if x.shape[1] != math.prod(shape):
+        raise ValueError(f"x must have shape [n, {math.prod(shape)}] (images of shape {shape}), got {tuple(x.shape)}")
+    img = x.reshape(-1, *shape)
     out = [img]
     for dim, step in ((2, 1), (2, -1), (3, 1), (3, -1)):
         s = torch.roll(img, step, dims=dim)
@@ -516,9 +615,14 @@ def path_high_frequency(logits: torch.Tensor, cutoff: int) -> torch.Tensor:
 
     logits: [..., M, C] sampled at M evenly spaced points from one image to the other. Each logit has the
     straight line between its end values removed first, so the path's endpoints don't alias into high
-    frequencies. Returns [...]: Σ_{f ≥ cutoff} |ĝ(f)|² / Σ_{f ≥ 1} |ĝ(f)|², summed over logits.
+    frequencies. Returns [...]: Σ_{f ≥ cutoff} |ĝ(f)|² / Σ_{f ≥ 1} |ĝ(f)|², summed over logits; 0 along a
+    straight path (no energy above the line). ``cutoff``: in [1, M // 2]. Runs as a probe on the family's
+    device at every record, so the logits' finiteness is not checked (a host round trip): NaN logits (a
+    diverged member) give NaN.
     """
+    logits = check_tensor("logits", logits, ndim=tuple(range(2, 65)), shape="[..., M, C]", finite=False)
     M = logits.shape[-2]
+    cutoff = check_int("cutoff", cutoff, 1, M // 2)
     t = torch.linspace(0, 1, M, dtype=logits.dtype, device=logits.device)[:, None]
     line = logits[..., :1, :] * (1 - t) + logits[..., -1:, :] * t
     power = torch.fft.rfft(logits - line, dim=-2).abs() ** 2  # [..., M//2 + 1, C]
@@ -551,6 +655,7 @@ def _practice_cost(p: PracticeParams) -> cost.Cost:
 
 
 @cost.model(_practice_cost)
+@experiment
 def practice(p: PracticeParams, *, device=None, progress: bool = False) -> dict:
     """Train MLP families (one per intervention, batched over seeds) and measure test accuracy and the
     high-frequency fraction of their logits along same-class and different-class paths between training

@@ -30,6 +30,8 @@ def check_float(name: str, value, lo: float | None = None, hi: float | None = No
                 lo_open: bool = False, hi_open: bool = False) -> float:
     """Return ``value`` as a finite float in the given (closed by default) range, or raise ValueError."""
     try:
+        if isinstance(value, bool | str):  # float() reads them (True → 1.0, "1e-3" → 0.001): not numbers here
+            raise TypeError
         value = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number{_range(lo, hi, lo_open, hi_open)}, got {value!r}") from None
@@ -68,6 +70,44 @@ def check_sequence(name: str, value, length: int | None = None, min_length: int 
     if len(value) < min_length:
         raise ValueError(f"{name} must have at least {min_length} entries, got {len(value)}")
     return value
+
+
+def check_ints(name: str, values, lo: int | None = None, hi: int | None = None, min_length: int = 1) -> list[int]:
+    """Return ``values`` (a list or tuple) as a list of ints in [lo, hi], at least ``min_length`` of them, or
+    raise TypeError/ValueError naming ``name`` (an entry as ``name[i]``)."""
+    return [check_int(f"{name}[i]", v, lo, hi) for v in check_sequence(name, values, min_length=min_length)]
+
+
+def check_floats(name: str, values, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
+                 hi_open: bool = False, min_length: int = 1) -> list[float]:
+    """Return ``values`` (a list or tuple) as a list of finite floats in the given range, at least
+    ``min_length`` of them, or raise TypeError/ValueError naming ``name`` (an entry as ``name[i]``)."""
+    return [check_float(f"{name}[i]", v, lo, hi, lo_open, hi_open)
+            for v in check_sequence(name, values, min_length=min_length)]
+
+
+def check_instance(name: str, value, kind: type, what: str = ""):
+    """Return ``value`` if it is an instance of ``kind``, else raise TypeError naming ``name`` (``what``: how
+    the message describes ``kind``, default its name)."""
+    if not isinstance(value, kind):
+        raise TypeError(f"{name} must be {what or 'a ' + kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def check_numbers(name: str, value, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``value`` as a real tensor (a tensor, or a list/tuple/array of numbers; converted straight to ``dtype``
+    when given), else TypeError naming it. Shapes and finiteness are the caller's (or :func:`check_tensor`'s)."""
+    if dtype is not None and isinstance(value, torch.Tensor) and (value.dtype == torch.bool or value.is_complex()):
+        dtype = None  # refused below, by its own dtype
+    if isinstance(value, str | bytes):
+        raise TypeError(f"{name} must be a tensor or a sequence of numbers, got a string")
+    try:
+        t = torch.as_tensor(value, dtype=dtype)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{name} must be a tensor or a sequence of numbers, got {type(value).__name__}") from None
+    if t.dtype == torch.bool or t.is_complex():
+        raise TypeError(f"{name} must hold real numbers, got dtype {t.dtype}")
+    return t
 
 
 def check_tensor(name: str, value, *, ndim: int | tuple[int, ...] | None = None, shape: str = "",

@@ -54,6 +54,9 @@ def check_available(device: torch.device) -> None:
     without compiling; a missing C++ compiler shows at the first step, also as a RuntimeError)."""
     import torch._dynamo
 
+    from widgets.core.checks import check_instance
+
+    check_instance("device", device, torch.device, "a torch.device")
     check = getattr(torch._dynamo.eval_frame, "check_if_dynamo_supported", None)
     try:
         if check is not None:
@@ -143,6 +146,11 @@ def _by_batch(fn: Callable, name: str, family, loss) -> Callable:
 
 def step_grads(family, loss) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, ...]]:
     """``(x, y) → gradients of Σ_k loss_k`` with respect to ``family.params``, forward and backward compiled."""
+    from widgets.core.losses import loss_kind
+
+    if not hasattr(family, "params"):
+        raise TypeError(f"family must be a family of models, got {type(family).__name__}")
+    loss_kind(loss)  # a ValueError naming a bad loss
     loss_sum = _by_batch(_loss_sum, "loss", family, loss)
 
     def grads(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -162,6 +170,9 @@ def _rule_step(rule, params, grads, state, scalars, lr, wd) -> None:
 def update(rule) -> Callable:
     """The rule's ``update(params, grads, state, t, lr, wd)`` with its ``step`` compiled, ``scalars(t)`` handed
     to it as 0-d tensors; a rule without ``step`` and ``scalars`` as it is."""
+    if not (hasattr(rule, "init") and callable(getattr(rule, "update", None))):
+        raise TypeError(f"rule must be an update rule (init and update, see widgets.core.optim), got "
+                        f"{type(rule).__name__}")
     if not (hasattr(rule, "step") and hasattr(rule, "scalars")):
         return rule.update
     fn, step = None, None

@@ -16,7 +16,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from widgets.core.checks import check_device, check_float, check_int, check_memory, check_sequence, check_tensor
+from widgets.core.checks import (
+    check_device,
+    check_float,
+    check_int,
+    check_memory,
+    check_numbers,
+    check_sequence,
+    check_tensor,
+)
 
 
 @dataclass
@@ -63,7 +71,7 @@ def sinusoids(n: int = 200, ks=tuple(range(5, 55, 5)), amplitudes: str | list = 
     ``x``: positions in [0, 1) to sample at; by default ``n`` evenly spaced points (see :func:`density_grid`
     for a non-uniform grid).
     """
-    ks = _numbers("ks", ks)
+    ks = check_numbers("ks", ks, torch.float64)
     if ks.ndim != 1 or len(ks) == 0 or (ks <= 0).any() or not torch.isfinite(ks).all():
         raise ValueError(f"ks must be a non-empty list of positive frequencies, got {ks.tolist()}")
     m = len(ks)
@@ -75,7 +83,7 @@ def sinusoids(n: int = 200, ks=tuple(range(5, 55, 5)), amplitudes: str | list = 
         else:
             raise ValueError(f"amplitudes must be 'equal', 'rising' or a list of {m} numbers, got {amplitudes!r}")
     else:
-        amps = _numbers("amplitudes", amplitudes)
+        amps = check_numbers("amplitudes", amplitudes, torch.float64)
         if amps.shape != (m,):
             raise ValueError(f"amplitudes must have one entry per frequency ({m}), got shape {tuple(amps.shape)}")
         if not torch.isfinite(amps).all():
@@ -84,7 +92,7 @@ def sinusoids(n: int = 200, ks=tuple(range(5, 55, 5)), amplitudes: str | list = 
         n = check_int("n", n, 2, 10**7)
         x = torch.arange(n, dtype=torch.float64) / n
     else:
-        x = _numbers("x", x)
+        x = check_numbers("x", x, torch.float64)
         if x.ndim != 1 or len(x) == 0 or not ((x >= 0) & (x < 1)).all():
             raise ValueError("x must be a non-empty 1-D tensor of positions in [0, 1)")
     seed = check_int("seed", seed, 0)
@@ -103,7 +111,7 @@ def density_grid(n: int, weights=(1, 2, 4), seed: int = 0) -> torch.Tensor:
     1:2:4). Returns [n] float64.
     """
     n = check_int("n", n, 1, 10**7)
-    w = _numbers("weights", weights)
+    w = check_numbers("weights", weights, torch.float64)
     if w.ndim != 1 or len(w) == 0 or (w <= 0).any() or not torch.isfinite(w).all():
         raise ValueError(f"weights must be a non-empty list of positive finite numbers, got {w.tolist()}")
     g = torch.Generator().manual_seed(check_int("seed", seed, 0))
@@ -345,12 +353,3 @@ def mnist1d(n_train: int = 4000, seed: int = 0, n_test: int | None = None, num_s
     y = np.concatenate([raw["y"], raw["y_test"]]).astype(np.int64)
     return split(torch.from_numpy(x), torch.from_numpy(y), n_train, n_test, seed, n_classes=10)
 
-
-def _numbers(name: str, value) -> torch.Tensor:
-    """``value`` (a tensor or a sequence of numbers) as a float64 tensor, else TypeError naming it."""
-    if isinstance(value, str | bytes):
-        raise TypeError(f"{name} must be a tensor or a sequence of numbers, got a string")
-    try:
-        return torch.as_tensor(value, dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError):
-        raise TypeError(f"{name} must be a tensor or a sequence of numbers, got {type(value).__name__}") from None

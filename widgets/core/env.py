@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from widgets.core.checks import check_dtype
+
 MODES = ("quick", "full")
 
 
@@ -45,7 +47,7 @@ def get_dtype(device: torch.device | str | None = None, dtype: torch.dtype | Non
 
     Kernels and other exact computations ask for float64 explicitly; training does not need it.
     """
-    if dtype is not None:
+    if check_dtype("dtype", dtype) is not None:
         if get_device(device).type == "mps" and dtype == torch.float64:
             raise ValueError("dtype=float64 is not supported on mps; use float32")
         return dtype
@@ -54,8 +56,8 @@ def get_dtype(device: torch.device | str | None = None, dtype: torch.dtype | Non
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed python, numpy and torch, and return a fresh CPU generator seeded the same way."""
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an integer in [0, 2^63), got {seed!r}")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -85,7 +87,9 @@ def project_root(start: Path | None = None) -> Path | None:
     """The nearest folder at or above ``start`` (default: the working directory) holding the book's
     ``_toc.yml``, or None outside the book. A chapter runs with its own folder (``book/``) as the working
     directory under every executor, so this finds the book wherever it is checked out."""
-    start = (start or Path.cwd()).resolve()
+    if start is not None and not isinstance(start, str | Path):
+        raise TypeError(f"start must be None, a str or a Path, got {type(start).__name__}")
+    start = Path(start or Path.cwd()).resolve()
     for folder in (start, *start.parents):
         if (folder / "_toc.yml").is_file():
             return folder
@@ -102,7 +106,7 @@ for a descheduled worker thread costs far more. Measured on 2 cores (the introdu
 
 def use_cpu_threads(device: torch.device) -> None:
     """Apply :data:`CPU_THREADS` to this process when ``device`` is the CPU (a chapter's setup does)."""
-    if torch.device(device).type == "cpu":
+    if _device_type(device) == "cpu":
         torch.set_num_threads(CPU_THREADS)
 
 
@@ -110,7 +114,7 @@ def use_cpu_threads(device: torch.device) -> None:
 def one_cpu_thread(device: torch.device):
     """Run a block under :data:`CPU_THREADS` on the CPU, restoring the caller's setting afterwards: for the
     solvers' and the mean-field net's loops when called outside a chapter."""
-    if device.type != "cpu":
+    if _device_type(device) != "cpu":
         yield
         return
     old = torch.get_num_threads()
@@ -119,3 +123,13 @@ def one_cpu_thread(device: torch.device):
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def _device_type(device) -> str:
+    """The type of any torch device (``meta`` included: only whether it is the CPU matters here)."""
+    if not isinstance(device, str | torch.device):
+        raise TypeError(f"device must be a device string or a torch.device, got {type(device).__name__}")
+    try:
+        return torch.device(device).type
+    except RuntimeError:
+        raise ValueError(f"device must name a device (cpu, cuda, cuda:N, mps, ...), got {device!r}") from None

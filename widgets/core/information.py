@@ -29,7 +29,17 @@ from collections.abc import Callable, Sequence
 import torch
 
 from widgets.core import models
-from widgets.core.checks import check_float, check_int
+from widgets.core.checks import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_floats,
+    check_instance,
+    check_int,
+    check_ints,
+    check_memory,
+    check_tensor,
+)
 
 LN2 = math.log(2.0)
 
@@ -49,8 +59,9 @@ def _dense_rank(codes: torch.Tensor) -> torch.Tensor:
 def row_codes(ids: torch.Tensor) -> torch.Tensor:
     """One int64 code per row of integer bin ids [..., N, w]: two rows of the same [N] slice get equal codes
     iff all their w ids are equal (exact: codes are re-ranked whenever they would overflow). → [..., N]."""
-    if ids.ndim < 2:
-        raise ValueError(f"ids must be [..., N, w], got shape {tuple(ids.shape)}")
+    ids = check_tensor("ids", ids, ndim=tuple(range(2, 65)), shape="[..., N, w]")
+    if ids.is_floating_point():
+        raise ValueError(f"ids must hold integer bin ids, got dtype {ids.dtype}")
     ids = ids.long()
     ids = ids - ids.amin(dim=-2, keepdim=True)  # ≥ 0 per column
     code = torch.zeros(ids.shape[:-1], dtype=torch.int64, device=ids.device)
@@ -77,6 +88,9 @@ def _small_entropy(codes: torch.Tensor, n_values: int) -> torch.Tensor:
 def code_entropy(codes: torch.Tensor) -> torch.Tensor:
     """Entropy in bits of the empirical distribution of each row of codes [..., N] (every entry weight 1/N)
     → [...]."""
+    codes = check_tensor("codes", codes, ndim=tuple(range(1, 65)), shape="[..., N]")
+    if codes.is_floating_point():
+        raise ValueError(f"codes must hold integer codes, got dtype {codes.dtype}")
     N = codes.shape[-1]
     if N == 0:
         raise ValueError("codes must hold at least one entry per row")
@@ -91,6 +105,7 @@ def bin_ids(t: torch.Tensor, *, width: float | None = None, lo: float = -1.0, hi
     Shwartz-Ziv & Tishby code: ``bins`` edges ``linspace(lo, hi, bins)`` and ``np.digitize``, values at or
     above the last edge sharing its bin and values below the first edge sharing bin 0.
     """
+    t = check_tensor("t", t, ndim=tuple(range(0, 65)), shape="[...]")  # NaN would fall in an arbitrary bin
     if width is not None:
         width = check_float("width", width, 0, lo_open=True)
         return torch.floor(t.double() / width).long()
@@ -107,10 +122,7 @@ def binned_information(t: torch.Tensor, y: torch.Tensor, **binning) -> tuple[tor
     """Binned I(X;T) and I(T;Y) in bits of a layer's activations t [..., N, w] on N equally likely, distinct
     inputs with labels y [N] (integers). ``binning``: the arguments of :func:`bin_ids`.
     Returns (I(X;T), I(T;Y)), each of shape [...]."""
-    if t.ndim < 2:
-        raise ValueError(f"t must be [..., N, w], got shape {tuple(t.shape)}")
-    if y.ndim != 1 or len(y) != t.shape[-2]:
-        raise ValueError(f"y must be [N={t.shape[-2]}] labels, got shape {tuple(y.shape)}")
+    t, y = _check_layer(t, y)
     ranks = _dense_rank(row_codes(bin_ids(t, **binning)))  # [..., N], values < N
     yy = y.to(ranks.device).long()
     yy = yy - yy.min()
@@ -122,6 +134,15 @@ def binned_information(t: torch.Tensor, y: torch.Tensor, **binning) -> tuple[tor
 
 
 # ---------------------------------------------------------------- the KDE (pairwise-KL) upper bound
+
+def _check_layer(t, y) -> tuple[torch.Tensor, torch.Tensor]:
+    """A layer's activations t [..., N, w] (finite, N ≥ 1) and integer labels y [N]."""
+    t = check_tensor("t", t, ndim=tuple(range(2, 65)), shape="[..., N, w]", min_size=1)
+    y = check_tensor("y", y, ndim=1, shape=f"[{t.shape[-2]}]")
+    if len(y) != t.shape[-2] or y.is_floating_point():
+        raise ValueError(f"y must be [N={t.shape[-2]}] integer labels, got {y.dtype} of shape {tuple(y.shape)}")
+    return t, y
+
 
 def _kde_entropy(t: torch.Tensor, var: float) -> torch.Tensor:
     """The pairwise-KL upper bound, in nats, on the entropy of an equal mixture of Gaussians N(t_i, var·I)
@@ -142,11 +163,10 @@ def kde_information(t: torch.Tensor, y: torch.Tensor, var: float, chunk: int = 8
     Returns (I(X;T), I(T;Y)), each [...]."""
     var = check_float("var", var, 0, lo_open=True)
     chunk = check_int("chunk", chunk, 1)
-    if t.ndim < 2:
-        raise ValueError(f"t must be [..., N, w], got shape {tuple(t.shape)}")
-    if y.ndim != 1 or len(y) != t.shape[-2]:
-        raise ValueError(f"y must be [N={t.shape[-2]}] labels, got shape {tuple(y.shape)}")
+    t, y = _check_layer(t, y)
     lead, (N, w) = t.shape[:-2], t.shape[-2:]
+    check_memory(f"the pairwise distances of {chunk} rows of {N} points",
+                 8 * 4 * min(chunk, t[..., 0, 0].numel()) * N * N)
     flat = t.double().reshape(-1, N, w)
     y = y.to(t.device)
     classes = torch.unique(y)
@@ -170,9 +190,17 @@ def layer_information(x: torch.Tensor, y: torch.Tensor, binnings: dict[str, dict
     The last layer is taken as its softmax (the papers' output layer); with ``pre=True`` the hidden layers
     are binned before their activation. Returns [K, B, L, 2]: binning B in the order of ``binnings``, layer
     L, then (I(X;T), I(T;Y)) in bits."""
+    x, y = _check_inputs(x, y)
+    check_instance("binnings", binnings, dict, "a dict of name → bin_ids arguments")
     names = list(binnings)
     if not names:
         raise ValueError("binnings must name at least one binning")
+    for name, spec in binnings.items():
+        if not isinstance(spec, dict) or not set(spec) <= {"width", "lo", "hi", "bins"}:
+            raise ValueError(f"binnings[{name!r}] must be a dict of bin_ids arguments (width, lo, hi, bins), "
+                             f"got {spec!r}")
+        bin_ids(torch.zeros(1), **spec)  # its values, checked once here rather than at every record
+    check_bool("pre", pre)
 
     def probe(family) -> torch.Tensor:
         layers = models.layer_outputs(family, x, pre=pre)
@@ -190,10 +218,13 @@ def kde_layer_information(x: torch.Tensor, y: torch.Tensor, layer: int, variance
     """A trainer probe: KDE upper bounds (I(X;T), I(T;Y)) of one layer (index into the weight layers; the
     last is taken as its softmax) on inputs x [n, d] with labels y [n], for each noise variance.
     Returns [K, V, 2] in bits."""
-    variances = [check_float("variances[i]", v, 0, lo_open=True) for v in variances]
+    x, y = _check_inputs(x, y)
+    layer = check_int("layer", layer)
+    variances = check_floats("variances", variances, 0, lo_open=True)
 
     def probe(family) -> torch.Tensor:
         layers = models.layer_outputs(family, x)
+        _check_index("layer", layer, len(layers))
         t = torch.softmax(layers[-1], -1) if layer in (-1, len(layers) - 1) else layers[layer]
         return torch.stack([torch.stack(kde_information(t, y, v), -1) for v in variances], 1)
 
@@ -203,10 +234,13 @@ def kde_layer_information(x: torch.Tensor, y: torch.Tensor, layer: int, variance
 def saturation(x: torch.Tensor, layer: int, level: float = 0.99) -> Callable:
     """A trainer probe: the fraction of a hidden layer's activations with |t| > ``level`` on inputs x [N, d]
     (for tanh: the share of saturated units × inputs). Returns [K]."""
+    x = check_tensor("x", x, ndim=2, shape="[N, d]", min_size=1)
+    layer = check_int("layer", layer)
     level = check_float("level", level, 0)
 
     def probe(family) -> torch.Tensor:
-        t = models.layer_outputs(family, x)[layer]
+        layers = models.layer_outputs(family, x)
+        t = layers[_check_index("layer", layer, len(layers))]
         return (t.abs() > level).double().mean((1, 2))
 
     return probe
@@ -220,20 +254,23 @@ def gradient_snr(x: torch.Tensor, y: torch.Tensor, batch_size: int, params=(-2,)
     to each parameter tensor named in ``params`` (indices into ``family.params``; −2 is the last weight
     matrix of a biased MLP, 0 the first) gives ‖mean over batches‖ / ‖std over batches‖ (Frobenius norms),
     per member. Returns [K, len(params)]."""
+    x, y = _check_inputs(x, y)
     batch_size = check_int("batch_size", batch_size, 1, len(x))
     n_batches = len(x) // batch_size
     if n_batches < 2:
         raise ValueError(f"batch_size must leave at least 2 batches of the {len(x)} points, got {batch_size}")
-    params = [int(i) for i in params]
-    if not params:
-        raise ValueError("params must name at least one parameter tensor")
+    params = check_ints("params", params)
+    from widgets.core.losses import LOSSES
+
+    check_choice("loss", loss, LOSSES)
+    seed = check_int("seed", seed, 0)
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n_batches * batch_size]
     xb, yb = x[order].view(n_batches, batch_size, -1), y[order].view(n_batches, batch_size)
 
     def probe(family) -> torch.Tensor:
         from widgets.core.losses import member_losses
 
-        targets = [family.params[i] for i in params]
+        targets = [family.params[_check_index("params[i]", i, len(family.params))] for i in params]
         grads = [[] for _ in params]
         for b in range(n_batches):
             out = family(xb[b].to(family.device))
@@ -247,3 +284,20 @@ def gradient_snr(x: torch.Tensor, y: torch.Tensor, batch_size: int, params=(-2,)
         return torch.stack(ratios, 1)
 
     return probe
+
+
+def _check_inputs(x, y) -> tuple[torch.Tensor, torch.Tensor]:
+    """A probe's inputs x [N, d] (finite, N ≥ 1) and labels y [N] (integers)."""
+    x = check_tensor("x", x, ndim=2, shape="[N, d]", min_size=1)
+    y = check_tensor("y", y, ndim=1, shape=f"[{len(x)}]")
+    if len(y) != len(x) or y.is_floating_point():
+        raise ValueError(f"y must be [{len(x)}] integer labels (one per row of x), got {y.dtype} {tuple(y.shape)}")
+    return x, y
+
+
+def _check_index(name: str, i: int, n: int) -> int:
+    """A probe's layer or parameter index, checked against the family it meets (a Python comparison)."""
+    if not -n <= i < n:
+        raise ValueError(f"{name} must be an index into the family's {n} layers or tensors, in [{-n}, {n - 1}], "
+                         f"got {i}")
+    return i

@@ -24,7 +24,16 @@ import time
 
 import torch
 
-from widgets.core.checks import check_float, check_int
+from widgets.core.checks import (
+    check_bool,
+    check_float,
+    check_instance,
+    check_int,
+    check_ints,
+    check_memory,
+    check_numbers,
+    check_tensor,
+)
 from widgets.core.env import get_device, get_dtype, one_cpu_thread
 from widgets.core.train import recorded
 
@@ -37,9 +46,19 @@ class FixedReadoutFamily:
 
     Only ``W`` ([H, d]) is a parameter; the readout ``a`` ([H], ±1) is fixed, as in Du et al. (2019). The
     trainer reads ``params``, ``masks``, ``broadcast``, ``seeds``, ``size`` and ``device`` off it.
+    Everything is checked here, once: :meth:`forward` runs at every training step and checks only shapes.
     """
 
     def __init__(self, W: torch.Tensor, a: torch.Tensor, widths: list[int], seeds: list[int]):
+        W = check_tensor("W", W, ndim=2, shape="[H, d]", min_size=1)
+        widths = check_ints("widths", widths, 1)
+        seeds = check_ints("seeds", seeds, 0)
+        if len(seeds) != len(widths) or sum(widths) != len(W):
+            raise ValueError(f"widths (summing to the {len(W)} rows of W) and seeds must be equally long, got "
+                             f"{len(widths)} widths summing to {sum(widths)} and {len(seeds)} seeds")
+        a = check_tensor("a", a, ndim=1, shape=f"[{len(W)}]")
+        if a.shape != (len(W),) or not bool(((a == 1) | (a == -1)).all()):
+            raise ValueError(f"a must be [{len(W)}] readout signs ±1 (one per row of W)")
         self.params = [W]
         self.a, self.widths, self.seeds = a, list(widths), list(seeds)
         self.owner = torch.cat([torch.full((w,), k) for k, w in enumerate(widths)]).to(W.device)
@@ -59,11 +78,18 @@ class FixedReadoutFamily:
 
     def broadcast(self, values: torch.Tensor) -> list[torch.Tensor]:
         """Per-member values [K] → one column per hidden unit, [H, 1]."""
+        values = check_tensor("values", values, finite=False)
+        if values.shape != (self.size,):
+            raise ValueError(f"values must have shape [{self.size}] (one per member), got {tuple(values.shape)}")
         return [values[self.owner].view(-1, 1)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: [n, d] → outputs [K, n, 1]."""
+        """x: [n, d] → outputs [K, n, 1]. Only x's shape is checked: this is the training loop's hot path,
+        where a finiteness check would cost a host round trip per step (NaN inputs give NaN outputs)."""
         W = self.params[0]
+        if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[1] != W.shape[1]:
+            raise ValueError(f"x must be a tensor of shape [n, {W.shape[1]}], got "
+                             f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
         h = torch.relu(W @ x.to(W.dtype).T) * self.scale[:, None]  # [H, n]
         out = torch.zeros(self.size, h.shape[1], device=h.device, dtype=h.dtype).index_add(0, self.owner, h)
         return out[..., None]
@@ -72,6 +98,8 @@ class FixedReadoutFamily:
 
     def split(self, t: torch.Tensor) -> list[torch.Tensor]:
         """A per-unit tensor [H, ...] cut into one block per member."""
+        if not isinstance(t, torch.Tensor) or t.ndim == 0 or len(t) != len(self.owner):
+            raise ValueError(f"t must be a tensor with one row per hidden unit ({len(self.owner)})")
         return list(t.split(self.widths))
 
 
@@ -79,9 +107,10 @@ def du_network(d: int, widths, seeds, device=None, dtype=None) -> FixedReadoutFa
     """Members of widths ``widths`` (one seed each): w_r(0) ~ N(0, I_d), a_r uniform on {−1, +1}, drawn from
     the member's own seed, so a member is the same whichever family it sits in."""
     d = check_int("d", d, 1, 10**6)
-    widths, seeds = [check_int("widths[i]", w, 1, 10**7) for w in widths], [int(s) for s in seeds]
-    if len(widths) != len(seeds) or not widths:
-        raise ValueError(f"widths and seeds must be equally long and non-empty, got {len(widths)} and {len(seeds)}")
+    widths, seeds = check_ints("widths", widths, 1, 10**7), check_ints("seeds", seeds, 0)
+    if len(widths) != len(seeds):
+        raise ValueError(f"widths and seeds must be equally long, got {len(widths)} and {len(seeds)}")
+    check_memory(f"{sum(widths)} hidden units of {d} inputs", 8 * 3 * sum(widths) * (d + 1))
     Ws, As = [], []
     for w, s in zip(widths, seeds, strict=True):
         g = torch.Generator().manual_seed(s)
@@ -94,14 +123,21 @@ def du_network(d: int, widths, seeds, device=None, dtype=None) -> FixedReadoutFa
 
 
 def half_sum_squares(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Du et al.'s loss L = Σ_i ½ (f(x_i) − y_i)², per member: out [K, n, 1], y [n] or [n, 1] → [K]."""
+    """Du et al.'s loss L = Σ_i ½ (f(x_i) − y_i)², per member: out [K, n, 1], y [n] or [n, 1] → [K]. The
+    trainer calls it at every step: only shapes are checked (no host round trip)."""
+    if out.ndim != 3 or out.shape[2] != 1 or y.numel() != out.shape[1]:
+        raise ValueError(f"out must be [K, n, 1] and y [n] or [n, 1], got {tuple(out.shape)} and {tuple(y.shape)}")
     return 0.5 * ((out[..., 0] - y.reshape(-1).to(out.dtype)) ** 2).sum(1)
 
 
 def relu_gram_inf(x: torch.Tensor) -> torch.Tensor:
     """H∞_ij = E_{w~N(0,I)}[x_iᵀx_j 1{wᵀx_i ≥ 0, wᵀx_j ≥ 0}] = x_iᵀx_j (π − arccos ρ_ij)/(2π), with ρ_ij the
-    cosine of the angle between x_i and x_j. x: [n, d] → [n, n] float64."""
-    x = x.to(torch.float64)
+    cosine of the angle between x_i and x_j. x: [n, d] → [n, n] float64. No row may be zero (it has no
+    angle)."""
+    x = check_tensor("x", x, ndim=2, shape="[n, d]", min_size=1).to(torch.float64)
+    if bool((x == 0).all(1).any()):
+        raise ValueError("x must have no zero row: its angle to the others is undefined")
+    check_memory(f"the {len(x)} × {len(x)} Gram matrix", 8 * 4 * len(x) ** 2)
     g = x @ x.T
     norms = x.norm(dim=1)
     rho = (g / (norms[:, None] * norms[None, :])).clamp(-1, 1)
@@ -111,7 +147,17 @@ def relu_gram_inf(x: torch.Tensor) -> torch.Tensor:
 def pattern_gram(family: FixedReadoutFamily, x: torch.Tensor, W: torch.Tensor | None = None) -> torch.Tensor:
     """The finite-width Gram matrix of every member, H_ij = (1/m) x_iᵀx_j Σ_r 1{w_rᵀx_i ≥ 0, w_rᵀx_j ≥ 0},
     at the weights ``W`` [H, d] (default: the current ones). Returns [K, n, n] float64."""
-    W = (family.params[0] if W is None else W).detach().to(torch.float64)
+    check_instance("family", family, FixedReadoutFamily, "a FixedReadoutFamily (from du_network)")
+    H, d = family.params[0].shape
+    W = family.params[0] if W is None else check_tensor("W", W, ndim=2, shape=f"[{H}, {d}]")
+    if W.shape != (H, d):
+        raise ValueError(f"W must have the family's shape [{H}, {d}], got {tuple(W.shape)}")
+    x = check_tensor("x", x, ndim=2, shape=f"[n, {d}]", min_size=1)
+    if x.shape[1] != d:
+        raise ValueError(f"x must have shape [n, {d}], got {tuple(x.shape)}")
+    check_memory(f"the pattern Grams of {family.size} members on {len(x)} points",
+                 8 * (family.size * len(x) ** 2 + 2 * H * len(x)))
+    W = W.detach().to(torch.float64)
     x = x.to(W.device, torch.float64)
     act = (W @ x.T >= 0).to(torch.float64)  # [H, n]
     counts = torch.stack([b.T @ b / len(b) for b in family.split(act)])  # [K, n, n]: one product per member
@@ -137,16 +183,19 @@ def sphere_saddle_gd(A: torch.Tensor, u0: torch.Tensor, *, lr: float, steps: int
     Returns ``u`` [B, d] (final), ``distance`` [B] (‖u(T) − u0‖), ``escape`` [B] (first step at which
     ‖u − u0‖ > ``radius``, −1 if never), ``f`` [B] (final objective), ``seconds``. float64.
     """
+    A, u0 = _check_basis(A, u0, "u0", "[B, d]")
     lr = check_float("lr", lr, 0, 10, lo_open=True)
     steps = check_int("steps", steps, 0, 10**7)
     radius = check_float("radius", radius, 0, 2, lo_open=True)
+    sigma = check_numbers("noise", noise, torch.float64)
+    if sigma.ndim > 1 or sigma.numel() not in (1, len(u0)) or (sigma < 0).any() or not torch.isfinite(sigma).all():
+        raise ValueError(f"noise must be one number or one per row ({len(u0)}), finite and ≥ 0")
+    seed = check_int("seed", seed, 0)
     dev, dt = get_device(device), torch.float64
     A, u = A.to(dev, dt), u0.to(dev, dt).clone()
     start = u.clone()
     B = len(u)
-    sigma = torch.as_tensor(noise, dtype=dt).expand(B).to(dev)
-    if (sigma < 0).any() or not torch.isfinite(sigma).all():
-        raise ValueError("noise must be finite and ≥ 0 for every row")
+    sigma = sigma.expand(B).to(dev)
     g = torch.Generator(device=dev).manual_seed(seed)
     escape = torch.full((B,), -1, dtype=torch.long, device=dev)
     noisy = bool((sigma > 0).any())
@@ -167,6 +216,19 @@ def sphere_saddle_gd(A: torch.Tensor, u0: torch.Tensor, *, lr: float, steps: int
             "seconds": time.perf_counter() - t0}
 
 
+def _check_basis(A, U, name: str, shape: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A [d, d] (orthonormal rows) and starts U of ``shape`` ending in d, with no zero row (a unit start)."""
+    A = check_tensor("A", A, ndim=2, shape="[d, d]", min_size=1)
+    d = A.shape[1]
+    U = check_tensor(name, U, ndim=shape.count(",") + 1, shape=shape.replace("d]", f"{d}]"), min_size=1)
+    if A.shape != (d, d) or U.shape[-1] != d:
+        raise ValueError(f"A must be [d, d] and {name} {shape}, got {tuple(A.shape)} and {tuple(U.shape)}")
+    if bool((U == 0).all(-1).any()):
+        raise ValueError(f"{name} must have unit (nonzero) rows")
+    check_memory(f"{name} {tuple(U.shape)}", 8 * 8 * U.numel() + 8 * 2 * A.numel())
+    return A, U
+
+
 def tensor_decomposition_gd(A: torch.Tensor, U0: torch.Tensor, *, lr: float, steps: int, noise: float,
                             clean_steps: int = 0, seed: int = 0, device=None) -> dict:
     """Noisy projected GD on Ge et al.'s (2015) formulation of orthogonal 4th-order tensor decomposition,
@@ -176,9 +238,13 @@ def tensor_decomposition_gd(A: torch.Tensor, U0: torch.Tensor, *, lr: float, ste
     ``clean_steps`` without. Returns ``U`` [B, d, d], ``objective`` [B], ``recovery`` [B]
     (min_k max_i |a_kᵀu_i|: 1 when every component is found), ``seconds``. float64.
     """
+    A, U0 = _check_basis(A, U0, "U0", "[B, d, d]")
+    if U0.shape[1] != U0.shape[2]:
+        raise ValueError(f"U0 must be [B, d, d] (d unit rows per start), got {tuple(U0.shape)}")
     lr = check_float("lr", lr, 0, 10, lo_open=True)
     steps, clean_steps = check_int("steps", steps, 0, 10**7), check_int("clean_steps", clean_steps, 0, 10**7)
     noise = check_float("noise", noise, 0)
+    seed = check_int("seed", seed, 0)
     dev, dt = get_device(device), torch.float64
     A, U = A.to(dev, dt), U0.to(dev, dt).clone()
     g = torch.Generator(device=dev).manual_seed(seed)
@@ -210,15 +276,27 @@ def psd_completion_gd(M: torch.Tensor, mask: torch.Tensor, U0: torch.Tensor, *, 
     Returns ``steps`` [T], ``rel_err`` [T, B] (‖UUᵀ − M‖_F/‖M‖_F), ``train_err`` [T, B] (the same on the
     observed entries), ``U`` [B, d, r] (final), ``seconds``.
     """
-    lr = check_float("lr", lr, 0, 1e4, lo_open=True)
-    steps = check_int("steps", steps, 0, 10**8)
+    M = check_tensor("M", M, ndim=2, shape="[d, d]", min_size=1)
+    d = len(M)
+    mask = check_tensor("mask", mask, ndim=2, shape=f"[{d}, {d}]")
+    U0 = check_tensor("U0", U0, ndim=3, shape=f"[B, {d}, r]", min_size=1)
+    if M.shape != (d, d) or mask.shape != (d, d) or U0.shape[1] != d:
+        raise ValueError(f"M and mask must be [d, d] and U0 [B, d, r], got {tuple(M.shape)}, {tuple(mask.shape)} "
+                         f"and {tuple(U0.shape)}")
+    if not bool(((mask == 0) | (mask == 1)).all()):
+        raise ValueError("mask must hold only 0 and 1")
     if not torch.equal(mask, mask.T):
         raise ValueError("mask must be symmetric (each observed pair (i, j) also observes (j, i))")
+    if not bool((M * mask).abs().sum() > 0):  # the errors are relative to ‖M‖ and to ‖M‖ on the mask
+        raise ValueError("M must be nonzero on the observed entries (mask = 1)")
+    lr = check_float("lr", lr, 0, 1e4, lo_open=True)
+    steps = check_int("steps", steps, 0, 10**8)
+    check_int("records", records, 2, 10**5)
+    check_bool("progress", progress)
+    check_memory(f"the completion residuals of {len(U0)} starts ({d} × {d})", 8 * 4 * len(U0) * d * d)
     dev, dt = get_device(device), torch.float64
     M, mask, U = M.to(dev, dt), mask.to(dev, dt), U0.to(dev, dt).clone()
     p = float(mask.mean())
-    if p == 0:
-        raise ValueError("mask observes no entry")
     m_norm, m_seen = M.norm(), (M * mask).norm()
     state = [U]
 
@@ -262,9 +340,28 @@ def _pair_terms(W: torch.Tensor, Z: torch.Tensor):
 def relu_teacher_loss(W: torch.Tensor, V: torch.Tensor, grad: bool = False):
     """F(W) = ½ E_{x~N(0,I)}[(Σ_i relu(w_iᵀx) − Σ_j relu(v_jᵀx))²] in closed form, for B students at once.
 
-    W: [B, n, d] students; V: [k, d] the teacher. Returns F [B], and with ``grad=True`` also ∂F/∂W [B, n, d]
-    (analytic).
+    W: [B, n, d] students; V: [k, d] the teacher, neither with a zero row (its angles are undefined).
+    Returns F [B], and with ``grad=True`` also ∂F/∂W [B, n, d] (analytic).
     """
+    W, V = _check_teacher(W, V)
+    return _teacher_loss(W, V, check_bool("grad", grad))
+
+
+def _check_teacher(W, V) -> tuple[torch.Tensor, torch.Tensor]:
+    W = check_tensor("W", W, ndim=3, shape="[B, n, d]", min_size=1)
+    V = check_tensor("V", V, ndim=2, shape=f"[k, {W.shape[2]}]", min_size=1)
+    if V.shape[1] != W.shape[2]:
+        raise ValueError(f"W [B, n, d] and V [k, d] must share d, got {tuple(W.shape)} and {tuple(V.shape)}")
+    for name, t in (("W", W), ("V", V)):
+        if bool((t == 0).all(-1).any()):
+            raise ValueError(f"{name} must have no zero row: its angle to the others is undefined")
+    check_memory(f"the pair terms of {tuple(W.shape)} against {len(V)} teacher units",
+                 8 * 8 * len(W) * W.shape[1] * (W.shape[1] + len(V)))
+    return W, V
+
+
+def _teacher_loss(W: torch.Tensor, V: torch.Tensor, grad: bool = False):
+    """:func:`relu_teacher_loss` unchecked, for GD's inner loop."""
     Vb = V.to(W)[None].expand(len(W), *V.shape)
     Z = torch.cat([W, Vb], 1)  # [B, n + k, d]: every student against the students and the teacher
     c = torch.cat([W.new_ones(W.shape[1]), -W.new_ones(len(V))])  # +1 student, −1 teacher (made on W's device)
@@ -282,8 +379,11 @@ def relu_teacher_gd(W0: torch.Tensor, V: torch.Tensor, *, lr: float, steps: int,
 
     Returns ``steps`` [T], ``loss`` [T, B], ``grad_norm`` [T, B] (‖∂F/∂W‖_F), ``W`` [B, n, d], ``seconds``.
     """
+    W0, V = _check_teacher(W0, V)
     lr = check_float("lr", lr, 0, 1e4, lo_open=True)
     steps = check_int("steps", steps, 0, 10**8)
+    check_int("records", records, 2, 10**5)
+    check_bool("progress", progress)
     dev, dt = get_device(device), torch.float64
     state = [W0.to(dev, dt).clone()]
     V = V.to(dev, dt)
@@ -291,11 +391,11 @@ def relu_teacher_gd(W0: torch.Tensor, V: torch.Tensor, *, lr: float, steps: int,
     def advance(k: int) -> None:
         W = state[0]
         for _ in range(k):
-            W = W - lr * relu_teacher_loss(W, V, grad=True)[1]
+            W = W - lr * _teacher_loss(W, V, grad=True)[1]
         state[0] = W
 
     def record(step: int) -> dict:
-        F, G = relu_teacher_loss(state[0], V, grad=True)
+        F, G = _teacher_loss(state[0], V, grad=True)
         return {"loss": F.cpu(), "grad_norm": G.norm(dim=(1, 2)).cpu()}
 
     t0 = time.perf_counter()
@@ -319,8 +419,13 @@ def affine_regime_point(x: torch.Tensor, y: torch.Tensor, hidden: int, margin: f
     x: [n, d], y: [n]. Returns ``W1`` [d, h], ``b1`` [h], ``W2`` [h], ``b2`` (a number), ``beta`` [d],
     ``beta0``, ``ls_mse`` (the least-squares mean squared error), all float64.
     """
+    x = check_tensor("x", x, ndim=2, shape="[n, d]", min_size=1)
+    y = check_tensor("y", y, ndim=(1, 2), shape=f"[{len(x)}]")
+    if y.numel() != len(x):
+        raise ValueError(f"y must hold one target per row of x ({len(x)}), got shape {tuple(y.shape)}")
     hidden = check_int("hidden", hidden, 1, 10**6)
     margin = check_float("margin", margin, 0, lo_open=True)
+    check_memory(f"{hidden} units on {x.shape[1]} inputs", 8 * 2 * hidden * (x.shape[1] + 2))
     x, y = x.to(torch.float64), y.to(torch.float64).reshape(-1)
     X1 = torch.cat([x, torch.ones(len(x), 1, dtype=torch.float64)], 1)
     coef = torch.linalg.lstsq(X1, y[:, None]).solution[:, 0]

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from widgets.core.checks import check_float, check_int
+from widgets.core.checks import check_float, check_floats, check_int, check_memory
 
 REGRESSION = ("mse", "mae", "huber")
 MULTICLASS = ("cross_entropy", "square", "softmax_mae", "gce")
@@ -86,13 +86,18 @@ def member_losses(out: torch.Tensor, y: torch.Tensor, loss) -> torch.Tensor:
     ``mse``: mean of (f − y)² over samples and outputs (``mae``, ``huber``: the same mean of |f − y|, ρ_δ).
     ``cross_entropy``, ``square``, ``softmax_mae``, ``gce``: y holds class indices.
     ``logistic``: log(1 + exp(−y f)) with y ∈ {−1, +1} and a single output (``sigmoid``: σ(−y f)).
+
+    This runs at every training step, so only shapes are checked (:func:`_check_targets`, Python only): the
+    values are not (a host round trip each step). The trainer checks its data once before the first step;
+    called directly, NaN targets give NaN losses, and class labels outside [0, o) or ±1 labels that are not
+    ±1 are the caller's to avoid.
     """
-    K, n, o = out.shape
     if callable(loss):
         return loss(out, y)
     if not isinstance(loss, str):
         return _per_member_losses(out, y, list(loss))
     name, param = parse_loss(loss)
+    K, n, o = _check_targets(out, y, name)
     if name in REGRESSION:
         y = y.to(out.dtype)
         if y.ndim == 1:  # [n] targets of a single output
@@ -120,6 +125,30 @@ def member_losses(out: torch.Tensor, y: torch.Tensor, loss) -> torch.Tensor:
     return torch.sigmoid(-m).mean(1)
 
 
+def _check_targets(out, y, name: str) -> tuple[int, int, int]:
+    """out [K, n, o] and targets that fit it, for loss ``name``: regression [n], [n, o] or [K, n, o]
+    (no broadcasting of other shapes); class labels [n] or [K, n] (integers); ±1 labels [n] or [K, n] on
+    one output. Shapes and dtypes only: Python comparisons, no host round trip. Returns (K, n, o)."""
+    if not isinstance(out, torch.Tensor) or out.ndim != 3:
+        raise ValueError(f"out must be a tensor of shape [K, n, o], got "
+                         f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}")
+    K, n, o = out.shape
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"y must be a torch.Tensor, got {type(y).__name__}")
+    if name in REGRESSION:
+        fits = y.shape in ((n,), (n, o), (K, n, o)) and (y.ndim != 1 or o == 1)
+        want = f"[{n}] (one output), [{n}, {o}] or [{K}, {n}, {o}]"
+    else:
+        fits = y.shape in ((n,), (K, n)) and (y.dtype == torch.int64 if name in MULTICLASS else y.dtype != torch.bool)
+        want = f"[{n}] or [{K}, {n}] {'int64 class labels' if name in MULTICLASS else '±1 labels'}"
+        if name in BINARY and o != 1:
+            raise ValueError(f"loss={name!r} takes ±1 labels on one output, but out has {o} outputs")
+    if not fits:
+        raise ValueError(f"y must be {want} for loss={name!r} and out {tuple(out.shape)}, got {y.dtype} "
+                         f"{tuple(y.shape)}")
+    return K, n, o
+
+
 def _per_member_losses(out: torch.Tensor, y: torch.Tensor, specs: Sequence[str]) -> torch.Tensor:
     """Member k's loss under ``specs[k]`` → [K]: each run of consecutive members with the same loss evaluated
     once on its slice of the family (views: no index tensor copied to the device and no gather per step; a
@@ -138,11 +167,16 @@ def _per_member_losses(out: torch.Tensor, y: torch.Tensor, specs: Sequence[str])
 
 
 def member_accuracy(out: torch.Tensor, y: torch.Tensor, loss) -> torch.Tensor:
-    """Fraction correct per member ([K]); NaN where the loss has no notion of a class."""
-    K, n, o = out.shape
+    """Fraction correct per member ([K]); NaN where the loss has no notion of a class: a callable loss, and
+    regression with fewer than two outputs (targets of several outputs are scored by their argmax). Shapes
+    are checked as in :func:`member_losses`."""
     if callable(loss):
-        return torch.full((K,), float("nan"), dtype=out.dtype, device=out.device)
+        if not isinstance(out, torch.Tensor) or out.ndim != 3:
+            raise ValueError("out must be a tensor of shape [K, n, o]")
+        return torch.full((len(out),), float("nan"), dtype=out.dtype, device=out.device)
     kind = loss_kind(loss)
+    first = loss if isinstance(loss, str) else list(loss)[0]
+    K, n, o = _check_targets(out, y, parse_loss(first)[0])
     if kind == "multiclass":
         return (out.argmax(-1) == y).to(out.dtype).mean(1)
     if kind == "binary":
@@ -158,7 +192,12 @@ def member_accuracy(out: torch.Tensor, y: torch.Tensor, loss) -> torch.Tensor:
 def centered_mse(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean squared error of the residual with its mean removed: out, y [K, n, 1] → [K]. For targets of zero
     mean this only frees the network's constant offset, whose kernel eigenvalue is the largest and would
-    otherwise set the largest stable step size (the spectral-bias chapter's wide networks)."""
+    otherwise set the largest stable step size (the spectral-bias chapter's wide networks). A loss of the
+    trainer's inner loop: shapes only are checked."""
+    if not isinstance(out, torch.Tensor) or out.ndim != 3 or out.shape[2] != 1 or \
+            not isinstance(y, torch.Tensor) or y.shape not in (out.shape, out.shape[1:]):
+        raise ValueError(f"out must be [K, n, 1] and y [K, n, 1] or [n, 1], got "
+                         f"{getattr(out, 'shape', type(out).__name__)} and {getattr(y, 'shape', type(y).__name__)}")
     r = out - y
     return ((r - r.mean(1, keepdim=True)) ** 2).mean((1, 2))
 
@@ -168,9 +207,10 @@ def sobolev_weights(s, n: int) -> torch.Tensor:
     k = 0 and n/2, 2 between) and the k = 0 weight set to 0 (the offset is left free, as in
     :func:`centered_mse`, which s = 0 reproduces exactly). ``s``: one exponent or one per member →
     [L, n//2 + 1]."""
-    s_list = [s] if isinstance(s, int | float) else list(s)
-    s_t = torch.tensor([check_float("s", v, -4, 4) for v in s_list], dtype=torch.float64)
+    s_list = [check_float("s", s, -4, 4)] if isinstance(s, int | float) else check_floats("s", s, -4, 4)
+    s_t = torch.tensor(s_list, dtype=torch.float64)
     n = check_int("n", n, 2, 10**7)
+    check_memory(f"the weights of {len(s_list)} exponents on n = {n} points", 8 * 3 * len(s_list) * (n // 2 + 1))
     k = torch.arange(n // 2 + 1, dtype=torch.float64)
     c = torch.full_like(k, 2.0)
     c[0] = 0.0

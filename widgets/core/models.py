@@ -318,6 +318,18 @@ def _finish(kind, act, params, masks, widths, seeds, bias, q, readout, device, d
     return Family(kind, act, params, masks, widths, seeds, bias, q, readout, info)
 
 
+def training_bytes(members: int, n: int, d_in: int, d_out: int, width: int, depth: int, itemsize: int = 4) -> int:
+    """About how much memory (bytes) training ``members`` MLPs d_in → width → … → d_out of ``depth`` weight
+    layers on a batch of ``n`` inputs takes: the weights with their gradients and two optimizer moments, and
+    two activations per layer kept for the backward pass. For a Params class's memory budget
+    (:func:`widgets.core.checks.check_memory`), before anything is built."""
+    members, n, itemsize = check_int("members", members, 1), check_int("n", n, 0), check_int("itemsize", itemsize, 1)
+    d_in, d_out = check_int("d_in", d_in, 1), check_int("d_out", d_out, 1)
+    width, depth = check_int("width", width, 1), check_int("depth", depth, 1)
+    weights = d_in * d_out if depth == 1 else (d_in + d_out + (depth - 2) * width) * width
+    return itemsize * members * (4 * weights + 2 * n * ((depth - 1) * width + d_out))
+
+
 def _mlp_forward(f: Family, x: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
     act = ACTIVATIONS[f.act]
     step = 2 if f.bias else 1

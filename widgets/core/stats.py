@@ -8,13 +8,13 @@ import numbers
 
 import torch
 
-from widgets.core.checks import check_bool, check_choice, check_float, check_int
+from widgets.core.checks import check_bool, check_choice, check_float, check_int, check_numbers
 
 
 def ranks(v: torch.Tensor) -> torch.Tensor:
     """1-based ranks along the last dimension of v ([..., n]), ties sharing their average rank; +inf ranks
     last. Returns float64 of v's shape."""
-    v = _real("v", v)
+    v = check_numbers("v", v)
     if v.ndim == 0:
         raise ValueError("v must have shape [..., n] (at least one dimension), got a 0-d tensor")
     v = v.detach().double()
@@ -30,7 +30,7 @@ def ranks(v: torch.Tensor) -> torch.Tensor:
 def spearman(a, b) -> float:
     """Spearman's rank correlation of two 1-D sequences of equal length (average ranks for ties; +inf counts
     as largest). NaN when either sequence is constant, since no order exists to correlate."""
-    a, b = _real("a", a).flatten(), _real("b", b).flatten()
+    a, b = check_numbers("a", a).flatten(), check_numbers("b", b).flatten()
     if len(a) != len(b) or len(a) < 2:
         raise ValueError(f"a and b must be two sequences of equal length ≥ 2, got lengths {len(a)} and {len(b)}")
     for name, t in (("a", a), ("b", b)):
@@ -48,7 +48,7 @@ def auc(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     The Mann–Whitney form: (sum of the positives' ranks − n₊(n₊+1)/2) / (n₊ n₋), with tied scores given
     their average rank, so a tie between a positive and a negative counts one half. Returns [] or [K].
     """
-    scores, y = _real("scores", scores), _real("y", y)
+    scores, y = check_numbers("scores", scores), check_numbers("y", y)
     if scores.ndim not in (1, 2) or scores.shape[-1] == 0:
         raise ValueError(f"scores must have shape [n] or [K, n] with n ≥ 1, got {tuple(scores.shape)}")
     squeeze = scores.ndim == 1
@@ -74,7 +74,7 @@ def effective_rank(values: torch.Tensor) -> torch.Tensor:
 
     Raises ValueError for an empty spectrum, negative or non-finite values, or an all-zero spectrum (whose
     effective rank is undefined)."""
-    values = _real("values", values)
+    values = check_numbers("values", values)
     if values.ndim == 0 or values.shape[-1] == 0:
         raise ValueError(f"values must hold a spectrum along the last dimension, got shape {tuple(values.shape)}")
     if not torch.isfinite(values).all() or (values < 0).any():
@@ -89,7 +89,7 @@ def effective_rank(values: torch.Tensor) -> torch.Tensor:
 def loglog_slope(x, y) -> float:
     """Least-squares slope of log y against log x, over the entries where both are finite and positive (e.g. a
     learning time of inf, never reached, is left out). Raises if fewer than two remain."""
-    x, y = _real("x", x, torch.float64).flatten(), _real("y", y, torch.float64).flatten()
+    x, y = check_numbers("x", x, torch.float64).flatten(), check_numbers("y", y, torch.float64).flatten()
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same number of entries, got {len(x)} and {len(y)}")
     ok = torch.isfinite(x) & torch.isfinite(y) & (x > 0) & (y > 0)
@@ -126,11 +126,11 @@ def first_crossing(x, values, level: float, direction: str = "below", *, inclusi
         check_bool(name, flag)
     if isinstance(never, bool) or not isinstance(never, numbers.Real):
         raise TypeError(f"never must be a number (inf and NaN allowed), got {never!r}")
-    values = _real("values", values)
+    values = check_numbers("values", values)
     if values.ndim == 0:
         raise ValueError("values must have at least one dimension (the records), got a 0-d tensor")
     dim = check_int("dim", dim, -values.ndim, values.ndim - 1)
-    x = _real("x", x, torch.float64).to(device=values.device)
+    x = check_numbers("x", x, torch.float64).to(device=values.device)
     T = values.shape[dim]
     if T == 0:
         raise ValueError(f"values must hold at least one record along dim={dim}, got shape {tuple(values.shape)}")
@@ -168,16 +168,3 @@ def _loglog_at(xs: torch.Tensor, v: torch.Tensor, i: torch.Tensor, level: float)
     w = torch.where(v1 != v0, (math.log(level) - v0) / (v1 - v0), torch.ones_like(v0))
     return torch.exp(x0 + w * (x1 - x0))
 
-
-def _real(name: str, value, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """``value`` as a real tensor (a tensor, or a list/tuple/array of numbers; converted straight to ``dtype``
-    when given), else TypeError naming it."""
-    if dtype is not None and isinstance(value, torch.Tensor) and (value.dtype == torch.bool or value.is_complex()):
-        dtype = None  # refused below, by its own dtype
-    try:
-        t = torch.as_tensor(value, dtype=dtype)
-    except (TypeError, ValueError, RuntimeError):
-        raise TypeError(f"{name} must be a tensor or a sequence of numbers, got {type(value).__name__}") from None
-    if t.dtype == torch.bool or t.is_complex():
-        raise TypeError(f"{name} must hold real numbers, got dtype {t.dtype}")
-    return t

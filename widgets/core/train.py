@@ -25,12 +25,23 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 
 import torch
 
 from widgets.core import compiled, optim
-from widgets.core.checks import check_choice, check_float, check_int
+from widgets.core.checks import (
+    check_bool,
+    check_choice,
+    check_device,
+    check_float,
+    check_instance,
+    check_int,
+    check_ints,
+    check_memory,
+    check_sequence,
+    check_tensor,
+)
 from widgets.core.data import Dataset
 from widgets.core.losses import loss_kind, member_accuracy, member_losses
 
@@ -58,9 +69,8 @@ def record_marks(steps: Sequence[int], records: int, spacing: str = "log") -> to
     """
     check_choice("spacing", spacing, SPACINGS)
     records = check_int("records", records, 2, 10**5)
-    steps = [check_int("steps", s, 0, 10**8) for s in steps]
-    if not steps:
-        raise ValueError("steps must hold one budget per member, got none")
+    steps = check_ints("steps", steps, 0, 10**8)  # one budget per member
+    check_memory(f"the record schedule of {len(steps)} members × {records} records", 8 * 2 * len(steps) * records)
     if spacing == "linear":
         return torch.tensor([[round(r * s / (records - 1)) for s in steps] for r in range(records)])
     cols = [log_steps(s, records) for s in steps]
@@ -75,6 +85,10 @@ def recorded(steps: int, records: int, advance: Callable[[int], None], record: C
 
     Returns ``steps`` [T] and, for each key of ``record``, its values stacked along a leading [T] axis.
     """
+    for name, fn in (("advance", advance), ("record", record)):
+        if not callable(fn):
+            raise TypeError(f"{name} must be a function, got {type(fn).__name__}")
+    check_bool("progress", progress)
     at = record_marks([steps], records, spacing)[:, 0].tolist()
     log: dict[str, list] = {}
     bar = _bar(at[-1], "solving", progress)
@@ -84,7 +98,10 @@ def recorded(steps: int, records: int, advance: Callable[[int], None], record: C
         if bar is not None:
             bar.update(target - t)
         t = target
-        for key, value in record(t).items():
+        values = record(t)
+        if not isinstance(values, dict) or not all(isinstance(v, torch.Tensor) for v in values.values()):
+            raise ValueError(f"record must return a dict of tensors, got {type(values).__name__}")
+        for key, value in values.items():
             log.setdefault(key, []).append(value)
     if bar is not None:
         bar.close()
@@ -128,6 +145,12 @@ class TrainResult:
 
     @classmethod
     def from_state(cls, state: dict) -> TrainResult:
+        """The result :meth:`to_state` stored."""
+        check_instance("state", state, dict, "the dict of TrainResult.to_state")
+        names = {f.name for f in fields(cls)}
+        if not {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING} <= state.keys() \
+                or not state.keys() <= names:
+            raise ValueError(f"state must hold TrainResult's fields {sorted(names)}, got {sorted(state)}")
         return cls(**state)
 
 
@@ -181,7 +204,8 @@ def _check_data(data: Dataset, loss, K: int, d_out: int | None = None) -> None:
 
 def per_member(name: str, value, K: int, lo: float, hi: float, device, dtype) -> torch.Tensor:
     """One number, or one per member, checked against [lo, hi] (a clear ValueError naming ``name``) → [K]."""
-    vals = [value] * K if isinstance(value, int | float) else list(value)
+    K = check_int("K", K, 1)
+    vals = [value] * K if isinstance(value, int | float) else check_sequence(name, value)
     if len(vals) != K:
         raise ValueError(f"{name} must be a number or a list of {K} (one per member), got {len(vals)}")
     vals = [check_float(name, v, lo, hi) for v in vals]
@@ -193,6 +217,10 @@ class Batches:
     (drawn from ``seeds[k]``) in batches of ``size`` and reshuffles when fewer than ``size`` are left."""
 
     def __init__(self, n: int, size: int, seeds: Sequence[int], device):
+        n = check_int("n", n, 1)
+        size = check_int("size", size, 1, n)
+        seeds = check_ints("seeds", seeds, 0)
+        device = check_device("device", device)
         self.n, self.size, self.device = n, size, device
         self.gens = [torch.Generator().manual_seed(s + 1_000_003) for s in seeds]
         self.order, self.cursor = None, n
@@ -253,6 +281,18 @@ def train(family, data: Dataset, *, steps: int | Sequence[int], lr: float | Sequ
     structure (``seconds`` includes it). Not with an ``objective`` hook (ValueError); ``perturb``, probes and
     the records run eagerly. Raises a RuntimeError if ``torch.compile`` cannot run here (no fallback).
     """
+    check_instance("data", data, Dataset, "a widgets.core.data.Dataset")
+    for name in ("params", "masks", "seeds", "broadcast", "size", "device"):  # what the loop reads off it
+        if not hasattr(family, name):
+            raise TypeError(f"family must be a family of models (models.mlp, models.cnn, models.packed_mlp, "
+                            f"landscapes.du_network), got {type(family).__name__}")
+    if probes is not None and (not isinstance(probes, dict) or not all(
+            isinstance(k, str) and callable(v) for k, v in probes.items())):
+        raise TypeError("probes must be a dict of name → function of the family")
+    for name, hook in (("objective", objective), ("perturb", perturb)):
+        if hook is not None and not callable(hook):
+            raise TypeError(f"{name} must be None or a function (family, x, y), got {type(hook).__name__}")
+    check_bool("progress", progress)
     if not callable(loss):
         loss_kind(loss)  # a ValueError naming a bad loss or parameter
         if not isinstance(loss, str):
@@ -381,6 +421,7 @@ def train(family, data: Dataset, *, steps: int | Sequence[int], lr: float | Sequ
 
 def outputs_on(x: torch.Tensor) -> Callable:
     """A probe recording every member's outputs on fixed inputs x: [m, d] → [K, m, out]."""
+    x = check_tensor("x", x, ndim=(2, 3), shape="[m, d]", min_size=1)
 
     def probe(family) -> torch.Tensor:
         with torch.no_grad():
