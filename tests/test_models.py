@@ -154,6 +154,12 @@ _NOBIAS = models.mlp(3, 1, 4, seeds=[0], bias=False, device="cpu")
 _PACKED = models.packed_mlp(3, 1, [2, 3], [0, 1], device="cpu")
 _BAD_INPUTS = [
     (models.mlp, (0, 1, 4), {}, ValueError, r"d_in must be an integer in \[1, inf\]"),
+    (models.mlp, (3, 1, 4), {"dropout": 1.0}, ValueError, r"dropout must be a finite number in \[0, 1\)"),
+    (models.mlp, (3, 1, 4), {"dropout": -0.1}, ValueError, r"dropout must be a finite number in \[0, 1\)"),
+    (models.mlp, (3, 1, 4), {"dropout": float("nan")}, ValueError, r"dropout must be a finite number"),
+    (models.mlp, (3, 1, 4), {"seeds": [0, 1], "dropout": [0.1]}, ValueError,
+     r"dropout must be a number or a list of 2"),
+    (models.mlp, (3, 1, 4), {"dropout": "0.1"}, TypeError, r"dropout must be a list or tuple"),
     (models.mlp, (3, 2.5, 4), {}, ValueError, r"d_out must be an integer"),
     (models.mlp, (3, 1, 0), {}, ValueError, r"widths\[i\] must be an integer in \[1, 1000000\]"),
     (models.mlp, (3, 1, None), {}, ValueError, r"widths must be a width or one per member"),
