@@ -375,10 +375,13 @@ def test_dropout_members_equal_lone_runs_and_are_off_outside_the_steps():
     # outside stepping() the network is deterministic; inside, each call draws new masks (rate-0 member unchanged)
     x = ds.x_test
     assert torch.equal(fam(x), fam(x))
+    alone = fam.member(2)  # a copy that carries its rate and its generator's state along
     with fam.stepping():
         a, b = fam(x), fam(x)
     assert torch.equal(a[0], b[0]) and not torch.equal(a[2], b[2])
     assert not fam.training
+    with alone.stepping():
+        torch.testing.assert_close(alone(x)[0], a[2], rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match="compile=True does not support dropout"):
         train.train(fam, ds, steps=1, lr=0.1, loss="cross_entropy", compile=True)
 
