@@ -209,6 +209,7 @@ _BAD_INPUTS = [
     (models.centered, (_FAM, [1.0, 2.0, 3.0]), {}, ValueError, r"scale must be a number or a list of 2"),
     (models.centered, (_FAM, _NAN), {}, ValueError, r"scale must be a finite number"),
     (models.centered, ({}, 1.0), {}, TypeError, r"family must be a Family"),
+    (models.centered, (models.mlp(3, 1, 4, dropout=0.1), 1.0), {}, ValueError, r"centered needs a family without"),
     (models.packed_mlp, (3, 1, [], []), {}, ValueError, r"widths and seeds must be equally long and non-empty"),
     (models.packed_mlp, (3, 1, [2, 3], [0]), {}, ValueError, r"widths and seeds must be equally long"),
     (models.packed_mlp, (3, 1, [2], [0]), {"device": "bogus"}, ValueError, r"device must name a device"),

@@ -96,7 +96,9 @@ def spectral_penalty(lam, loss: str = "mse", iters: int = 1):
     σ = u W v with u, v held fixed, so the penalty's gradient is λ σ u vᵀ, the paper's update. Each member's
     first u is a Gaussian over its own real rows drawn from its own seed, so it follows the same path as it
     would alone. The vectors belong to one family: build a new hook for each training run (a hook handed
-    another family starts afresh).
+    another family starts afresh). As with any power iteration, the estimate converges slowly when σ_1 and σ_2
+    are close, and a strong penalty pushes them together: then one iteration per step tracks σ_max loosely
+    (raise ``iters``).
 
     ``lam``: one number or one per member (≥ 0); ``iters``: power iterations per call (≥ 1). Returns
     ``objective(family, x, y) → [K]``.

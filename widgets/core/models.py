@@ -467,6 +467,8 @@ def centered(family: Family, scale) -> Family:
     weights, kept frozen: lazy training for large α (Chizat, Oyallon & Bach 2019), which pairs with a
     learning rate ∝ 1/α². ``scale``: α, one number or one per member. Trains with the same parameters."""
     _check_family("family", family)
+    if family.dropout is not None:  # f⁰ would be evaluated with its own dropout masks inside a training step
+        raise ValueError("centered needs a family without dropout")
     alpha = torch.tensor([check_float("scale", s, 0, 1e8, lo_open=True)
                           for s in _per_member("scale", scale, family.size)],
                          device=family.device, dtype=family.params[0].dtype)
