@@ -120,6 +120,14 @@ def test_bad_input():
         ir.disk(1)
     with pytest.raises(ValueError, match="fit_loss"):
         ir.GCParams(fit_loss=0.0)
+    with pytest.raises(ValueError, match="dropouts"):
+        ir.GCParams(dropouts=(0.0, 1.0))
+    with pytest.raises(ValueError, match="sam_rhos"):
+        ir.GCParams(sam_rhos=(0.0, -0.1))
+    with pytest.raises(ValueError, match="spectral_norms must have at least 2 entries"):
+        ir.GCParams(spectral_norms=(0.0,))
+    with pytest.raises(ValueError, match="knob"):
+        ir.seed_spearmans([], "momentum")
 
 
 def test_presets_differ_and_figures_build():
@@ -243,7 +251,8 @@ _BAD_INPUTS = [
     (ir.GCParams, (), {"gc_points": 0}, ValueError, r"gc_points must be an integer in \[1, 512\]"),
     (ir.GCParams, (), {"seeds": "01"}, TypeError, r"seeds must be a list or tuple"),
     (ir.GCParams, (), {"records": 0}, ValueError, r"records must be an integer in \[2, 10000\]"),
-    (ir.GCParams, (), {"width": 10**5}, ValueError, r"\(lrs \+ weight_decays \+ init_scales\) × seeds .* is too large"),
+    (ir.GCParams, (), {"width": 10**5}, ValueError,
+     r"\(lrs \+ weight_decays \+ init_scales \+ dropouts\) × seeds .* is too large"),
     (ir.knob_means, (_ROWS, "momentum"), {}, ValueError, r"knob must be one of"),
     (ir.knob_means, ([], "lr"), {}, ValueError, r"rows must have at least 1 entries"),
     (ir.knob_means, ([{"knob": "lr"}], "lr"), {}, ValueError, r"rows must be gc_sweep's rows"),
@@ -287,3 +296,54 @@ for _fn, _cls in _EXPERIMENTS:
 def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         fn(*args, **kwargs)
+
+
+# ---------------------------------------------------------------- geometric complexity over the seven knobs
+
+
+def test_gc_sweep_small_runs_every_knob_and_every_family_starts_from_the_same_base():
+    p = ir.GCParams(n_train=64, width=8, depth=2, seeds=(0,), lrs=(0.1, 0.2), batches=(16, 32),
+                    weight_decays=(0.0, 1e-3), init_scales=(1.0, 2.0), spectral_norms=(0.0, 0.05),
+                    sam_rhos=(0.0, 0.1), dropouts=(0.0, 0.3), steps=6, batch_steps=6, records=3, gc_points=16,
+                    fit_loss=5.0)
+    r = ir.gc_sweep(p, device="cpu")
+    rows = {(row["knob"], row["value"]): row for row in r["rows"]}
+    assert len(r["rows"]) == 14 and {k for k, _ in rows} == set(ir.KNOBS)
+    assert all(row["reached"] for row in r["rows"])  # a loose fit: every member is read at its first record
+    assert set(r["family_seconds"]) == {"lr, weight decay, init, dropout", "spectral norm", "SAM", "batch 16",
+                                        "batch 32"}
+    # λ = 0, ρ = 0 and p = 0 are the base network (lr 0.1, batch 32) in whichever family it trains
+    base = rows[("lr", 0.1)]
+    for key in (("dropout", 0.0), ("weight_decay", 0.0), ("spectral_norm", 0.0), ("sam", 0.0), ("batch", 32.0)):
+        assert rows[key]["gc"] == pytest.approx(base["gc"], rel=1e-4)
+        assert rows[key]["gc_init"] == pytest.approx(base["gc_init"], rel=1e-6)
+
+
+def test_heuristic_effects_and_their_table():
+    rows = []
+    for seed in (0, 1):
+        for v in (0.0, 0.1, 0.2):
+            rows.append({"knob": "dropout", "value": v, "seed": seed, "gc": 100 - 100 * v + seed,
+                         "test_acc": 0.9 + 0.1 * v, "step": 10, "reached": True})
+        for v in (16.0, 32.0, 64.0):
+            rows.append({"knob": "batch", "value": v, "seed": seed, "gc": 50 + v, "test_acc": 0.9, "step": 10,
+                         "reached": seed == 0})
+    effects = ir.heuristic_effects(rows)
+    assert [e["knob"] for e in effects] == ["batch", "dropout"]  # in the order of KNOBS
+    batch, dropout = effects
+    # dropout: stronger when larger; GC 100.5 → 80.5 as p goes 0 → 0.2; accuracy 0.90 → 0.92
+    assert dropout["stronger"] == 1 and dropout["gc_spearman"] == pytest.approx(-1.0)
+    assert dropout["gc_change"] == pytest.approx(80.5 / 100.5 - 1)
+    assert dropout["acc_change"] == pytest.approx(0.02) and dropout["acc_spearman"] == pytest.approx(1.0)
+    # batch: stronger when smaller, so the change runs from the largest batch (GC 114) to the smallest (66)
+    assert batch["stronger"] == -1 and batch["gc_spearman"] == pytest.approx(1.0)
+    assert batch["gc_change"] == pytest.approx(66 / 114 - 1)
+    assert math.isnan(batch["acc_spearman"])  # constant accuracy: no order to correlate
+    assert (batch["reached"], batch["members"]) == (3, 6)
+    assert ir.seed_spearmans(rows, "dropout") == [pytest.approx(-1.0), pytest.approx(-1.0)]
+    from widgets.figures import implicit_regularization as figs
+
+    table = figs.heuristic_table(effects).splitlines()
+    assert len(table) == 4 and table[0].startswith("| heuristic |")
+    assert "| dropout rate | 0, 0.1, 0.2 | larger | −1.00 | −20 % | +1.00 | +2.0 points | 6 of 6 |" in table
+    assert table[2] == "| batch size | 16, 32, 64 | smaller | +1.00 | −42 % | n/a | 0.0 points | 3 of 6 |"

@@ -2,8 +2,9 @@ from dataclasses import replace
 
 import pytest
 import torch
+from reference_nets import flat_loss, tiny_family
 
-from widgets.core import data, hooks, models, train
+from widgets.core import data, hooks, models, probes, train
 from widgets.core.losses import member_losses
 
 
@@ -271,6 +272,138 @@ def test_pgd_perturbation_hook_equals_lone_adversarial_runs():
     x_adv = hooks.pgd(0.1, 3)(fam, x, y)
     assert (x_adv - x).abs().max() <= 0.1 + 1e-12
     assert (member_losses(fam(x_adv), y, "logistic") > member_losses(fam(x), y, "logistic")).all()
+
+
+def test_spectral_penalty_objective_equals_lone_runs_and_the_papers_update():
+    """The spectral-norm penalty (λ/2) Σ σ_max(W)², per member: member k of a family follows the lone run with
+    its λ and seed (power iteration included); one step with a converged power iteration is θ − lr (g + λ σ u vᵀ)
+    with σ, u, v from the SVD; and the warm-started estimate tracks σ_max as training goes."""
+    ds = regression(n=60)
+    lams = [0.0, 0.3, 0.05]
+    kw = dict(steps=12, lr=0.05, optimizer="sgd", batch_size=8, momentum=0.5, records=2)
+    fam = models.mlp(3, 1, widths=[5, 8, 6], seeds=[0, 1, 2], depth=3, act="tanh", dtype=torch.float64)
+    train.train(fam, ds, **kw, objective=hooks.spectral_penalty(lams))
+    for k in range(3):
+        lone = models.mlp(3, 1, widths=[5, 8, 6][k], seeds=k, depth=3, act="tanh", dtype=torch.float64)
+        train.train(lone, ds, **kw, objective=hooks.spectral_penalty(lams[k]))
+        _lone_equal(fam, k, lone)
+    # one GD step against the SVD (many power iterations from the start: converged)
+    one = models.mlp(3, 1, widths=4, seeds=3, depth=3, act="tanh", dtype=torch.float64)
+    Ws = [p.detach()[0].clone() for p in one.params[0::2]]
+    theta = [p.detach().clone() for p in one.params]
+    probe = models.mlp(3, 1, widths=4, seeds=3, depth=3, act="tanh", dtype=torch.float64)
+    E = member_losses(probe(ds.x_train), ds.y_train[:, None], "mse").sum()
+    g = torch.autograd.grad(E, probe.params)
+    lam, lr = 0.4, 0.05
+    train.train(one, ds, steps=1, lr=lr, optimizer="gd", records=2, objective=hooks.spectral_penalty(lam, iters=300))
+    for i, p in enumerate(one.params):
+        expected = theta[i] - lr * g[i]
+        if i % 2 == 0:  # a weight matrix: the penalty's gradient λ σ u vᵀ
+            U, S, Vh = torch.linalg.svd(Ws[i // 2])
+            expected = expected - lr * lam * S[0] * torch.outer(U[:, 0], Vh[0])[None]
+        torch.testing.assert_close(p.detach(), expected, rtol=1e-9, atol=1e-11)
+    # one iteration per step, warm-started: after training, the penalty is (λ/2) Σ σ_max² to 1e-4 (a weak λ: a
+    # strong one pushes σ_1 down onto σ_2, where a power iteration converges slowly, as in any power iteration)
+    lam = 0.02
+    obj = hooks.spectral_penalty(lam)
+    train.train(one, ds, steps=60, lr=lr, optimizer="gd", records=2, objective=obj)
+    with torch.no_grad():
+        E = member_losses(one(ds.x_train), ds.y_train[:, None], "mse")
+    exact = sum(torch.linalg.matrix_norm(W.detach(), ord=2) ** 2 for W in one.params[0::2])
+    torch.testing.assert_close((obj(one, ds.x_train, ds.y_train[:, None]) - E).detach(), lam / 2 * exact,
+                               rtol=1e-4, atol=0)
+
+
+def test_spectral_penalty_needs_an_mlp_family():
+    fam = models.cnn(6, 1, 2, seeds=[0], dtype=torch.float64)
+    with pytest.raises(ValueError, match="spectral_penalty needs an MLP family"):
+        hooks.spectral_penalty(0.1)(fam, torch.randn(4, 6, dtype=torch.float64), torch.randn(4, 1, dtype=torch.float64))
+
+
+def test_sam_objective_equals_lone_runs_and_the_gradient_at_the_perturbed_weights():
+    """SAM through the objective hook: per-member ρ; member k equals its lone run; ρ = 0 is plain training bit for
+    bit; and one step is θ − lr ∇E(θ + ρ g/‖g‖), by autograd on an independent flat re-implementation."""
+    ds = classification()
+    rhos = [0.0, 0.05, 0.3]
+    kw = dict(steps=15, lr=0.1, loss="cross_entropy", optimizer="sgd", batch_size=8, weight_decay=1e-3, records=2)
+    fam = models.mlp(4, 3, widths=[5, 9, 7], seeds=[0, 1, 2], depth=3, act="tanh", dtype=torch.float64)
+    train.train(fam, ds, **kw, objective=hooks.sam(rhos, "cross_entropy"))
+    for k in range(3):
+        lone = models.mlp(4, 3, widths=[5, 9, 7][k], seeds=k, depth=3, act="tanh", dtype=torch.float64)
+        train.train(lone, ds, **kw, objective=hooks.sam(rhos[k], "cross_entropy"))
+        _lone_equal(fam, k, lone)
+        if rhos[k] == 0:  # ρ = 0: the plain trainer's run, bit for bit
+            plain = models.mlp(4, 3, widths=5, seeds=0, depth=3, act="tanh", dtype=torch.float64)
+            train.train(plain, ds, **kw)
+            assert all(torch.equal(a, b) for a, b in zip(lone.params, plain.params, strict=True))
+    # one full-batch step against the flat reference
+    one = tiny_family(K=1, width=5, d_in=4, d_out=3)
+    f, theta = flat_loss(one, 0, ds.x_train, ds.y_train, "cross_entropy")
+    g = torch.autograd.functional.jacobian(f, theta)
+    rho, lr = 0.2, 0.1
+    g_sam = torch.autograd.functional.jacobian(f, theta + rho * g / g.norm())
+    train.train(one, ds, steps=1, lr=lr, loss="cross_entropy", optimizer="gd", records=2,
+                objective=hooks.sam(rho, "cross_entropy"))
+    after = torch.cat([p.detach()[0].flatten() for p in one.params])
+    torch.testing.assert_close(after, theta - lr * g_sam, rtol=1e-9, atol=1e-11)
+
+
+def test_dropout_members_equal_lone_runs_and_are_off_outside_the_steps():
+    """Dropout as a family option: per-member rates; each member draws its masks from its own seed, so it equals
+    its lone run exactly; records, probes and plain calls see the deterministic network."""
+    ds = classification()
+    widths, seeds, rates = [5, 9, 7], [0, 1, 2], [0.0, 0.2, 0.5]
+    kw = dict(steps=20, lr=0.1, loss="cross_entropy", optimizer="sgd", batch_size=8, momentum=0.5, records=4)
+    fam = models.mlp(4, 3, widths=widths, seeds=seeds, depth=3, dropout=rates, dtype=torch.float64)
+    plain = models.mlp(4, 3, widths=widths, seeds=seeds, depth=3, dtype=torch.float64)  # the same start
+    probe = {"gc": lambda f: probes.geometric_complexity(f, ds.x_train)}
+    res = train.train(fam, ds, **kw, probes=probe)
+    assert res.config["dropout"] == rates
+    # at step 0 the records and the probe are those of the network without dropout
+    ref = train.train(plain, ds, **{**kw, "steps": 0}, probes=probe)
+    assert torch.equal(res.train_loss[0], ref.train_loss[0]) and torch.equal(res.probes["gc"][0], ref.probes["gc"][0])
+    for k in range(3):
+        lone = models.mlp(4, 3, widths=widths[k], seeds=seeds[k], depth=3, dropout=rates[k], dtype=torch.float64)
+        r1 = train.train(lone, ds, **kw, probes=probe)
+        torch.testing.assert_close(res.train_loss[:, k], r1.train_loss[:, 0], rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(res.probes["gc"][:, k], r1.probes["gc"][:, 0], rtol=1e-10, atol=1e-12)
+        _lone_equal(fam, k, lone)
+    # the rate-0 member trained as if there were no dropout at all; the others did not
+    train.train(plain, ds, **kw)
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(fam.params, plain.params, strict=True))
+    assert not torch.equal(fam.params[0][2], plain.params[0][2])
+    # outside stepping() the network is deterministic; inside, each call draws new masks (rate-0 member unchanged)
+    x = ds.x_test
+    assert torch.equal(fam(x), fam(x))
+    alone = fam.member(2)  # a copy that carries its rate and its generator's state along
+    with fam.stepping():
+        a, b = fam(x), fam(x)
+    assert torch.equal(a[0], b[0]) and not torch.equal(a[2], b[2])
+    assert not fam.training
+    with alone.stepping():
+        torch.testing.assert_close(alone(x)[0], a[2], rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="compile=True does not support dropout"):
+        train.train(fam, ds, steps=1, lr=0.1, loss="cross_entropy", compile=True)
+
+
+def test_dropout_masks_drop_at_the_rate_and_keep_the_mean():
+    """Inverted dropout, statistically (a fixed seed, so the test is deterministic): the fraction of zeroed hidden
+    units is p, and for one hidden layer (the output is linear in the mask) the mean output over many draws is the
+    deterministic output."""
+    p, n_draws = 0.3, 4000
+    fam = models.mlp(3, 2, widths=50, seeds=[7], depth=2, dropout=p, dtype=torch.float64)
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    mult = models._dropout_mask(fam, fam.masks[0], torch.zeros(1, n_draws, 50, dtype=torch.float64))
+    dropped = float((mult == 0).double().mean())
+    assert abs(dropped - p) < 4 * (p * (1 - p) / mult.numel()) ** 0.5
+    assert set(mult.unique().tolist()) == {0.0, 1 / (1 - p)}
+    with torch.no_grad(), fam.stepping():
+        mean = torch.stack([fam(x) for _ in range(n_draws)]).mean(0)
+    with torch.no_grad():
+        exact = fam(x)
+    spread = exact.abs().max()
+    assert (mean - exact).abs().max() < 0.05 * spread
+    assert models.mlp(3, 2, widths=4, seeds=[0, 1], dropout=0.0).dropout is None  # rate 0: no dropout at all
 
 
 def test_per_member_datasets_equal_lone_runs_on_each_dataset():

@@ -7,7 +7,8 @@ Four experiments, each a function of a frozen parameter dataclass:
 * :func:`igr_network`: an MLP family over learning rates at equal time lr × steps, its ‖∇E‖² and its top
   Hessian eigenvalue, and a small-lr run with the explicit penalty (h/4)‖∇E‖² added;
 * :func:`gc_sweep`: geometric complexity (Dherin et al. 2022) against learning rate, batch size, weight
-  decay and initialization scale, compared at equal fit;
+  decay, initialization scale, a spectral-norm penalty, SAM and dropout, compared at equal fit, and
+  :func:`heuristic_effects`, the sign and size of each one's effect;
 * :func:`alignment_run`: centered kernel-target alignment and effective rank of the empirical tangent
   kernel over training (Baratin et al. 2021), for rich and lazy output scales.
 
@@ -38,11 +39,11 @@ from widgets.core.checks import (
     check_tensor,
 )
 from widgets.core.env import get_device
-from widgets.core.hooks import gradient_penalty
+from widgets.core.hooks import gradient_penalty, sam, spectral_penalty
 from widgets.core.losses import LOSSES, member_accuracy, member_losses
 from widgets.core.params import Params, experiment
 from widgets.core.probes import geometric_complexity, grad_norm_sq, kernel_alignment, tangent_kernel, top_hessian_eig
-from widgets.core.stats import effective_rank, first_crossing, loglog_slope
+from widgets.core.stats import effective_rank, first_crossing, loglog_slope, spearman
 
 # ---------------------------------------------------------------- the two-parameter model E(a,b) = ½(1 − ab)²
 
@@ -436,14 +437,23 @@ def _at_level(run: dict, level: float) -> torch.Tensor:
 @dataclass(frozen=True)
 class GCParams(Params):
     """SGD with cross-entropy on sklearn digits, an MLP 64-width-width-10. Each knob moves one setting away
-    from the base (``base_lr``, ``base_batch``, no weight decay, init scale 1). Every member is measured at
-    *equal fit*: the first record where its training cross-entropy falls below ``fit_loss``. The learning-rate,
-    weight-decay and init members run ``steps``; the batch-size families (at ``base_lr``) ``batch_steps``."""
+    from the base (``base_lr``, ``base_batch``, no weight decay, init scale 1, no penalty, no dropout). Every
+    member is measured at *equal fit*: the first record where its training cross-entropy (of the network
+    without dropout) falls below ``fit_loss``. The learning-rate, weight-decay, init and dropout members run
+    ``steps``, as do the spectral-norm and SAM families; the batch-size families (at ``base_lr``)
+    ``batch_steps``.
+
+    ``spectral_norms``: λ of the penalty (λ/2) Σ_l σ_max(W_l)² (Yoshida & Miyato 2017); ``sam_rhos``: the SAM
+    radius ρ (Foret et al. 2021); ``dropouts``: the dropout rate of every hidden layer (Srivastava et al.
+    2014)."""
 
     FULL: ClassVar[dict] = {"n_train": 1200, "width": 128, "seeds": (0, 1, 2, 3, 4),
                             "lrs": (0.01, 0.02, 0.05, 0.1, 0.2, 0.4), "batches": (16, 32, 64, 128, 256, 512),
                             "weight_decays": (0.0, 1e-4, 3e-4, 1e-3, 3e-3),
                             "init_scales": (0.5, 0.75, 1.0, 1.5, 2.0, 3.0),
+                            "spectral_norms": (0.0, 1e-3, 3e-3, 1e-2, 2e-2, 3e-2),
+                            "sam_rhos": (0.0, 0.01, 0.02, 0.05, 0.1, 0.2),
+                            "dropouts": (0.0, 0.05, 0.1, 0.2, 0.3, 0.4),
                             "steps": 20_000, "batch_steps": 10_000, "records": 300, "gc_points": 1200}
     STEPS: ClassVar[tuple] = ("steps", "batch_steps")
 
@@ -457,6 +467,9 @@ class GCParams(Params):
     batches: tuple = (16, 32, 64, 128)
     weight_decays: tuple = (0.0, 3e-4, 1e-3, 3e-3)
     init_scales: tuple = (0.5, 0.75, 1.0, 1.5, 2.0)
+    spectral_norms: tuple = (0.0, 3e-3, 1e-2, 2e-2)
+    sam_rhos: tuple = (0.0, 0.02, 0.05, 0.1)
+    dropouts: tuple = (0.0, 0.1, 0.2, 0.3)
     fit_loss: float = 0.05
     steps: int = 1000
     batch_steps: int = 700
@@ -477,19 +490,28 @@ class GCParams(Params):
         check_float("fit_loss", self.fit_loss, 0, 10, lo_open=True)
         check_int("steps", self.steps, 1, 10**7)
         check_int("batch_steps", self.batch_steps, 1, 10**7)
+        check_floats("spectral_norms", self.spectral_norms, 0, 1e3, min_length=2)
+        check_floats("sam_rhos", self.sam_rhos, 0, 1e3, min_length=2)
+        drops = check_floats("dropouts", self.dropouts, 0, 1, hi_open=True, min_length=2)
         check_int("records", self.records, 2, 10**4)
         gc_points = check_int("gc_points", self.gc_points, 1, n)
-        # the shared family: training, its full-batch records, and the input gradients of GC (10 per point)
-        K = (len(lrs) + len(wds) + len(scales)) * len(seeds)
-        check_memory("(lrs + weight_decays + init_scales) × seeds × width × depth × n_train",
+        # the shared family (dropout members included): training, its full-batch records, and the input
+        # gradients of GC (10 per point)
+        K = (len(lrs) + len(wds) + len(scales) + len(drops)) * len(seeds)
+        check_memory("(lrs + weight_decays + init_scales + dropouts) × seeds × width × depth × n_train",
                      models.training_bytes(K, n + 10 * gc_points, 64, 10, width, depth))
 
 
-KNOBS = ("lr", "batch", "weight_decay", "init_scale")
+KNOBS = ("lr", "batch", "weight_decay", "init_scale", "spectral_norm", "sam", "dropout")
+STRONGER = {"lr": 1, "batch": -1, "weight_decay": 1, "init_scale": -1, "spectral_norm": 1, "sam": 1, "dropout": 1}
+"""The direction in which each knob regularizes more, by the paper's account: +1 when a larger value is the
+stronger setting (a larger learning rate, more weight decay, a larger penalty, radius or rate), −1 when a smaller
+one is (a smaller batch, a smaller initialization)."""
 
 
 def _gc_sweep_cost(p: GCParams) -> cost.Cost:
-    # one SGD family for the lr, weight-decay and init-scale members, one per batch size. Every record
+    # one SGD family for the lr, weight-decay, init-scale and dropout members, one each for the spectral-norm
+    # and SAM members, one per batch size. Every record
     # evaluates the train and test sets and, for the fit test, the train set again (with a host round trip);
     # GC on `gc_points` at initialization, at each record where some member first fits (about half as many
     # records as members, measured at quick size), and at the end
@@ -505,9 +527,22 @@ def _gc_sweep_cost(p: GCParams) -> cost.Cost:
         return (cost.family_init(members=K, weights=P, layers=p.depth) + cost.train(**run)
                 + cost.dense_extras(**run) + rec * cost.Cost(ops=10) + (2 + min(rec, K) / 2) * gc)
 
-    configs = len(p.lrs) + len(p.weight_decays) + len(p.init_scales)
-    return family(configs * S, p.base_batch, p.steps) + sum(
-        (family(S, b, p.batch_steps) for b in p.batches), cost.Cost())
+    configs = len(p.lrs) + len(p.weight_decays) + len(p.init_scales) + len(p.dropouts)
+    hidden = p.depth - 1
+    # dropout: each dropping member draws its masks on the host, a [batch, width] block per hidden layer a step
+    dropping = sum(v > 0 for v in p.dropouts) * S
+    masks = cost.Cost(cpu_flops=cost.RANDOM_DRAW_FLOPS / 4 * dropping * p.base_batch * p.width * hidden * p.steps,
+                      cpu_ops=3.0 * dropping * hidden * p.steps, ops=2.0 * hidden * p.steps)
+    # the spectral penalty: a power iteration (two matrix-vector products per weight) and σ, per step
+    K_sn = len(p.spectral_norms) * S
+    spectral = cost.Cost(flops=6.0 * P * K_sn * p.steps, ops=12.0 * p.depth * p.steps)
+    # SAM: a second forward and backward pass per step, at the moved weights
+    K_sam = len(p.sam_rhos) * S
+    sam_run = dict(members=K_sam, sizes=sizes, batch=p.base_batch, steps=p.steps, optimizer="sgd")
+    sam = cost.train(**sam_run) + cost.dense_extras(**sam_run)
+    return (family(configs * S, p.base_batch, p.steps) + masks + family(K_sn, p.base_batch, p.steps) + spectral
+            + family(K_sam, p.base_batch, p.steps) + sam
+            + sum((family(S, b, p.batch_steps) for b in p.batches), cost.Cost()))
 
 
 @cost.model(_gc_sweep_cost)
@@ -515,36 +550,60 @@ def _gc_sweep_cost(p: GCParams) -> cost.Cost:
 def gc_sweep(p: GCParams, *, device=None, progress: bool = False) -> dict:
     """GC at equal fit (and at initialization) for each knob value and seed.
 
-    The lr, weight-decay and init-scale members share one batched family (``train.train`` takes them per
-    member); batch size is shared by a trainer call, so there is one family per batch size.
+    The lr, weight-decay, init-scale and dropout members share one batched family (``train.train`` takes the
+    first two per member, :func:`widgets.core.models.mlp` the last two); the spectral-norm members are one family
+    with the per-member penalty :func:`widgets.core.hooks.spectral_penalty` as its objective, the SAM members one
+    with :func:`widgets.core.hooks.sam`; batch size is shared by a trainer call, so there is one family per batch
+    size.
 
     Returns ``rows``: one dict per member with ``knob``, ``value``, ``seed``, ``gc`` (at equal fit),
     ``gc_init``, ``test_acc`` (at equal fit), ``step`` (when it reached the fit) and ``reached``;
-    and ``seconds``.
+    ``seconds``, and ``family_seconds`` (each trainer call's wall time, by family).
     """
     steps, batch_steps, seeds = int(p.steps), int(p.batch_steps), [int(s) for s in p.seeds]
     dev = get_device(device)
     ds = data.digits(n_train=p.n_train, seed=0)
     sub = ds.x_train[: p.gc_points].to(dev)
-    cfg = ([("lr", v, v, 0.0, 1.0) for v in p.lrs]
-           + [("weight_decay", v, p.base_lr, v, 1.0) for v in p.weight_decays]
-           + [("init_scale", v, p.base_lr, 0.0, v) for v in p.init_scales])
+    base = {"lr": p.base_lr, "weight_decay": 0.0, "init_scale": 1.0, "dropout": 0.0, "spectral_norm": 0.0,
+            "sam": 0.0}
+
+    def member(knob, v):  # the base settings with one knob moved to v
+        return {**base, "knob": knob, "value": float(v), **({knob: float(v)} if knob in base else {})}
+
+    main = [member(k, v) for k, vals in (("lr", p.lrs), ("weight_decay", p.weight_decays),
+                                         ("init_scale", p.init_scales), ("dropout", p.dropouts)) for v in vals]
     t0 = time.perf_counter()
-    rows = _gc_family(cfg, seeds, ds, sub, p, steps, p.base_batch, dev, progress)
-    for b in p.batches:
-        rows += _gc_family([("batch", b, p.base_lr, 0.0, 1.0)], seeds, ds, sub, p, batch_steps,
-                           int(b), dev, progress)
-    return {"rows": rows, "seconds": time.perf_counter() - t0, "params": asdict(p)}
+    timed = {}
+    rows = []
+    for name, cfg, n_steps, batch in (("lr, weight decay, init, dropout", main, steps, p.base_batch),
+                                      ("spectral norm", [member("spectral_norm", v) for v in p.spectral_norms],
+                                       steps, p.base_batch),
+                                      ("SAM", [member("sam", v) for v in p.sam_rhos], steps, p.base_batch),
+                                      *((f"batch {b}", [member("batch", b)], batch_steps, int(b))
+                                        for b in p.batches)):
+        t1 = time.perf_counter()
+        rows += _gc_family(cfg, seeds, ds, sub, p, n_steps, batch, dev, progress)
+        timed[name] = time.perf_counter() - t1
+    return {"rows": rows, "seconds": time.perf_counter() - t0, "family_seconds": timed, "params": asdict(p)}
 
 
 def _gc_family(cfg, seeds, ds, sub, p, steps, batch, dev, progress=False) -> list[dict]:
+    """Train one family, a member per (setting, seed), and read each member's GC and test accuracy at the first
+    record where it reaches the fit. ``cfg``: dicts with ``knob``, ``value`` and the settings ``lr``,
+    ``weight_decay``, ``init_scale``, ``dropout``, ``spectral_norm`` and ``sam``."""
     members = [(c, s) for c in cfg for s in seeds]
     K = len(members)
     fam = models.mlp(64, 10, widths=p.width, seeds=[s for _, s in members], depth=p.depth,
-                     init_scale=[c[4] for c, _ in members], device=dev)
+                     init_scale=[c["init_scale"] for c, _ in members], dropout=[c["dropout"] for c, _ in members],
+                     device=dev)
     gc_init = geometric_complexity(fam, sub).cpu()
     x_tr, y_tr = ds.x_train.to(dev), ds.y_train.to(dev)
     done = torch.zeros(K, dtype=torch.bool)
+    lam, rho = [c["spectral_norm"] for c, _ in members], [c["sam"] for c, _ in members]
+    if any(lam) and any(rho):
+        raise ValueError("a family takes one objective: put the spectral-norm and SAM members in separate families")
+    objective = (spectral_penalty(lam, "cross_entropy") if any(lam)
+                 else sam(rho, "cross_entropy") if any(rho) else None)
 
     def gc_at_fit(f):
         # GC only at the record where a member first reaches the fit (the trainer records the same loss)
@@ -557,15 +616,16 @@ def _gc_family(cfg, seeds, ds, sub, p, steps, batch, dev, progress=False) -> lis
             done.logical_or_(new)
         return out
 
-    res = train.train(fam, ds, steps=steps, lr=[c[2] for c, _ in members], weight_decay=[c[3] for c, _ in members],
-                      loss="cross_entropy", optimizer="sgd", batch_size=batch, records=p.records,
-                      probes={"gc": gc_at_fit}, progress=progress)
+    res = train.train(fam, ds, steps=steps, lr=[c["lr"] for c, _ in members],
+                      weight_decay=[c["weight_decay"] for c, _ in members], loss="cross_entropy", optimizer="sgd",
+                      batch_size=batch, records=p.records, probes={"gc": gc_at_fit}, objective=objective,
+                      progress=progress)
     first = first_crossing(torch.arange(len(res.steps)), res.train_loss, p.fit_loss, "below",
                            never=len(res.steps) - 1).long()  # the first record at fit, else the last
     gc = res.probes["gc"].nan_to_num(-1.0).amax(0)
     gc = torch.where(done, gc, geometric_complexity(fam, sub).cpu().float())  # never fitted: GC at the end
     acc = res.test_acc[first, torch.arange(K)]
-    return [{"knob": c[0], "value": float(c[1]), "seed": s, "gc": float(gc[i]), "gc_init": float(gc_init[i]),
+    return [{"knob": c["knob"], "value": c["value"], "seed": s, "gc": float(gc[i]), "gc_init": float(gc_init[i]),
              "test_acc": float(acc[i]), "step": int(res.steps[first[i]]), "reached": bool(done[i])}
             for i, (c, s) in enumerate(members)]
 
@@ -593,6 +653,45 @@ def knob_means(rows: list[dict], knob: str, key: str = "gc", min_value: float | 
         vals = [r[key] for r in rows if r["knob"] == knob and r["value"] == v]
         means.append(sum(vals) / len(vals))
     return torch.tensor(values, dtype=torch.float64), torch.tensor(means, dtype=torch.float64)
+
+
+def seed_spearmans(rows: list[dict], knob: str, key: str = "gc") -> list[float]:
+    """From :func:`gc_sweep` rows: the Spearman correlation of one knob's value with ``key``, seed by seed (one
+    number per seed, in the order of the seeds)."""
+    check_choice("knob", knob, KNOBS)
+    seeds = sorted({r["seed"] for r in rows if r["knob"] == knob})
+    if not seeds:
+        raise ValueError(f"no rows for knob {knob!r}")
+    out = []
+    for s in seeds:
+        mine = sorted((r["value"], r[key]) for r in rows if r["knob"] == knob and r["seed"] == s)
+        out.append(float(spearman(torch.tensor([v for v, _ in mine]), torch.tensor([k for _, k in mine]))))
+    return out
+
+
+def heuristic_effects(rows: list[dict]) -> list[dict]:
+    """The sign and size of every knob's effect, from :func:`gc_sweep` rows, one dict per knob of
+    :data:`KNOBS` (those present), in that order:
+
+    ``knob``; ``values`` (the swept values, sorted); ``stronger`` (:data:`STRONGER`); ``gc_spearman`` and
+    ``acc_spearman``: the Spearman correlation of the knob's value with the seed-mean GC at equal fit and with
+    the seed-mean test accuracy; ``gc_change``: the relative change of mean GC from the weakest to the strongest
+    setting (a fraction; −0.3 is 30 % lower); ``acc_change``: the change of mean test accuracy over the same
+    step (a difference of fractions); ``reached`` / ``members``: how many networks reached the fit.
+    """
+    out = []
+    for knob in KNOBS:
+        mine = [r for r in rows if r["knob"] == knob]
+        if not mine:
+            continue
+        values, gc = knob_means(rows, knob)
+        _, acc = knob_means(rows, knob, "test_acc")
+        weak, strong = (0, -1) if STRONGER[knob] > 0 else (-1, 0)
+        out.append({"knob": knob, "values": values.tolist(), "stronger": STRONGER[knob],
+                    "gc_spearman": float(spearman(values, gc)), "acc_spearman": float(spearman(values, acc)),
+                    "gc_change": float(gc[strong] / gc[weak] - 1), "acc_change": float(acc[strong] - acc[weak]),
+                    "reached": sum(r["reached"] for r in mine), "members": len(mine)})
+    return out
 
 
 # ---------------------------------------------------------------- neural feature alignment

@@ -7,12 +7,19 @@ so each member computes exactly what it would compute alone (tests check this ag
 
 Each member is initialised from its own seed, with its own fan-ins, exactly as a lone network of its width:
 weights ~ N(0, (init_scale · gain)² / fan_in) with gain √2 for relu and 1 otherwise; biases start at zero.
+
+An MLP family may carry dropout (Srivastava et al. 2014) with one rate per member: in the trainer's steps only
+(:meth:`Family.stepping`), each hidden unit's output is zeroed with probability p_k and the survivors scaled by
+1/(1 − p_k); every other forward pass (records, probes, evaluation) is the deterministic network. Each member
+draws its masks from its own generator, seeded from its own seed, so it drops exactly the units it would drop
+alone.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -32,6 +39,7 @@ from widgets.core.env import get_device, get_dtype
 
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "identity": lambda h: h}
 GAINS = {"relu": math.sqrt(2.0), "tanh": 1.0, "identity": 1.0}
+DROPOUT_SEED_OFFSET = 2_000_003  # member k's dropout masks come from seed_k + this (the minibatches use + 1_000_003)
 
 
 class _Members:
@@ -55,7 +63,9 @@ class Family(_Members):
 
     ``params``: list of [K, ...] tensors (leaf tensors with ``requires_grad``); ``masks``: matching 0/1
     tensors marking each member's real entries; ``widths``: [K] hidden width (MLP) or channels (CNN);
-    ``seeds``: [K]. ``kind`` is ``"mlp"`` or ``"cnn"``.
+    ``seeds``: [K]. ``kind`` is ``"mlp"`` or ``"cnn"``. ``dropout``: None, or [K] rates in [0, 1) with
+    ``drop_rng`` one CPU generator per member (see the module's docstring); ``training``: whether dropout is
+    active now (set only inside :meth:`stepping`).
     """
 
     kind: str
@@ -70,6 +80,20 @@ class Family(_Members):
     info: dict = field(default_factory=dict)
     scale: torch.Tensor | None = None  # [K]: with params0, the output is α_k (f_k − f_k at init); see centered()
     params0: list[torch.Tensor] | None = None
+    dropout: torch.Tensor | None = None
+    drop_rng: list[torch.Generator] | None = None
+    training: bool = False
+
+    @contextmanager
+    def stepping(self) -> Iterator[Family]:
+        """Training mode for the duration of a block: dropout (if the family has any) is active in every forward
+        pass inside it. The trainer wraps each step's objective and gradient in it, and nothing else."""
+        before = self.training
+        self.training = True
+        try:
+            yield self
+        finally:
+            self.training = before
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [n, d] (shared by all members) or [K, n, d] (one batch per member) → outputs [K, n, out].
@@ -103,6 +127,10 @@ class Family(_Members):
             p.requires_grad_(True)
         lone = Family(self.kind, self.act, params, masks, [self.widths[k]], [self.seeds[k]], self.bias,
                       self.q, self.readout, dict(self.info))
+        if self.dropout is not None:  # its rate, and its mask generator where it is now
+            g = torch.Generator()
+            g.set_state(self.drop_rng[k].get_state())
+            lone = replace(lone, dropout=self.dropout[k:k + 1].clone(), drop_rng=[g])
         if self.params0 is not None:
             p0, _ = _trim([p[k:k + 1].detach().clone() for p in self.params0], [m[k:k + 1] for m in self.masks])
             lone = replace(lone, scale=self.scale[k:k + 1].clone(), params0=p0)
@@ -173,7 +201,8 @@ def _members(seeds, widths) -> tuple[list[int], list[int]]:
 
 def mlp(d_in: int, d_out: int, widths: int | Sequence[int] | None, seeds: int | Sequence[int] = 0, depth: int = 2,
         act: str = "relu", init_scale: float | Sequence[float] = 1.0, bias: bool = True, bias_std: float = 0.0,
-        device=None, dtype: torch.dtype | None = None, hidden: Sequence[int] | None = None) -> Family:
+        device=None, dtype: torch.dtype | None = None, hidden: Sequence[int] | None = None,
+        dropout: float | Sequence[float] = 0.0) -> Family:
     """A family of MLPs d_in → width → … → width → d_out with ``depth`` weight layers (depth − 1 hidden).
 
     ``seeds`` sets K (one member per seed); ``widths`` and ``init_scale`` are one number or one per member.
@@ -183,6 +212,9 @@ def mlp(d_in: int, d_out: int, widths: int | Sequence[int] | None, seeds: int | 
     ``hidden``: hidden layers of different widths, the same for every member, e.g. (10, 7, 5, 4, 3) for
     d_in → 10 → 7 → 5 → 4 → 3 → d_out; it sets ``depth = len(hidden) + 1``, and ``widths`` must then be None
     (the family records max(hidden) as each member's width).
+
+    ``dropout``: one rate or one per member, in [0, 1): inverted dropout on every hidden layer's output, active
+    only in training steps (see the module's docstring). All zero (the default): no dropout at all.
     """
     d_in, d_out = check_int("d_in", d_in, 1), check_int("d_out", d_out, 1)
     check_choice("act", act, ACTIVATIONS)
@@ -203,6 +235,7 @@ def mlp(d_in: int, d_out: int, widths: int | Sequence[int] | None, seeds: int | 
     depth = check_int("depth", depth, 1, 64)
     seeds, widths = _members(seeds, widths)
     scales = [check_float("init_scale", s, 0, 1e6) for s in _per_member("init_scale", init_scale, len(seeds))]
+    rates = [check_float("dropout", p, 0, 1, hi_open=True) for p in _per_member("dropout", dropout, len(seeds))]
     bias_std = check_float("bias_std", bias_std, 0, 1e6)
     if bias_std and not bias:
         raise ValueError("bias_std > 0 needs bias=True")
@@ -250,7 +283,11 @@ def mlp(d_in: int, d_out: int, widths: int | Sequence[int] | None, seeds: int | 
     info = {"d_in": d_in, "d_out": d_out, "depth": depth}
     if hidden is not None:
         info["hidden"] = tuple(hidden)
-    return _finish("mlp", act, params, masks, widths, seeds, bias, 0, "flatten", dev, dtype, info)
+    fam = _finish("mlp", act, params, masks, widths, seeds, bias, 0, "flatten", dev, dtype, info)
+    if any(rates):
+        fam = replace(fam, dropout=torch.tensor(rates, dtype=torch.float64),
+                      drop_rng=[torch.Generator().manual_seed(s + DROPOUT_SEED_OFFSET) for s in seeds])
+    return fam
 
 
 def cnn(d: int, d_out: int, channels: int | Sequence[int], seeds: int | Sequence[int] = 0, depth: int = 1,
@@ -342,7 +379,25 @@ def _mlp_forward(f: Family, x: torch.Tensor, params: list[torch.Tensor]) -> torc
         h = torch.baddbmm(layer[1], h, layer[0]) if f.bias else torch.bmm(h, layer[0])
         if i < len(layers) - 1:
             h = act(h)
+            if f.training and f.dropout is not None:
+                h = h * _dropout_mask(f, f.masks[i * step], h)
     return h
+
+
+def _dropout_mask(f: Family, weight_mask: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """The inverted-dropout multipliers of one hidden layer's output h [K, n, w]: 0 for a dropped unit,
+    1/(1 − p_k) for a kept one, 1 on padding and for members with p_k = 0 (which draw nothing).
+
+    Member k draws a [n, w_k] uniform block over its own w_k real units (read off the layer's weight mask
+    [K, fan_in, w]) from its own generator, so its masks are those of the same network trained alone."""
+    K, n, w = h.shape
+    real = (weight_mask.amax(1) > 0).sum(1).tolist()  # [K]: each member's real units in this layer
+    mult = torch.ones(K, n, w, dtype=torch.float64)
+    for k, p in enumerate(f.dropout.tolist()):
+        if p > 0:
+            keep = torch.rand(n, real[k], generator=f.drop_rng[k], dtype=torch.float64) >= p
+            mult[k, :, :real[k]] = keep.to(torch.float64) / (1 - p)
+    return mult.to(device=h.device, dtype=h.dtype)
 
 
 def layer_outputs(family: Family, x: torch.Tensor, pre: bool = False) -> list[torch.Tensor]:
@@ -424,6 +479,8 @@ def centered(family: Family, scale) -> Family:
     weights, kept frozen: lazy training for large α (Chizat, Oyallon & Bach 2019), which pairs with a
     learning rate ∝ 1/α². ``scale``: α, one number or one per member. Trains with the same parameters."""
     _check_family("family", family)
+    if family.dropout is not None:  # f⁰ would be evaluated with its own dropout masks inside a training step
+        raise ValueError("centered needs a family without dropout")
     alpha = torch.tensor([check_float("scale", s, 0, 1e8, lo_open=True)
                           for s in _per_member("scale", scale, family.size)],
                          device=family.device, dtype=family.params[0].dtype)

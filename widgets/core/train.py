@@ -6,8 +6,11 @@ gradient. Everything that varies between experiments is data handed to this loop
 * the update rule (:mod:`widgets.core.optim`: gradient descent, SGD with momentum, AdamW), with per-member
   learning rates and weight decays;
 * per-member step budgets (member k stops after ``steps[k]``: equal time lr × steps across learning rates);
-* an objective hook (e.g. :func:`widgets.core.hooks.gradient_penalty`) and a perturbation hook applied to
-  each batch (e.g. :func:`widgets.core.hooks.pgd`, for adversarial training);
+* an objective hook (e.g. :func:`widgets.core.hooks.gradient_penalty`, :func:`widgets.core.hooks.spectral_penalty`,
+  :func:`widgets.core.hooks.sam`) and a perturbation hook applied to each batch (e.g.
+  :func:`widgets.core.hooks.pgd`, for adversarial training);
+* the family's own training-time behavior: dropout (:func:`widgets.core.models.mlp`), active only inside each
+  step's objective and gradient (``family.stepping()``), never in the records or probes;
 * shared data, or one dataset per member (inputs [K, n, d] and/or targets with a leading K axis);
 * the family's layout: stacked and padded (:func:`widgets.core.models.mlp`) or packed
   (:func:`widgets.core.models.packed_mlp`), through ``family.broadcast``;
@@ -22,6 +25,7 @@ set (from its seed), walks through it in batches of ``batch_size``, and reshuffl
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -279,7 +283,11 @@ def train(family, data: Dataset, *, steps: int | Sequence[int], lr: float | Sequ
     :mod:`widgets.core.compiled`): the same loop and arithmetic, float32 results within rounding of the eager
     ones (not bit-identical), 1.4-1.6x faster per step on the CPU after a compile of a few seconds per new
     structure (``seconds`` includes it). Not with an ``objective`` hook (ValueError); ``perturb``, probes and
-    the records run eagerly. Raises a RuntimeError if ``torch.compile`` cannot run here (no fallback).
+    the records run eagerly. Not with dropout either (ValueError: its masks come from per-member generators on
+    the host). Raises a RuntimeError if ``torch.compile`` cannot run here (no fallback).
+
+    A family with a ``stepping()`` context (:class:`widgets.core.models.Family`) is in training mode only while
+    each step's objective and gradient are computed: its dropout masks are drawn there and nowhere else.
     """
     check_instance("data", data, Dataset, "a widgets.core.data.Dataset")
     for name in ("params", "masks", "seeds", "broadcast", "size", "device"):  # what the loop reads off it
@@ -305,6 +313,9 @@ def train(family, data: Dataset, *, steps: int | Sequence[int], lr: float | Sequ
     if compile and objective is not None:
         raise ValueError("compile=True does not support an objective hook (compiled graphs have no double "
                          "backward, which e.g. hooks.gradient_penalty needs): use compile=False")
+    if compile and getattr(family, "dropout", None) is not None:
+        raise ValueError("compile=True does not support dropout (each member draws its masks from its own "
+                         "generator on the host): use compile=False")
     rule = optim.rule(optimizer, momentum=momentum, betas=betas, eps=eps)
     K, dev, dt = family.size, family.device, family.params[0].dtype
     budgets = [steps] * K if isinstance(steps, int) else list(steps)
@@ -345,6 +356,7 @@ def train(family, data: Dataset, *, steps: int | Sequence[int], lr: float | Sequ
 
         update = rule.update
     batches = Batches(n, batch_size, family.seeds, dev) if batch_size is not None else None
+    stepping = getattr(family, "stepping", contextlib.nullcontext)
 
     marks = record_marks(budgets, records, spacing)  # [R, K]
     R = len(marks)
@@ -391,7 +403,8 @@ def train(family, data: Dataset, *, steps: int | Sequence[int], lr: float | Sequ
             xb, yb = _take(data.x_train, idx, per_x), _take(data.y_train, idx, per_y)
         if perturb is not None:
             xb = perturb(family, xb, yb)
-        grads = step_grads(xb, yb)
+        with stepping():  # dropout, if any, is active here only
+            grads = step_grads(xb, yb)
         grads = [g * m if pad else g for g, m, pad in zip(grads, family.masks, padded, strict=True)]
         update(params, grads, state, t + 1, lr_b, wd_b)
         if bar is not None:
@@ -413,6 +426,8 @@ def train(family, data: Dataset, *, steps: int | Sequence[int], lr: float | Sequ
               "device": str(dev)}
     if compile:
         config["compile"] = True
+    if getattr(family, "dropout", None) is not None:
+        config["dropout"] = family.dropout.tolist()
     step_index = marks[:, 0] if len(set(budgets)) == 1 else marks
     return TrainResult(
         steps=step_index.clone(), probes=probe_log, diverged=diverged, config=config, seconds=seconds,

@@ -136,7 +136,8 @@ def igr_summary(result: dict):
 # ---------------------------------------------------------------- geometric complexity
 
 KNOB_TITLES = {"lr": "learning rate", "batch": "batch size", "weight_decay": "weight decay",
-               "init_scale": "initialization scale"}
+               "init_scale": "initialization scale", "spectral_norm": "spectral-norm penalty λ",
+               "sam": "SAM radius ρ", "dropout": "dropout rate"}
 
 
 def gc_knobs(result: dict, which: str = "gc"):
@@ -160,7 +161,33 @@ def gc_knobs(result: dict, which: str = "gc"):
             .properties(title=f"Geometric complexity {what} against each training knob",
                         description=f"Geometric complexity {what} of MLPs on digits (points: seeds; line: mean) "
                                     "against the value of the knob chosen in the selector: learning rate, batch "
-                                    "size, weight decay or initialization scale.", width=WIDTH, height=HEIGHT))
+                                    "size, weight decay, initialization scale, spectral-norm penalty, SAM radius "
+                                    "or dropout rate.", width=WIDTH, height=HEIGHT))
+
+
+def heuristic_table(effects: list[dict]) -> str:
+    """A Markdown table of each heuristic's measured effect on GC and on test accuracy, one row per knob, from
+    :func:`widgets.implicit_regularization.heuristic_effects` (nothing in it is typed by hand)."""
+    head = ("| heuristic | values swept | stronger when the value is | Spearman (value, GC) "
+            "| GC, weakest → strongest | Spearman (value, test accuracy) | test accuracy, weakest → strongest "
+            "| reached the fit |")
+    lines = [head, "|" + " --- |" * 8]
+    for e in effects:
+        values = ", ".join(f"{v:g}" for v in e["values"])
+        lines.append(f"| {KNOB_TITLES[e['knob']]} | {values} | {'larger' if e['stronger'] > 0 else 'smaller'} "
+                     f"| {_signed(e['gc_spearman'], '.2f')} | {_signed(100 * e['gc_change'], '.0f')} % "
+                     f"| {_signed(e['acc_spearman'], '.2f')} | {_signed(100 * e['acc_change'], '.1f')} points "
+                     f"| {e['reached']} of {e['members']} |")
+    return "\n".join(lines)
+
+
+def _signed(x: float, fmt: str) -> str:
+    """x with its sign shown, a typographic minus for negatives (as in the prose); one that rounds to zero
+    unsigned; NaN as "n/a"."""
+    if x != x:
+        return "n/a"
+    text = format(x, "+" + fmt)
+    return format(0.0, fmt) if float(text) == 0 else text.replace("-", "−")
 
 
 def gc_accuracy(result: dict):
