@@ -128,7 +128,7 @@ class Family(_Members):
         lone = Family(self.kind, self.act, params, masks, [self.widths[k]], [self.seeds[k]], self.bias,
                       self.q, self.readout, dict(self.info))
         if self.dropout is not None:  # its rate, and its mask generator where it is now
-            g = torch.Generator()
+            g = torch.Generator(device=self.drop_rng[k].device)
             g.set_state(self.drop_rng[k].get_state())
             lone = replace(lone, dropout=self.dropout[k:k + 1].clone(), drop_rng=[g])
         if self.params0 is not None:
@@ -286,7 +286,7 @@ def mlp(d_in: int, d_out: int, widths: int | Sequence[int] | None, seeds: int | 
     fam = _finish("mlp", act, params, masks, widths, seeds, bias, 0, "flatten", dev, dtype, info)
     if any(rates):
         fam = replace(fam, dropout=torch.tensor(rates, dtype=torch.float64),
-                      drop_rng=[torch.Generator().manual_seed(s + DROPOUT_SEED_OFFSET) for s in seeds])
+                      drop_rng=[torch.Generator(device=dev).manual_seed(s + DROPOUT_SEED_OFFSET) for s in seeds])
     return fam
 
 
@@ -380,24 +380,27 @@ def _mlp_forward(f: Family, x: torch.Tensor, params: list[torch.Tensor]) -> torc
         if i < len(layers) - 1:
             h = act(h)
             if f.training and f.dropout is not None:
-                h = h * _dropout_mask(f, f.masks[i * step], h)
+                h = h * _dropout_mask(f, i, h)
     return h
 
 
-def _dropout_mask(f: Family, weight_mask: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """The inverted-dropout multipliers of one hidden layer's output h [K, n, w]: 0 for a dropped unit,
+def _dropout_mask(f: Family, layer: int, h: torch.Tensor) -> torch.Tensor:
+    """The inverted-dropout multipliers of hidden layer ``layer``'s output h [K, n, w]: 0 for a dropped unit,
     1/(1 − p_k) for a kept one, 1 on padding and for members with p_k = 0 (which draw nothing).
 
-    Member k draws a [n, w_k] uniform block over its own w_k real units (read off the layer's weight mask
-    [K, fan_in, w]) from its own generator, so its masks are those of the same network trained alone."""
+    Member k draws a [n, w_k] uniform block over its own w_k real units (its width, or the layer's width in a
+    ``hidden=`` family) from its own generator, so its masks are those of the same network trained alone. The
+    generators live on the family's device, so the masks are drawn there: no host copy in a training step (on
+    the CPU the draws are the CPU generator's; a GPU draws its own stream)."""
     K, n, w = h.shape
-    real = (weight_mask.amax(1) > 0).sum(1).tolist()  # [K]: each member's real units in this layer
-    mult = torch.ones(K, n, w, dtype=torch.float64)
+    hidden = f.info.get("hidden")
+    real = [hidden[layer]] * K if hidden is not None else list(f.widths)  # each member's real units here
+    mult = torch.ones(K, n, w, dtype=torch.float64, device=h.device)
     for k, p in enumerate(f.dropout.tolist()):
         if p > 0:
-            keep = torch.rand(n, real[k], generator=f.drop_rng[k], dtype=torch.float64) >= p
+            keep = torch.rand(n, real[k], generator=f.drop_rng[k], dtype=torch.float64, device=h.device) >= p
             mult[k, :, :real[k]] = keep.to(torch.float64) / (1 - p)
-    return mult.to(device=h.device, dtype=h.dtype)
+    return mult.to(h.dtype)
 
 
 def layer_outputs(family: Family, x: torch.Tensor, pre: bool = False) -> list[torch.Tensor]:
