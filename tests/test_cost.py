@@ -121,3 +121,19 @@ def test_estimates_match_the_measured_quick_times(executed):
                            f"took {r['compute_s']:.1f} s")
     assert checked >= 15, f"only {checked} runs long enough to check"
     assert not off, "\n".join(off)
+
+
+DRY_RUN_STEPS = 3  # what CI's full-mode dry run caps training at (tests/test_chapters.py)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_every_full_size_run_fits_a_cpu_dry_run(chapter):
+    """Capped at CI's steps, each run fits the dry run's budget on this CPU, shrinking only the sizes its
+    Params name in CPU_FIT, and only where the full size does not fit."""
+    for experiment, params in estimate.plan(chapter, "full"):
+        fits = lambda q, e=experiment: estimate.fits_dry_run(e, q)  # noqa: E731
+        dry, shrunk = params.dry_run(DRY_RUN_STEPS, "cpu", fits)
+        assert fits(dry)
+        assert set(shrunk) <= set(type(params).CPU_FIT)
+        if shrunk:
+            assert not fits(params.capped(DRY_RUN_STEPS)), f"{experiment.__name__} shrank {shrunk} needlessly"

@@ -50,6 +50,7 @@ class RFFParams(Params):
 
     FULL: ClassVar[dict] = {"seeds": 20,
                             "ratios": tuple(sorted(set(RATIOS) | {0.15, 0.4, 0.6, 0.85, 1.15, 1.3, 7.0, 15.0}))}
+    CPU_FIT: ClassVar[dict] = {"seeds": "half", "ratios": "take"}
 
     n: int = 400
     seeds: int = 5

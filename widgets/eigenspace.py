@@ -104,6 +104,7 @@ class SpectraParams(Params):
     headline architecture (both MLP and CNN)."""
 
     FULL: ClassVar[dict] = {"d": 20, "depths": (1, 2, 3, 4, 5, 6), "qs": (2, 3, 4, 5, 6, 7)}
+    CPU_FIT: ClassVar[dict] = {"d": "minus"}  # the 2^d grid of the CNN kernels
 
     d: int = 16
     depths: tuple = (1, 2, 3, 4)
@@ -233,6 +234,7 @@ class LearnParams(Params):
                             "train_seeds": 2, "width": 512, "channels": 32,
                             "lr": 0.00125, "steps": 800}  # lr ∝ 1/width keeps the SP dynamics
     STEPS: ClassVar[tuple] = ("steps",)
+    CPU_FIT: ClassVar[dict] = {"ns": "take", "seeds": "half", "train_ns": "take", "width": "half"}  # n to 8,192
 
     d: int = 12
     depth: int = 2

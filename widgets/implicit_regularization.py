@@ -312,6 +312,7 @@ class IGRParams(Params):
     FULL: ClassVar[dict] = {"n_train": 1024, "width": 256, "lrs": (0.0125, 0.025, 0.05, 0.1, 0.2, 0.4),
                             "time": 20.0, "seeds": tuple(range(5)), "records": 41, "hvp_iters": 50}
     STEPS: ClassVar[tuple] = ("hvp_iters",)
+    CPU_FIT: ClassVar[dict] = {"seeds": "take", "width": "half"}
 
     n_train: int = 256
     width: int = 64
@@ -716,6 +717,7 @@ class AlignParams(Params):
     FULL: ClassVar[dict] = {"n": 400, "depth": 5, "steps": 10_000, "alphas": (0.125, 0.25, 0.5, 1.0, 10.0, 100.0),
                             "seeds": tuple(range(5)), "records": 41}
     STEPS: ClassVar[tuple] = ("steps",)
+    CPU_FIT: ClassVar[dict] = {"seeds": "take", "n": "half"}
 
     n: int = 128
     width: int = 60

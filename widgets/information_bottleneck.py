@@ -57,6 +57,7 @@ class PlaneParams(Params):
 
     FULL: ClassVar[dict] = {"seeds": 50, "epochs": 10_000, "lr": 4e-4, "records": 400, "kde_n": 4096}
     STEPS: ClassVar[tuple] = ("epochs",)
+    CPU_FIT: ClassVar[dict] = {"seeds": "half", "kde_n": "half"}  # 50 seeds' layers binned, and KDE
 
     act: str = "tanh"
     seeds: int = 10
@@ -124,6 +125,7 @@ class UnitParams(Params):
     ``scales`` log-spaced weight scales w in [``w_min``, ``w_max``]."""
 
     FULL: ClassVar[dict] = {"directions": 100, "scales": 121}
+    CPU_FIT: ClassVar[dict] = {"directions": "half", "scales": "half"}
 
     directions: int = 20
     scales: int = 41

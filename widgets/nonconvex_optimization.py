@@ -50,6 +50,7 @@ class WideParams(Params):
     FULL: ClassVar[dict] = {"n": 1000, "d": 1000, "widths": (100, 200, 500, 1000, 2000, 5000, 10_000, 20_000),
                             "seeds": 3}
     STEPS: ClassVar[tuple] = ("steps",)
+    CPU_FIT: ClassVar[dict] = {"widths": "half"}  # widths to 20,000 on 1,000 points of d = 1,000
 
     n: int = 200
     d: int = 200
@@ -464,6 +465,7 @@ class AffineParams(Params):
 
     FULL: ClassVar[dict] = {"n": 1000, "hidden": 256, "steps": 20_000}
     STEPS: ClassVar[tuple] = ("steps",)
+    CPU_FIT: ClassVar[dict] = {"perturbations": "half", "n": "half"}  # 8 GB of perturbed copies
 
     n: int = 40
     hidden: int = 16

@@ -50,6 +50,7 @@ class SpectralParams(Params):
     # Rahaman et al.'s own setup: 6 layers of 256, full-batch Adam at 3e-4 for 60k steps, 20 phase draws
     FULL: ClassVar[dict] = {"width": 256, "seeds": 20, "lr": 3e-4, "steps": 60_000, "records": 200}
     STEPS: ClassVar[tuple] = ("steps",)
+    CPU_FIT: ClassVar[dict] = {"seeds": "half"}  # deep_ntk_eigs: 20 seeds' tangent features take 17 GB
 
     n: int = 200
     ks: tuple = tuple(range(5, 55, 5))
@@ -546,6 +547,7 @@ class PracticeParams(Params):
                             "records": 40}
     CIFAR: ClassVar[dict] = {"dataset": "cifar10", "n_small": 5000, "n_large": 50_000}  # full mode, given the files
     STEPS: ClassVar[tuple] = ("steps", "short")
+    CPU_FIT: ClassVar[dict] = {"pairs": "half", "seeds": "half"}  # the logits on every path, at every record
 
     dataset: str = "digits"
     n_small: int = 200
