@@ -187,3 +187,13 @@ for _fn, _cls in _EXPERIMENTS:
 def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         fn(*args, **kwargs)
+
+
+def test_peak_after_skips_the_early_records_and_names_an_epoch_never_reached():
+    res = {"epochs": torch.tensor([0.0, 2.0, 10.0, 20.0, 30.0])}
+    curve = torch.tensor([9.0, 8.0, 3.0, 5.0, 4.0])
+    assert ib.peak_after(res, curve, 10) == 3 and ib.peak_after(res, curve, 0) == 0
+    with pytest.raises(ValueError, match=r"epoch must be one the run reached \(≤ 30\), got 40"):
+        ib.peak_after(res, curve, 40)
+    with pytest.raises(ValueError, match="curve must hold one value per record"):
+        ib.peak_after(res, curve[:3], 10)

@@ -260,3 +260,10 @@ for _fn, _cls in _EXPERIMENTS:
 def test_bad_input_is_refused_naming_the_argument(fn, args, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         fn(*args, **kwargs)
+
+
+def test_record_at_epoch_finds_an_exact_record_or_says_which_exist():
+    result = {"epochs": torch.tensor([0.0, 5.0, 10.0, 20.0])}
+    assert lc.record_at_epoch(result, 20) == 3
+    with pytest.raises(ValueError, match=r"epoch must be one the run recorded \(0 … 20\), got 15"):
+        lc.record_at_epoch(result, 15)

@@ -162,7 +162,7 @@ _BAD_INPUTS = [
     (solvers.min_nuclear_completion, (_M[0], _MASK[0]), {}, ValueError, r"M must have shape \[B, s, s\]"),
     (solvers.min_nuclear_completion, (_M, _MASK[:1]), {}, ValueError, r"mask must have M's shape"),
     (solvers.min_nuclear_completion, (_M, _MASK / 2), {}, ValueError, r"mask must hold only 0 and 1"),
-    (solvers.min_nuclear_completion, (_M, _MASK), {"iters": 5}, ValueError, r"iters must be an integer in \[10"),
+    (solvers.min_nuclear_completion, (_M, _MASK), {"iters": 0}, ValueError, r"iters must be an integer in \[1, 1000000\]"),
     (solvers.min_nuclear_completion, (_M, _MASK), {"lam_final": 0.0},
      ValueError, r"lam_final must be a finite number in \(0"),
     (solvers.min_nuclear_completion, (_M, _MASK), {"lam_final": -1.0}, ValueError, r"lam_final must be"),

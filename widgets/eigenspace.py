@@ -143,24 +143,28 @@ def mlp_spectra(p: SpectraParams, *, device=None, progress: bool = False) -> dic
     """MLP eigenvalues by degree for each depth.
 
     Returns ``depths`` [D], ``hi``/``lo`` [D, d + 1] (max and min λ_S over |S| = k), ``spread`` [D] (the
-    largest relative spread (hi − lo)/hi over the degrees whose eigenvalues are not zero), ``zero_max`` [D]
+    largest spread (hi − lo) within a degree, over the degrees whose eigenvalues are not zero, relative to
+    the trace: the scale of the transform's sums, hence of their float64 rounding; an eigenvalue of 10⁻⁸ of the
+    trace has a relative rounding error near 10⁻⁹ however exact the arithmetic), ``smallest`` [D] (the
+    smallest non-zero |λ| relative to the trace, which a spread must stay far below), ``zero_max`` [D]
     (the largest |λ| among degrees that vanish, relative to the trace), ``simplicity_violations`` [D] (how
     often μ_k < μ_{k+2}, beyond rounding), ``multiplicity`` [d + 1] (C(d, k)). Nothing trains (``progress``
     is unused)."""
     d = int(p.d)
-    his, los, spreads, zeros, viol = [], [], [], [], []
+    his, los, spreads, smallest, zeros, viol = [], [], [], [], [], []
     for L in p.depths:
         sp = kernels.spectrum(d, arch="mlp", depth=L, kind=p.kind, device=device)
         hi, lo = sp.by_degree()
         trace = float(sp.eigenvalues.sum())
         live = hi.abs() > ZERO * trace
-        spreads.append(float(((hi - lo) / hi.abs())[live].max()))
+        spreads.append(float(((hi - lo).abs() / trace)[live].max()))
+        smallest.append(float((hi.abs() / trace)[live].min()))
         zeros.append(float(torch.maximum(hi.abs(), lo.abs())[~live].max() / trace) if (~live).any() else 0.0)
         viol.append(int((hi[:-2] < hi[2:] - ZERO * trace).sum()))
         his.append(hi.cpu())
         los.append(lo.cpu())
     return {"d": d, "depths": torch.tensor(p.depths), "hi": torch.stack(his), "lo": torch.stack(los),
-            "spread": torch.tensor(spreads), "zero_max": torch.tensor(zeros),
+            "spread": torch.tensor(spreads), "smallest": torch.tensor(smallest), "zero_max": torch.tensor(zeros),
             "simplicity_violations": torch.tensor(viol),
             "multiplicity": torch.tensor([math.comb(d, k) for k in range(d + 1)])}
 
@@ -319,15 +323,16 @@ def eigenlearning(lam: torch.Tensor, target: int, n: float, ridge: float = 0.0) 
     target = check_int("target", target, 0, len(lam) - 1)
     n = check_float("n", n, 0, lo_open=True)
     ridge = check_float("ridge", ridge, 0)
-    lam = lam.clamp(min=0)
-    lo, hi = 1e-30, float(lam.sum()) * 10 + ridge * 10 + 1.0
-    for _ in range(200):  # bisection on log κ; the left side falls monotonically in κ
-        mid = math.sqrt(lo * hi)
-        if float((lam / (lam + mid)).sum()) + ridge / mid > n:
-            lo = mid
-        else:
-            hi = mid
-    kappa = math.sqrt(lo * hi)
+    lam = lam.clamp(min=0).double()
+    # bisection on log κ (the left side falls monotonically in κ), kept on lam's device: one host read at the
+    # end instead of one per step; float64 throughout, as the scalar version computed it
+    lo = torch.tensor(1e-30, dtype=torch.float64, device=lam.device)
+    hi = lam.sum() * 10 + (ridge * 10 + 1.0)
+    for _ in range(200):
+        mid = (lo * hi).sqrt()
+        above = (lam / (lam + mid)).sum() + ridge / mid > n
+        lo, hi = torch.where(above, mid, lo), torch.where(above, hi, mid)
+    kappa = (lo * hi).sqrt()
     L = lam / (lam + kappa)
     e0 = n / max(n - float((L * L).sum()), 1e-12)
     return e0 * (1 - float(L[target])) ** 2
@@ -337,7 +342,7 @@ def _kernel_learning_cost(p: LearnParams) -> cost.Cost:
     # per architecture: k(z) on the cube and its FWHT (float64); per (architecture, target, n): the seeds'
     # n×n and n_test×n Gram matrices gathered from k by XOR of indices (int64 index, float64 values, the ridge's
     # n×n eye), a batched float64 Cholesky and solve, the test predictions (float64 product), and the
-    # eigenlearning prediction: 200 bisection steps over the 2^d eigenvalues, each read back to the host
+    # eigenlearning prediction: 200 bisection steps over the 2^d eigenvalues, on the device
     d, S, m = int(p.d), int(p.seeds), int(p.n_test)
     N = 2**d
     c = cost.Cost()

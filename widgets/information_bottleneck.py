@@ -343,6 +343,20 @@ def drop(curve: torch.Tensor) -> torch.Tensor:
     return curve.max(0).values - curve[-1]
 
 
+def peak_after(res: dict, curve: torch.Tensor, epoch: float) -> int:
+    """The record where ``curve`` [T] (one value per record of :func:`information_plane`'s ``res``) is
+    largest among the records from ``epoch`` on: the peak that follows an early transient. A ValueError
+    naming ``epoch`` when the run has no record that late (e.g. a dry run's capped training)."""
+    _check_result(res, ("epochs",))
+    curve = check_tensor("curve", curve, ndim=1, shape="[T]")
+    if len(curve) != len(res["epochs"]):
+        raise ValueError(f"curve must hold one value per record ({len(res['epochs'])}), got {len(curve)}")
+    late = (res["epochs"] >= check_float("epoch", epoch, 0)).nonzero()[:, 0]
+    if len(late) == 0:
+        raise ValueError(f"epoch must be one the run reached (≤ {float(res['epochs'][-1]):g}), got {epoch:g}")
+    return int(late[0]) + int(curve[late].argmax())
+
+
 def fitted(res: dict) -> torch.Tensor:
     """[K] bool: the seeds whose final train accuracy reaches :data:`FIT_ACC`."""
     _check_result(res, ("train_acc",))

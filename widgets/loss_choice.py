@@ -29,6 +29,7 @@ from widgets.core import cost, data, models, train
 from widgets.core.checks import (
     check_float,
     check_floats,
+    check_instance,
     check_int,
     check_ints,
     check_memory,
@@ -724,6 +725,17 @@ def calibration(p: CalibrationParams, *, device=None, progress: bool = False) ->
             "nll": torch.where(is_ce[None, :, None], nll, torch.nan), "bin_accuracy": rel["accuracy"],
             "bin_confidence": rel["confidence"], "bin_count": rel["count"], "losses": list(p.losses),
             "seconds": res.seconds, "params": asdict(p)}
+
+
+def record_at_epoch(result: dict, epoch: float) -> int:
+    """The index of the record of :func:`calibration`'s ``result`` taken at ``epoch`` exactly; a ValueError
+    naming ``epoch`` when the run has no record there (e.g. a dry run's capped training never reached it)."""
+    check_instance("result", result, dict, "calibration's dict")
+    epochs = result["epochs"].tolist()
+    epoch = check_float("epoch", epoch, 0)
+    if epoch not in epochs:
+        raise ValueError(f"epoch must be one the run recorded ({epochs[0]:g} … {epochs[-1]:g}), got {epoch:g}")
+    return epochs.index(epoch)
 
 
 # ---------------------------------------------------------------- the chapter's plan

@@ -108,7 +108,9 @@ def run(experiment: Callable[..., dict], params, *args, **extra) -> dict:
         kwargs["progress"] = progress
     name = _run_name(experiment)
     cost = estimate.cost_of(experiment, params)  # of the parameters asked for, before a dry run caps them
+    asked = None
     if ctx.max_steps is not None:
+        asked = cache.cache_slot(name, _key(params, args, extra, ctx.seed), device)[:12]  # the run it stands for
         params, shrunk = params.dry_run(ctx.max_steps, device, lambda q: estimate.fits_dry_run(experiment, q))
         if shrunk:
             _show("<small>Dry run on the CPU: " + ", ".join(f"`{f}` {a} → {b}" for f, (a, b) in shrunk.items())
@@ -131,7 +133,7 @@ def run(experiment: Callable[..., dict], params, *args, **extra) -> dict:
     compute_s = value.get("seconds") if isinstance(value, dict) else None
     claims.record_run(name, cache.cache_slot(name, key, device)[:12], status, seconds,
                       float(compute_s) if isinstance(compute_s, int | float) else None,
-                      cost=None if cost is None else cost.record(device))
+                      cost=None if cost is None else cost.record(device), asked=asked)
     return value
 
 

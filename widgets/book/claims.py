@@ -321,16 +321,17 @@ def skip(name: str, reason: str, *, paper: str | None = None, ref: str | None = 
 
 
 def record_run(experiment: str, slot: str, cache: str, seconds: float, compute_s: float | None,
-               cost: dict | None = None) -> None:
+               cost: dict | None = None, asked: str | None = None) -> None:
     """Record one experiment run of the chapter: its name, ``slot`` (a digest of its parameters), what the
     cache did (``hit``, ``miss``, …), the seconds this call took, the seconds the stored result took to
     compute, and ``cost``: its estimate before it ran (:meth:`widgets.core.cost.Cost.record`, of the parameters
-    asked for, which a dry run then caps). Running the same experiment with the same parameters again replaces
-    its entry."""
+    asked for, which a dry run then caps); in a dry run, ``asked``: the slot of the uncapped run it stands for.
+    Running the same experiment with the same parameters again replaces its entry."""
     if _session is None:
         raise RuntimeError("call widgets.page.setup(chapter, mode) (or claims.start) before run()")
     entry = {"experiment": experiment, "slot": slot, "cache": cache, "seconds": round(seconds, 3),
              "compute_s": None if compute_s is None else round(compute_s, 3), "cost": cost,
+             **({"asked": asked} if asked is not None else {}),
              "elapsed_s": round(time.perf_counter() - _session.t0, 2)}
     _session.runs = [r for r in _session.runs if (r["experiment"], r["slot"]) != (experiment, slot)] + [entry]
     _session.write()

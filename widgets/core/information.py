@@ -66,9 +66,10 @@ def row_codes(ids: torch.Tensor) -> torch.Tensor:
     ids = ids - ids.amin(dim=-2, keepdim=True)  # ≥ 0 per column
     code = torch.zeros(ids.shape[:-1], dtype=torch.int64, device=ids.device)
     span = 1  # an upper bound on the codes so far
-    for j in range(ids.shape[-1]):
+    # every column's largest id, read back once (not once per column: a host sync each on a GPU)
+    bases = (ids.flatten(0, -2).amax(0) + 1).tolist() if ids.numel() else [1] * ids.shape[-1]
+    for j, base in enumerate(bases):
         col = ids[..., j]
-        base = int(col.max()) + 1 if col.numel() else 1
         if span * base >= 2**62:
             code = _dense_rank(code)
             span = code.shape[-1]

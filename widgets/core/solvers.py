@@ -135,7 +135,7 @@ def min_nuclear_completion(M: torch.Tensor, mask: torch.Tensor, iters: int = 300
     # numpy's SVD on the CPU: torch's batched float64 SVD can be many times slower with several threads, and
     # these matrices are small
     M, mask = M.detach().cpu().to(torch.float64).numpy(), mask.detach().cpu().to(torch.float64).numpy()
-    iters = check_int("iters", iters, 10, 10**6)
+    iters = check_int("iters", iters, 1, 10**6)
     X = np.zeros_like(M)
     scale = np.linalg.norm(M * mask, axis=(1, 2))[:, None]
     lam0 = np.linalg.norm(M * mask, ord=2, axis=(1, 2))[:, None] / 2
