@@ -123,24 +123,16 @@ class MLPParams(Params):
 #
 # The random features live in float64 on the device (the SVDs through float64 Gram matrices and eigh), but the
 # test features and the predictions are float32; the draws of W and b are made on the CPU in float64. Memory-bound
-# passes are counted in cost.PASS_FLOPS, weighted by the size of their array (_weight).
+# passes are counted in cost.PASS_FLOPS, weighted by the size of their array (cost.size_weight).
 
 _DIGITS = 1797  # sklearn's digits: n training points, the rest the test set
 _SKLEARN = cost.Cost(cpu_ops=2e5)  # importing scikit-learn, once per process: about a second
 _MNIST1D = cost.Cost(cpu_ops=8e4)  # importing mnist1d, once per process: about 0.4 s
 
 
-def _weight(nbytes: float) -> float:
-    """Passes of cost.PASS_FLOPS that one elementwise pass over a freshly allocated array of ``nbytes``
-    costs: more once it outgrows the caches (measured on one CPU core: ~0.3 ns a number within 1 MB, 2-3 ns
-    beyond 16 MB; an H100 streams 0.4 T numbers/s from its memory, about 64 flops a number at its nominal
-    rate)."""
-    return 1.0 if nbytes <= 2**20 else 3.0 if nbytes <= 2**24 else 6.0
-
-
 def _passes(count: float, passes: float, *, f64: bool = True, ops: float = 1) -> cost.Cost:
     """``passes`` elementwise passes over one array of ``count`` numbers on the device, weighted by its size."""
-    return cost.passes(count, passes * _weight(count * (8 if f64 else 4)), f64=f64, ops=ops)
+    return cost.passes(count, passes * cost.size_weight(count * (8 if f64 else 4)), f64=f64, ops=ops)
 
 
 def _features_cost(S: int, rows: int, d: int, N: int, *, f64: bool = True) -> cost.Cost:
@@ -387,7 +379,7 @@ def _width_sweep_cost(p: MLPParams) -> cost.Cost:
 
     def evaluate(pts: int) -> cost.Cost:
         return (cost.Cost(flops=2.0 * H * (d + c) * pts, ops=8 + 4 * G)
-                + cost.passes(H * pts, 2 * _weight(4 * H * pts)) + cost.passes(M * pts * c, 100, ops=20)
+                + cost.passes(H * pts, 2 * cost.size_weight(4 * H * pts)) + cost.passes(M * pts * c, 100, ops=20)
                 + cost.Cost(memory=4 * (2 * H * pts + 2 * M * pts * c)))
 
     return (data + build + cost.train(**run, optimizer="adam") + cost.dense_extras(**run) + loss + groups

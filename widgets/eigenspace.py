@@ -33,25 +33,13 @@ from widgets.core.stats import first_crossing, loglog_slope
 # cost.PASS_FLOPS, transcendentals (arccos, sqrt) as several. A pass costs more the larger its array, each
 # result being freshly allocated (measured on one CPU core: 0.3 ns a float64 number for 2^16 numbers, 1 ns
 # for 2^20, 3-4 ns for 2^22; an H100 streams from its 50 MB L2 cache, then from its memory at 0.4 T numbers
-# a second, about 64 flops a number at its nominal rate): _weight scales the passes by the array's size.
-
-
-def _weight(nbytes: float) -> float:
-    """Passes of cost.PASS_FLOPS that one elementwise pass over a freshly allocated array of ``nbytes``
-    costs."""
-    return 1.0 if nbytes <= 2**20 else 3.0 if nbytes <= 2**24 else 6.0
-
-
-def _step_weight(nbytes: float) -> float:
-    """:func:`_weight` for the buffers of a training step, which the allocator reuses step after step: a pass
-    costs more only once they outgrow the caches (16 MB)."""
-    return 1.0 if nbytes <= 2**24 else _weight(nbytes)
+# a second, about 64 flops a number at its nominal rate): cost.size_weight scales the passes by the array's size.
 
 
 def _passes(count: float, passes: float, ops: float = 0.0, memory: float = 0.0, size: float | None = None) -> cost.Cost:
     """``passes`` memory-bound float64/int64 passes over ``count`` elements on the device, in arrays of
     ``size`` numbers (default ``count``); ``ops`` launches, ``memory`` bytes held at the peak."""
-    work = cost.passes(count, _weight(8 * (count if size is None else size)) * passes, f64=True)
+    work = cost.passes(count, cost.size_weight(8 * (count if size is None else size)) * passes, f64=True)
     return cost.Cost(flops64=work.flops64, ops=ops, memory=memory)
 
 
@@ -408,42 +396,6 @@ def kernel_learning(p: LearnParams, *, device=None, progress: bool = False) -> d
             "archs": archs, "targets": targets, "params": asdict(p)}
 
 
-def _cnn_cost(*, members: int, d: int, channels: int, depth: int, q: int, batch: int, steps: int,
-              evals: int = 0, records: int = 0, optimizer: str = "sgd", d_out: int = 1,
-              per_member_data: bool = False) -> cost.Cost:
-    """A family of ``members`` circular 1-D CNNs (:func:`models.cnn`, flatten readout) trained for ``steps``
-    steps on batches of ``batch`` points, with ``records`` evaluations on ``evals`` points.
-
-    Products: each convolution is a batched product of the unfolded patches [n·d, C_in·q] with the filters
-    [C_in·q, C_out], 2·C_out·C_in·q·d flops per point; with so few columns it is partly memory-bound: each
-    patch entry also costs a matrix-vector product's entry (cost.MATVEC_FLOPS), as does each readout weight
-    (C·d·d_out); a step is 3× a forward. Memory-bound float32 passes (cost.PASS_FLOPS) per point and layer:
-    the circular pad (C_in·(d+q)) forward and its adjoint's fill and copy; the patches copied for the
-    product, and the unfold's adjoint (a zero fill and a scatter-add), counted twice for their size; the
-    ReLU at cost.ACTIVATION_PASSES per unit (C·d) and the copies of the product's permuted output and
-    gradient; weighted by the size of a layer's [K, points, C, d] output (_weight; a step's buffers are
-    reused, so only beyond 16 MB). Memory: parameters and optimizer state, a batch's patches and activations
-    kept for the backward pass, one evaluation's activations."""
-    K, C = members, channels
-    c_in = [1] + [C] * (depth - 1)
-    P = sum(C * ci * q + C for ci in c_in) + C * d * d_out + d_out
-    fwd = K * (sum(2.0 * C * ci * q * d + cost.MATVEC_FLOPS * ci * q * d for ci in c_in)
-               + cost.MATVEC_FLOPS * C * d * d_out)  # flops per point through every member
-    patch = sum(ci * d * q for ci in c_in)  # unfolded numbers per point
-    step_pass = sum(6 * ci * d * q + 4 * ci * (d + q) + (cost.ACTIVATION_PASSES + 3) * C * d for ci in c_in)
-    eval_pass = sum(ci * d * q + ci * (d + q) + 3 * C * d for ci in c_in)
-    step = (3 * fwd * batch + cost.OPTIMIZER_PASSES[optimizer] * P * K
-            + cost.PASS_FLOPS * _step_weight(4 * K * batch * C * d) * K * batch * step_pass)
-    state = {"gd": 2, "sgd": 3, "adam": 4}[optimizer] * P * K * cost.F32
-    acts = K * batch * (2 * patch + 3 * C * d * depth) * cost.F32
-    evals_mem = K * evals * (patch + 2 * C * d) * cost.F32
-    data = (K if per_member_data else 1) * (evals + batch) * (d + d_out) * cost.F32
-    look = cost.PASS_FLOPS * _weight(4 * K * evals * C * d) * K * eval_pass
-    return cost.Cost(flops=steps * step + records * (fwd + look) * evals,
-                     ops=steps * (50 + 32 * depth) + records * (12 * depth + 8),
-                     memory=state + max(acts, evals_mem) + data)
-
-
 def _trained_learning_cost(p: LearnParams) -> cost.Cost:
     # two families of K = 2 targets × len(train_ns) × train_seeds members, each member on its own n_max points
     # (per-member inputs): full-batch GD with momentum; 2 records, each a forward pass on the training sets
@@ -461,7 +413,7 @@ def _trained_learning_cost(p: LearnParams) -> cost.Cost:
     C = p.channels
     cnn = cost.family_init(members=K, weights=C * p.q * (1 + (p.depth - 1) * C) + C * p.d, layers=p.depth + 1)
     for points, times in ((n_max, rec), (m, rec + 1)):
-        cnn = cnn + _cnn_cost(members=K, d=p.d, channels=C, depth=p.depth, q=p.q, batch=n_max,
+        cnn = cnn + cost.cnn_train(members=K, d=p.d, channels=C, depth=p.depth, q=p.q, batch=n_max,
                               steps=p.steps if points == n_max else 0, evals=points, records=times,
                               optimizer=opt, per_member_data=True)
     return mlp + cnn

@@ -153,18 +153,10 @@ class UnitParams(Params):
 # maximum, a sort per row for the dense ranks, histograms) and the KDE bound (pairwise distances of kde_n
 # points and a logsumexp over them). Sorts and binary searches are counted as passes of cost.PASS_FLOPS per
 # comparison level (measured on one CPU core: a sort of rows of 4096 int64 codes 10-35 ns a number,
-# bucketize into 30 edges 7-30 ns); passes over large arrays weigh more (_weight).
+# bucketize into 30 edges 7-30 ns); passes over large arrays weigh more (cost.size_weight).
 
 _N = 4096  # the 12-bit task's inputs
 _SIZES = (12, *HIDDEN, 2)
-
-
-def _weight(nbytes: float) -> float:
-    """Passes of cost.PASS_FLOPS that one elementwise pass over a freshly allocated array of ``nbytes``
-    costs: more once it outgrows the caches (measured on one CPU core: ~0.3 ns a number within 1 MB, 2-3 ns
-    beyond 16 MB; an H100 streams 0.4 T numbers/s from its memory, about 64 flops a number at its nominal
-    rate)."""
-    return 1.0 if nbytes <= 2**20 else 3.0 if nbytes <= 2**24 else 6.0
 
 
 def _binned_cost(K: int, N: int, w: int, grid: bool) -> cost.Cost:
@@ -173,7 +165,7 @@ def _binned_cost(K: int, N: int, w: int, grid: bool) -> cost.Cost:
     host read of its maximum), a sort for the dense ranks, and the two histograms' entropies (over N and
     2N bins), each pass weighted by its array's size."""
     search = (12 * math.log2(30) * w if grid else 0) + 6 * math.log2(N)  # comparisons: not memory-bound
-    per = ((1 + (0 if grid else 3) + 3) * w + 3 * w + 6 + 8 + 16) * _weight(8 * K * N * w)
+    per = ((1 + (0 if grid else 3) + 3) * w + 3 * w + 6 + 8 + 16) * cost.size_weight(8 * K * N * w)
     return cost.passes(K * N, search + per, f64=True, ops=38 + 4 * w)
 
 
@@ -217,7 +209,7 @@ def _probes_cost(p: PlaneParams) -> cost.Cost:
     if p.kde_n and p.kde_vars:
         n = p.kde_n
         pairs = K * n * n * 1.5  # all pairs, then those within each of the two classes
-        work = cost.passes(pairs, 16 * _weight(8 * min(K, 8) * n * n), f64=True)
+        work = cost.passes(pairs, 16 * cost.size_weight(8 * min(K, 8) * n * n), f64=True)
         # held per chunk: cdist's result and temporaries, its square, the scaled copy, logsumexp's
         per_var = cost.Cost(flops64=work.flops64, ops=46 * math.ceil(K / 8) + 6, memory=5 * 8 * min(K, 8) * n * n)
         out = out + _points_cost(K, n, tanh=tanh) + per_var * len(p.kde_vars)
@@ -301,7 +293,7 @@ def _single_unit_cost(p: UnitParams) -> cost.Cost:
     # pre-activations, and for each activation (tanh, ReLU) the unit's outputs and their binned entropy under
     # both binnings (_binned_cost). Its memory (a few [D, S, 4096] float64 arrays) is host memory.
     rows = p.directions * p.scales
-    big = _weight(8 * rows * _N)
+    big = cost.size_weight(8 * rows * _N)
     work = cost.passes(rows * _N, 2 * big, f64=True, ops=4)
     for _ in range(2):
         work = (work + cost.passes(rows * _N, 4 * big, f64=True, ops=2) + _binned_cost(rows, _N, 1, True)

@@ -213,20 +213,6 @@ def _auc_cost(rows: int, n: int) -> cost.Cost:
     return cost.Cost(cpu_flops=cost.PASS_FLOPS * 60 * math.log2(max(n, 2)) * rows * n, cpu_ops=25)
 
 
-def _weight(nbytes: float) -> float:
-    """Passes of cost.PASS_FLOPS that one elementwise pass over a freshly allocated array of ``nbytes``
-    costs: more once it outgrows the caches (measured on one CPU core: ~0.3 ns a number within 1 MB, 2-3 ns
-    beyond 16 MB; an H100 streams 0.4 T numbers/s from its memory, about 64 flops a number at its nominal
-    rate)."""
-    return 1.0 if nbytes <= 2**20 else 3.0 if nbytes <= 2**24 else 6.0
-
-
-def _step_weight(nbytes: float) -> float:
-    """:func:`_weight` for the buffers of a training step, which the allocator reuses step after step: a pass
-    costs more only once they outgrow the caches (16 MB)."""
-    return 1.0 if nbytes <= 2**24 else _weight(nbytes)
-
-
 def _forward_cost(members: int, sizes, n: int, chunk: int | None = None) -> cost.Cost:
     """A forward pass of ``members`` MLPs on n points (shared inputs), in chunks of ``chunk`` points: the
     products, the single-output readout as matrix-vector products (cost.MATVEC_FLOPS), and per hidden unit
@@ -234,8 +220,8 @@ def _forward_cost(members: int, sizes, n: int, chunk: int | None = None) -> cost
     weighted by that array's size."""
     P, L, hidden = cost.mlp_weights(sizes), len(sizes) - 1, sum(sizes[1:-1])
     rows = min(n, chunk or n)
-    out = cost.Cost(flops=2.0 * P * members * n + cost.PASS_FLOPS * 2 * _weight(members * rows * max(sizes) * 4)
-                    * members * hidden * n,
+    weight = cost.size_weight(members * rows * max(sizes) * 4)
+    out = cost.Cost(flops=2.0 * P * members * n + cost.PASS_FLOPS * 2 * weight * members * hidden * n,
                     ops=math.ceil(n / rows) * (3 * L + 4), memory=members * rows * 2 * max(sizes) * cost.F32)
     if sizes[-1] == 1:
         out = out + cost.matvec(members, 1, sizes[-2], ops=0) * n
@@ -751,41 +737,6 @@ def shuffle_block(x: torch.Tensor, block: torch.Tensor, which: int, seed: int = 
     return x
 
 
-def _cnn_cost(*, members: int, d: int, channels: int, depth: int, q: int, batch: int, steps: int,
-              evals: int = 0, records: int = 0, optimizer: str = "sgd", d_out: int = 1) -> cost.Cost:
-    """A family of ``members`` circular 1-D CNNs (:func:`models.cnn`, flatten readout) trained for ``steps``
-    steps on batches of ``batch`` points, with ``records`` evaluations on ``evals`` points.
-
-    Products: each convolution is a batched product of the unfolded patches [n·d, C_in·q] with the filters
-    [C_in·q, C_out], 2·C_out·C_in·q·d flops per point; with so few columns it is partly memory-bound: each
-    patch entry also costs a matrix-vector product's entry (cost.MATVEC_FLOPS), as does each readout weight
-    (C·d·d_out); a step is 3× a forward. Memory-bound float32 passes (cost.PASS_FLOPS) per point and layer:
-    the circular pad (C_in·(d+q)) forward and its adjoint's fill and copy; the patches copied for the
-    product, and the unfold's adjoint (a zero fill and a scatter-add), counted twice for their size; the
-    ReLU at cost.ACTIVATION_PASSES per unit (C·d) and the copies of the product's permuted output and
-    gradient; weighted by the size of a layer's [K, points, C, d] output (_weight; a step's buffers are
-    reused, so only beyond 16 MB). Memory: parameters and optimizer state, a batch's patches and activations
-    kept for the backward pass, one evaluation's activations."""
-    K, C = members, channels
-    c_in = [1] + [C] * (depth - 1)
-    P = sum(C * ci * q + C for ci in c_in) + C * d * d_out + d_out
-    fwd = K * (sum(2.0 * C * ci * q * d + cost.MATVEC_FLOPS * ci * q * d for ci in c_in)
-               + cost.MATVEC_FLOPS * C * d * d_out)  # flops per point through every member
-    patch = sum(ci * d * q for ci in c_in)  # unfolded numbers per point
-    step_pass = sum(6 * ci * d * q + 4 * ci * (d + q) + (cost.ACTIVATION_PASSES + 3) * C * d for ci in c_in)
-    eval_pass = sum(ci * d * q + ci * (d + q) + 3 * C * d for ci in c_in)
-    step = (3 * fwd * batch + cost.OPTIMIZER_PASSES[optimizer] * P * K
-            + cost.PASS_FLOPS * _step_weight(4 * K * batch * C * d) * K * batch * step_pass)
-    state = {"gd": 2, "sgd": 3, "adam": 4}[optimizer] * P * K * cost.F32
-    acts = K * batch * (2 * patch + 3 * C * d * depth) * cost.F32
-    evals_mem = K * evals * (patch + 2 * C * d) * cost.F32
-    data = (evals + batch) * (d + d_out) * cost.F32
-    look = cost.PASS_FLOPS * _weight(4 * K * evals * C * d) * K * eval_pass
-    return cost.Cost(flops=steps * step + records * (fwd + look) * evals,
-                     ops=steps * (50 + 32 * depth) + records * (12 * depth + 8),
-                     memory=state + max(acts, evals_mem) + data)
-
-
 def _domino_experiment_cost(p: DominoParams) -> cost.Cost:
     # the dominoes built on the CPU (sklearn's digits; the bars: a Gaussian draw per texture pixel), two CNN
     # families (the clean images; the simple block shuffled on the CPU), each minibatch SGD with two records
@@ -798,13 +749,13 @@ def _domino_experiment_cost(p: DominoParams) -> cost.Cost:
     C = p.channels
     weights = C * p.q * (1 + (p.depth - 1) * C) + C * d
     fit = (cost.family_init(members=K, weights=weights, layers=p.depth + 1)
-           + _cnn_cost(members=K, d=d, channels=C, depth=p.depth, q=p.q, batch=p.batch_size, steps=steps,
+           + cost.cnn_train(members=K, d=d, channels=C, depth=p.depth, q=p.q, batch=p.batch_size, steps=steps,
                        evals=n, records=cost.records(steps, 2))
-           + _cnn_cost(members=K, d=d, channels=C, depth=p.depth, q=p.q, batch=0, steps=0, evals=m,
+           + cost.cnn_train(members=K, d=d, channels=C, depth=p.depth, q=p.q, batch=0, steps=0, evals=m,
                        records=cost.records(steps, 2))
            + cost.passes(K * p.batch_size * (d + 1), 2, ops=3) * steps  # each step's batch gathered
            + cost.Cost(cpu_flops=cost.PASS_FLOPS * 10 * epochs * K * n, cpu_ops=epochs * (K + 2), ops=epochs))
-    scores = (_cnn_cost(members=K, d=d, channels=C, depth=p.depth, q=p.q, batch=0, steps=0, evals=m, records=1)
+    scores = (cost.cnn_train(members=K, d=d, channels=C, depth=p.depth, q=p.q, batch=0, steps=0, evals=m, records=1)
               + cost.Cost(cpu_flops=cost.PASS_FLOPS * 60 * math.log2(m) * K * m, cpu_ops=25))
     # importing scikit-learn for its digits takes about a second, once per process (as 2e5 CPU operations)
     data = cost.Cost(cpu_flops=(cost.RANDOM_DRAW_FLOPS * SIDE * SIDE + cost.PASS_FLOPS * 20 * d) * (n + m),

@@ -45,10 +45,12 @@ DRY_RUN_BYTES = 3e9
 
 
 def fits_dry_run(experiment, params) -> bool:
-    """Whether ``experiment(params)`` fits a dry run on this CPU (:data:`DRY_RUN_SECONDS`,
-    :data:`DRY_RUN_BYTES`); an experiment without a cost model always does."""
+    """Whether ``experiment(params)`` fits a dry run on a CPU (:data:`DRY_RUN_SECONDS` at the reference rates
+    :data:`widgets.core.cost.CPU_REFERENCE`, so the sizes a dry run uses never depend on how busy the machine
+    is; :data:`DRY_RUN_BYTES`); an experiment without a cost model always does."""
     c = cost_of(experiment, params)
-    return c is None or (c.seconds("cpu") <= DRY_RUN_SECONDS and c.memory <= DRY_RUN_BYTES)
+    ref = cost.CPU_REFERENCE
+    return c is None or (c.seconds(device_rate=ref, cpu_rate=ref) <= DRY_RUN_SECONDS and c.memory <= DRY_RUN_BYTES)
 
 
 def cost_of(experiment, params) -> cost.Cost | None:

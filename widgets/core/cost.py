@@ -68,10 +68,11 @@ class Cost:
 
     __rmul__ = __mul__
 
-    def seconds(self, device=None, device_rate: Rate | None = None) -> float:
-        """Estimated seconds on ``device`` (its measured :func:`rate`), or at ``device_rate``."""
+    def seconds(self, device=None, device_rate: Rate | None = None, cpu_rate: Rate | None = None) -> float:
+        """Estimated seconds on ``device`` (its measured :func:`rate`), or at ``device_rate``; the work pinned
+        to the CPU at ``cpu_rate`` (default: this CPU's measured rate)."""
         r = device_rate or rate(device)
-        cpu = rate("cpu") if self.cpu_flops or self.cpu_ops else None
+        cpu = (cpu_rate or rate("cpu")) if self.cpu_flops or self.cpu_ops else None
         return (self.flops / r.flops + self.flops64 / r.flops64 + self.ops * r.op_s
                 + (self.cpu_flops / cpu.flops64 + self.cpu_ops * cpu.op_s if cpu else 0.0))
 
@@ -100,6 +101,11 @@ H100 = Rate("NVIDIA H100 (nominal: 25 TFLOP/s fp32 and 25 fp64 sustained on batc
 third of its fp32 peak (67 TFLOP/s, no tensor cores for fp32 by default) on the small batched products of these
 experiments, the fp64 tensor-core figure's third likewise, and the per-operation cost of eager PyTorch on a fast
 host (launch plus Python), which dominates small steps."""
+
+CPU_REFERENCE = Rate("one CPU core (reference: 70 GFLOP/s fp32, 45 fp64, 4 µs per eager op)", 70e9, 45e9, 4e-6)
+"""A fixed CPU for decisions that must not depend on how busy the machine is when they are made (what a dry
+run shrinks): about one core of the 2-core CI machine, measured quiet (:func:`rate` gave 70-98 GFLOP/s fp32,
+45-49 fp64 and 2-4 µs per operation)."""
 
 _RATES: dict[str, Rate] = {}
 
@@ -452,6 +458,56 @@ def two_layer_gd(*, members: int, n: int, n_test: int, d: int, width: int, steps
                     + 2 * units * max(2 * n, n_test, grid) + (K * n * n + units * n if frozen else 0)
                     + 3 * (units * kp + K * kp * kp))
     return init + setup + start + kernel + steps * step + records * rec + out_grid + Cost(memory=memory)
+
+
+def size_weight(nbytes: float) -> float:
+    """Passes of :data:`PASS_FLOPS` that one elementwise pass over a freshly allocated array of ``nbytes``
+    costs: more once it outgrows the caches (measured on one CPU core: ~0.3 ns a number within 1 MB, 2-3 ns
+    beyond 16 MB; an H100 streams 0.4 T numbers/s from its memory, about 64 flops a number at its nominal
+    rate)."""
+    return 1.0 if nbytes <= 2**20 else 3.0 if nbytes <= 2**24 else 6.0
+
+
+def step_weight(nbytes: float) -> float:
+    """:func:`size_weight` for the buffers of a training step, which the allocator reuses step after step: a
+    pass costs more only once they outgrow the caches (16 MB)."""
+    return 1.0 if nbytes <= 2**24 else size_weight(nbytes)
+
+
+def cnn_train(*, members: int, d: int, channels: int, depth: int, q: int, batch: int, steps: int,
+              evals: int = 0, records: int = 0, optimizer: str = "sgd", d_out: int = 1,
+              per_member_data: bool = False) -> Cost:
+    """A family of ``members`` circular 1-D CNNs (:func:`models.cnn`, flatten readout) trained for ``steps``
+    steps on batches of ``batch`` points, with ``records`` evaluations on ``evals`` points.
+
+    Products: each convolution is a batched product of the unfolded patches [n·d, C_in·q] with the filters
+    [C_in·q, C_out], 2·C_out·C_in·q·d flops per point; with so few columns it is partly memory-bound: each
+    patch entry also costs a matrix-vector product's entry (MATVEC_FLOPS), as does each readout weight
+    (C·d·d_out); a step is 3× a forward. Memory-bound float32 passes (PASS_FLOPS) per point and layer:
+    the circular pad (C_in·(d+q)) forward and its adjoint's fill and copy; the patches copied for the
+    product, and the unfold's adjoint (a zero fill and a scatter-add), counted twice for their size; the
+    ReLU at ACTIVATION_PASSES per unit (C·d) and the copies of the product's permuted output and
+    gradient; weighted by the size of a layer's [K, points, C, d] output (:func:`size_weight`; a step's
+    buffers are reused, so only beyond 16 MB). Memory: parameters and optimizer state, a batch's patches and activations
+    kept for the backward pass, one evaluation's activations."""
+    K, C = members, channels
+    c_in = [1] + [C] * (depth - 1)
+    P = sum(C * ci * q + C for ci in c_in) + C * d * d_out + d_out
+    fwd = K * (sum(2.0 * C * ci * q * d + MATVEC_FLOPS * ci * q * d for ci in c_in)
+               + MATVEC_FLOPS * C * d * d_out)  # flops per point through every member
+    patch = sum(ci * d * q for ci in c_in)  # unfolded numbers per point
+    step_pass = sum(6 * ci * d * q + 4 * ci * (d + q) + (ACTIVATION_PASSES + 3) * C * d for ci in c_in)
+    eval_pass = sum(ci * d * q + ci * (d + q) + 3 * C * d for ci in c_in)
+    step = (3 * fwd * batch + OPTIMIZER_PASSES[optimizer] * P * K
+            + PASS_FLOPS * step_weight(4 * K * batch * C * d) * K * batch * step_pass)
+    state = {"gd": 2, "sgd": 3, "adam": 4}[optimizer] * P * K * F32
+    acts = K * batch * (2 * patch + 3 * C * d * depth) * F32
+    evals_mem = K * evals * (patch + 2 * C * d) * F32
+    data = (K if per_member_data else 1) * (evals + batch) * (d + d_out) * F32
+    look = PASS_FLOPS * size_weight(4 * K * evals * C * d) * K * eval_pass
+    return Cost(flops=steps * step + records * (fwd + look) * evals,
+                ops=steps * (50 + 32 * depth) + records * (12 * depth + 8),
+                memory=state + max(acts, evals_mem) + data)
 
 
 # ---------------------------------------------------------------- attaching a model to an experiment
