@@ -448,7 +448,7 @@ class GCParams(Params):
     radius ρ (Foret et al. 2021); ``dropouts``: the dropout rate of every hidden layer (Srivastava et al.
     2014)."""
 
-    FULL: ClassVar[dict] = {"n_train": 1200, "width": 128, "seeds": (0, 1, 2, 3, 4),
+    FULL: ClassVar[dict] = {"n_train": 1200, "width": 128, "seeds": tuple(range(10)),
                             "lrs": (0.01, 0.02, 0.05, 0.1, 0.2, 0.4), "batches": (16, 32, 64, 128, 256, 512),
                             "weight_decays": (0.0, 1e-4, 3e-4, 1e-3, 3e-3),
                             "init_scales": (0.5, 0.75, 1.0, 1.5, 2.0, 3.0),
@@ -461,11 +461,11 @@ class GCParams(Params):
     n_train: int = 512
     width: int = 64
     depth: int = 3
-    seeds: tuple = (0, 1)
+    seeds: tuple = (0, 1, 2, 3, 4, 5, 6, 7)
     base_lr: float = 0.1
     base_batch: int = 32
     lrs: tuple = (0.05, 0.1, 0.2, 0.4)
-    batches: tuple = (16, 32, 64, 128)
+    batches: tuple = (16, 32, 64, 128, 256, 512)
     weight_decays: tuple = (0.0, 3e-4, 1e-3, 3e-3)
     init_scales: tuple = (0.5, 0.75, 1.0, 1.5, 2.0)
     spectral_norms: tuple = (0.0, 3e-3, 1e-2, 2e-2)
@@ -473,7 +473,7 @@ class GCParams(Params):
     dropouts: tuple = (0.0, 0.1, 0.2, 0.3)
     fit_loss: float = 0.05
     steps: int = 1000
-    batch_steps: int = 700
+    batch_steps: int = 1000
     records: int = 80
     gc_points: int = 128
 
