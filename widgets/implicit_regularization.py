@@ -457,6 +457,7 @@ class GCParams(Params):
                             "dropouts": (0.0, 0.05, 0.1, 0.2, 0.3, 0.4),
                             "steps": 20_000, "batch_steps": 10_000, "records": 300, "gc_points": 1200}
     STEPS: ClassVar[tuple] = ("steps", "batch_steps")
+    CPU_FIT: ClassVar[dict] = {"seeds": "take"}  # ten seeds of seven knobs, 23 families
 
     n_train: int = 512
     width: int = 64

@@ -89,7 +89,18 @@ def total(chapter: str, mode: str | None = None) -> cost.Cost:
 
 
 def _minutes(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def _tflop(c: cost.Cost) -> str:
+    t = (c.flops + c.flops64 + c.cpu_flops) / 1e12
+    return f"{t:,.0f}" if t >= 10 else f"{t:.2g}"
+
+
+def _gb(nbytes: float) -> str:
+    return f"{nbytes / 1e9:.1f}" if nbytes >= 1e9 else f"{nbytes / 1e9:.2f}"
 
 
 def chapter_note(chapter: str, device=None) -> str:
@@ -100,8 +111,8 @@ def chapter_note(chapter: str, device=None) -> str:
     except ValueError as err:  # an experiment without a cost model: say so, never stop the chapter for it
         return f"Full mode here: no estimate ({err})."
     here = f"about {_minutes(c.seconds(dev))} on this {dev.type}"
-    return (f"Full mode here: {(c.flops + c.flops64 + c.cpu_flops) / 1e12:.2g} TFLOP in all, at most "
-            f"{c.memory / 1e9:.2g} GB of device memory at once; {here} "
+    return (f"Full mode here: {_tflop(c)} TFLOP in all, at most {_gb(c.memory)} GB of device memory at once; "
+            f"{here} "
             f"(one H100: about {_minutes(c.seconds(device_rate=cost.H100))}). Estimates, from "
             "`python -m widgets.book --estimate`.")
 
@@ -117,12 +128,10 @@ def table(mode: str = "full", device=None, chapters: list[str] | None = None) ->
         ls = lines(chapter, mode)
         c = sum((line.cost for line in ls), cost.Cost())
         grand = grand + c
-        rows.append(f"| {chapter} | {len(ls)} | {(c.flops + c.flops64 + c.cpu_flops) / 1e12:.3g} | "
-                    f"{c.memory / 1e9:.3g} | {_minutes(c.seconds(device_rate=cost.H100))} | "
-                    f"{_minutes(c.seconds(dev))} |")
-    rows.append(f"| **all** | | {(grand.flops + grand.flops64 + grand.cpu_flops) / 1e12:.3g} | "
-                f"{grand.memory / 1e9:.3g} | {_minutes(grand.seconds(device_rate=cost.H100))} | "
-                f"{_minutes(grand.seconds(dev))} |")
+        rows.append(f"| {chapter} | {len(ls)} | {_tflop(c)} | {_gb(c.memory)} | "
+                    f"{_minutes(c.seconds(device_rate=cost.H100))} | {_minutes(c.seconds(dev))} |")
+    rows.append(f"| **all** | | {_tflop(grand)} | {_gb(grand.memory)} | "
+                f"{_minutes(grand.seconds(device_rate=cost.H100))} | {_minutes(grand.seconds(dev))} |")
     return "\n".join(rows)
 
 
@@ -133,7 +142,7 @@ def experiments_table(mode: str = "full", chapters: list[str] | None = None) -> 
     for chapter in chapters or list(TOPICS):
         for line in lines(chapter, mode):
             c = line.cost
-            rows.append(f"| {chapter} | {line.experiment} | {(c.flops + c.flops64 + c.cpu_flops) / 1e9:.3g} | "
-                        f"{c.memory / 1e9:.3g} | {_minutes(c.seconds(device_rate=cost.H100))} | "
+            rows.append(f"| {chapter} | {line.experiment} | {(c.flops + c.flops64 + c.cpu_flops) / 1e9:,.0f} | "
+                        f"{_gb(c.memory)} | {_minutes(c.seconds(device_rate=cost.H100))} | "
                         f"{_minutes(c.seconds('cpu'))} |")
     return "\n".join(rows)
