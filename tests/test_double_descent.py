@@ -118,14 +118,6 @@ _BAD_INPUTS = [
     (dd.peak_after_minimum, (torch.tensor([1.0, 2.0]),), {"split": 5}, ValueError,
      r"split must be an integer in \[0, 2\]"),
 ]
-_EXPERIMENTS = [(dd.rff_sweep, dd.RFFParams), (dd.rff_sample_sweep, dd.RFFParams), (dd.width_sweep, dd.MLPParams)]
-for _fn, _cls in _EXPERIMENTS:
-    _BAD_INPUTS += [
-        (_fn, (dd.MLPParams() if _cls is not dd.MLPParams else dd.RFFParams(),), {}, TypeError,
-         rf"p must be a {_cls.__name__}"),
-        (_fn, (_cls(),), {"device": "bogus"}, ValueError, r"device must name a device"),
-        (_fn, (_cls(),), {"progress": "yes"}, TypeError, r"progress must be True or False"),
-    ]
 
 
 @pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,

@@ -146,16 +146,6 @@ _BAD_INPUTS = [
     (eigenspace.ModeParams, (), {"q": 0}, ValueError, r"q must be an integer in \[1, 24\]"),
     (eigenspace.ModeParams, (), {"depth": 65}, ValueError, r"depth must be an integer in \[1, 64\]"),
 ]
-_EXPERIMENTS = [(eigenspace.mlp_spectra, eigenspace.SpectraParams), (eigenspace.cnn_spectra, eigenspace.SpectraParams),
-                (eigenspace.kernel_learning, eigenspace.LearnParams),
-                (eigenspace.trained_learning, eigenspace.LearnParams), (eigenspace.mode_counts, eigenspace.ModeParams)]
-for _fn, _cls in _EXPERIMENTS:
-    _BAD_INPUTS += [
-        (_fn, (eigenspace.LearnParams() if _cls is not eigenspace.LearnParams else eigenspace.ModeParams(),), {},
-         TypeError, rf"p must be a {_cls.__name__}"),
-        (_fn, (_cls(),), {"device": "bogus"}, ValueError, r"device must name a device"),
-        (_fn, (_cls(),), {"progress": "yes"}, TypeError, r"progress must be True or False"),
-    ]
 
 
 @pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,

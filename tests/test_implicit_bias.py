@@ -225,16 +225,6 @@ _BAD_INPUTS = [
     (ib.low_rank_problem, (10, 2, 0.5, -1), {}, ValueError, r"seed must be an integer in \[0, inf\]"),
     (ib.low_rank_problem, (10, 2, 0.05, 0, 5), {}, ValueError, r"min_seen=5 is not reachable"),
 ]
-_EXPERIMENTS = [(ib.max_margin, ib.MaxMarginParams), (ib.two_layer_sweep, ib.TwoLayerParams),
-                (ib.explore_two_layer, ib.OneNetParams), (ib.lazy_sweep, ib.LazyParams),
-                (ib.matrix_sweep, ib.MatrixParams)]
-for _fn, _cls in _EXPERIMENTS:
-    _BAD_INPUTS += [
-        (_fn, (ib.MatrixParams() if _cls is not ib.MatrixParams else ib.LazyParams(),), {}, TypeError,
-         rf"p must be a {_cls.__name__}"),
-        (_fn, (_cls(),), {"device": "bogus"}, ValueError, r"device must name a device"),
-        (_fn, (_cls(),), {"progress": "yes"}, TypeError, r"progress must be True or False"),
-    ]
 
 
 @pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,

@@ -280,15 +280,6 @@ _BAD_INPUTS = [
     (ir.WatchParams, (), {"seed": -3}, ValueError, r"seed must be an integer in \[0, inf\]"),
     (ir.WatchParams, (), {"width": 10**5, "depth": 64}, ValueError, r"width × depth × n_train is too large"),
 ]
-_EXPERIMENTS = [(ir.toy_igr, ir.ToyParams), (ir.igr_network, ir.IGRParams), (ir.gc_sweep, ir.GCParams),
-                (ir.alignment_run, ir.AlignParams), (ir.watch_training, ir.WatchParams)]
-for _fn, _cls in _EXPERIMENTS:
-    _BAD_INPUTS += [
-        (_fn, (ir.WatchParams() if _cls is not ir.WatchParams else ir.ToyParams(),), {}, TypeError,
-         rf"p must be a {_cls.__name__}"),
-        (_fn, (_cls(),), {"device": "bogus"}, ValueError, r"device must name a device"),
-        (_fn, (_cls(),), {"progress": "yes"}, TypeError, r"progress must be True or False"),
-    ]
 
 
 @pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,

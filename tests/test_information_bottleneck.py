@@ -172,14 +172,6 @@ _BAD_INPUTS = [
     (ib.saturation_at_peak, (_RES,), {"binning": "quantile"}, ValueError, r"binning must be one of"),
     (ib.saturation_at_peak, (_RES,), {"layer": -1}, ValueError, r"layer must be an integer in \[0, 5\]"),
 ]
-_EXPERIMENTS = [(ib.information_plane, ib.PlaneParams), (ib.single_unit, ib.UnitParams)]
-for _fn, _cls in _EXPERIMENTS:
-    _BAD_INPUTS += [
-        (_fn, (ib.UnitParams() if _cls is not ib.UnitParams else ib.PlaneParams(),), {}, TypeError,
-         rf"p must be a {_cls.__name__}"),
-        (_fn, (_cls(),), {"device": "bogus"}, ValueError, r"device must name a device"),
-        (_fn, (_cls(),), {"progress": "yes"}, TypeError, r"progress must be True or False"),
-    ]
 
 
 @pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,

@@ -243,16 +243,6 @@ _BAD_INPUTS = [
     (lc.calibration_bins, (_P, torch.tensor([0, 1])), {"bins": 0}, ValueError,
      r"bins must be an integer in \[1, 100000\]"),
 ]
-_EXPERIMENTS = [(lc.outliers, lc.OutlierParams), (lc.far_points, lc.FarParams), (lc.noisy_labels, lc.NoiseParams),
-                (lc.imbalance, lc.ImbalanceParams), (lc.proliferation, lc.ProliferationParams),
-                (lc.calibration, lc.CalibrationParams)]
-for _fn, _cls in _EXPERIMENTS:
-    _BAD_INPUTS += [
-        (_fn, (lc.FarParams() if _cls is not lc.FarParams else lc.OutlierParams(),), {}, TypeError,
-         rf"p must be a {_cls.__name__}"),
-        (_fn, (_cls(),), {"device": "bogus"}, ValueError, r"device must name a device"),
-        (_fn, (_cls(),), {"progress": "yes"}, TypeError, r"progress must be True or False"),
-    ]
 
 
 @pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,

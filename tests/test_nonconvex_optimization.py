@@ -271,15 +271,6 @@ _BAD_INPUTS = [
     (nc.AffineParams, (), {"n": 10**6, "hidden": 10**5}, ValueError,
      r"\(perturbations \+ inits\) × hidden × n is too large"),
 ]
-_EXPERIMENTS = [(nc.wide_nets, nc.WideParams), (nc.saddles, nc.SaddleParams), (nc.completion, nc.CompletionParams),
-                (nc.students, nc.StudentParams), (nc.affine_minimum, nc.AffineParams)]
-for _fn, _cls in _EXPERIMENTS:
-    _BAD_INPUTS += [
-        (_fn, (nc.AffineParams() if _cls is not nc.AffineParams else nc.WideParams(),), {}, TypeError,
-         rf"p must be a {_cls.__name__}"),
-        (_fn, (_cls(),), {"device": "bogus"}, ValueError, r"device must name a device"),
-        (_fn, (_cls(),), {"progress": "yes"}, TypeError, r"progress must be True or False"),
-    ]
 
 
 @pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,

@@ -286,3 +286,23 @@ def test_every_field_refuses_a_value_its_type_cannot_be(name, field, value):
     naming the field."""
     with pytest.raises((TypeError, ValueError), match=rf"^{re.escape(field)}(\[i\])? must"):
         replace(PARAMS[name](), **{field: value})
+
+
+def _unrelated_params(cls):
+    """A Params instance of a class neither ``cls`` nor derived from it or its base (OneNetParams is a
+    TwoLayerParams, so passing one where the other is expected would be accepted rightly)."""
+    other = next(c for c in PARAMS.values() if not issubclass(c, cls) and not issubclass(cls, c))
+    return other()
+
+
+@pytest.mark.parametrize("name,fn,hints", EXPERIMENTS, ids=[n for n, *_ in EXPERIMENTS])
+def test_every_experiment_checks_its_arguments_before_any_work(name, fn, hints):
+    """``p`` of the wrong class, a bogus device and a non-bool ``progress`` are each refused with an error
+    naming the argument (the ``@experiment`` decorator), before the experiment starts."""
+    cls = hints[next(iter(inspect.signature(fn).parameters))]
+    with pytest.raises(TypeError, match=rf"^p must be a {cls.__name__}"):
+        fn(_unrelated_params(cls))
+    with pytest.raises(ValueError, match="device must name a device"):
+        fn(cls(), device="bogus")
+    with pytest.raises(TypeError, match="progress must be True or False"):
+        fn(cls(), progress="yes")

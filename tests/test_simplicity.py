@@ -264,15 +264,6 @@ _BAD_INPUTS = [
     (S.explore, (), {"device": "bogus"}, ValueError, r"device must name a device"),
     (S.explore, (), {"n_train": 100, "width": 0}, ValueError, r"width must be an integer in \[1, 100000\]"),
 ]
-_EXPERIMENTS = [(S.extreme_sb, S.SBParams), (S.noisy_linear, S.SBParams), (S.adversarial_training, S.SBParams),
-                (S.sweep_k_gamma, S.SBParams), (S.domino_experiment, S.DominoParams)]
-for _fn, _cls in _EXPERIMENTS:
-    _BAD_INPUTS += [
-        (_fn, (S.DominoParams() if _cls is not S.DominoParams else S.SBParams(),), {}, TypeError,
-         rf"p must be a {_cls.__name__}"),
-        (_fn, (_cls(),), {"device": "bogus"}, ValueError, r"device must name a device"),
-        (_fn, (_cls(),), {"progress": "yes"}, TypeError, r"progress must be True or False"),
-    ]
 
 
 @pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,

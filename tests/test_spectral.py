@@ -277,17 +277,6 @@ _BAD_INPUTS = [
     (spectral.density_slope, ({"time": torch.ones(2)},), {}, ValueError, r"result must be density_times' dict"),
     (spectral.density_slope, ([1, 2],), {}, TypeError, r"result must be the dict of density_times"),
 ]
-_EXPERIMENTS = [(spectral.learn_sines, spectral.SpectralParams), (spectral.deep_ntk_eigs, spectral.SpectralParams),
-                (spectral.density_times, spectral.KernelParams), (spectral.gd_runs, spectral.KernelParams),
-                (spectral.practice, spectral.PracticeParams)]
-for _fn, _cls in _EXPERIMENTS:
-    _BAD_INPUTS += [
-        (_fn, (spectral.PracticeParams() if _cls is not spectral.PracticeParams else spectral.KernelParams(),), {},
-         TypeError, rf"p must be a {_cls.__name__}"),
-        (_fn, (_cls(),), {"device": "bogus"}, ValueError, r"device must name a device"),
-        (_fn, (_cls(),), {"device": "meta"}, ValueError, r"device must be cpu, cuda, cuda:N or mps"),
-        (_fn, (_cls(),), {"progress": "yes"}, TypeError, r"progress must be True or False"),
-    ]
 
 
 @pytest.mark.parametrize("fn,args,kwargs,exc,match", _BAD_INPUTS,
