@@ -307,7 +307,10 @@ def single_unit(p: UnitParams, *, device=None, progress: bool = False) -> dict:
     """The binned entropy H(T) = I(X;T) of one unit t = act(w · a·(x − ½)) on the 4096 inputs, for tanh and
     ReLU, under both binning rules, as the weight scale w grows.
 
-    Returns ``w`` [S]; ``entropy`` [2 activations (tanh, relu), 2 binnings (grid, width), D, S] in bits."""
+    Returns ``w`` [S]; ``entropy`` [2 activations (tanh, relu), 2 binnings (grid, width), D, S] in bits.
+
+    Nothing trains: it runs on the CPU in float64 whatever ``device`` is (exact bin edges for a closed-form
+    unit; 4096 inputs by a few hundred directions and scales), and ``progress`` is unused."""
     x, _ = data.tishby_bits()
     g = torch.Generator().manual_seed(p.seed)
     a = torch.randn(p.directions, 12, generator=g, dtype=torch.float64)

@@ -484,7 +484,10 @@ def gd_runs(p: KernelParams, *, device=None, progress: bool = False) -> dict:
     x = circle(sines[0].x)
     family = _wide(p, device, seeds)
     # the kernel at initialization depends on the seed only, so it is shared by every s
-    thetas = tangent_kernel(_wide(p, device), x).cpu()  # [S, n, n]
+    # [S, n, n], on the host in float64: the step sizes come from a non-symmetric eigenvalue problem (ΘM),
+    # solved once before training, small at these n (torch has no batched non-symmetric eigvals on a GPU path
+    # worth a transfer back)
+    thetas = tangent_kernel(_wide(p, device), x).cpu()
     weights = sobolev_weights(list(s_values), p.n)  # [L, n//2 + 1]
     M = sobolev_matrix(weights, p.n)  # [L, n, n]
     # GD moves f by −2·lr·ΘM·r per step, so it is stable while lr < 1/λ_max(ΘM)

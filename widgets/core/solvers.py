@@ -118,7 +118,10 @@ def min_nuclear_completion(M: torch.Tensor, mask: torch.Tensor, iters: int = 300
     """The minimum nuclear norm completion min ‖X‖_* s.t. X = M on the mask, approximately, by Soft-Impute
     (Mazumder, Hastie & Tibshirani 2010) on λ‖X‖_* + ½‖P_Ω(X − M)‖²_F with λ decreasing geometrically to
     ``lam_final``·‖M_Ω‖ (warm-started). M, mask: [B, s, s] → X [B, s, s] (float64). Every matrix needs an
-    observed nonzero entry (M_Ω ≠ 0), else λ has no scale."""
+    observed nonzero entry (M_Ω ≠ 0), else λ has no scale.
+
+    It runs on the CPU in float64 (numpy's SVD) whatever the device: it is the exact reference GD is compared
+    with, its matrices are small (s ≈ 30), and a batched float64 SVD is slower on a GPU at that size."""
     M = check_tensor("M", M, ndim=3, shape="[B, s, s]", min_size=1, finite=False)
     mask = check_tensor("mask", mask, ndim=3, shape=f"{list(M.shape)}", finite=False)
     if mask.shape != M.shape:
