@@ -485,8 +485,8 @@ def gd_runs(p: KernelParams, *, device=None, progress: bool = False) -> dict:
     family = _wide(p, device, seeds)
     # the kernel at initialization depends on the seed only, so it is shared by every s
     # [S, n, n], on the host in float64: the step sizes come from a non-symmetric eigenvalue problem (ΘM),
-    # solved once before training, small at these n (torch has no batched non-symmetric eigvals on a GPU path
-    # worth a transfer back)
+    # solved once before training and small at these n (for a CUDA tensor, torch.linalg.eigvals synchronizes
+    # with the host anyway)
     thetas = tangent_kernel(_wide(p, device), x).cpu()
     weights = sobolev_weights(list(s_values), p.n)  # [L, n//2 + 1]
     M = sobolev_matrix(weights, p.n)  # [L, n, n]
