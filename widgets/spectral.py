@@ -396,14 +396,11 @@ def density_times(p: KernelParams, *, device=None, progress: bool = False) -> di
     Y = torch.stack(ys)  # [S, n, 1]
     onehot = torch.nn.functional.one_hot(torch.stack(regions), R).double()  # [S, n, R]
 
-    on_device: dict = {}  # device → (X, Y, one-hot regions, per-region target energy), copied there once
+    energy = torch.einsum("sn,snr->sr", Y[..., 0].double() ** 2, onehot)  # each region's target energy
+    on = train.device_copies(X, Y, onehot, energy)  # copied to the family's device once
 
     def residual(fam: models.Family) -> torch.Tensor:  # on the family's device: no host round trip per record
-        if fam.device not in on_device:
-            Yd, hot = Y.to(fam.device), onehot.to(fam.device)
-            on_device[fam.device] = (X.to(fam.device), Yd, hot,
-                                     torch.einsum("sn,snr->sr", Yd[..., 0].double() ** 2, hot))
-        Xd, Yd, hot, den = on_device[fam.device]
+        Xd, Yd, hot, den = on(fam.device)
         with torch.no_grad():
             r = (fam(Xd) - Yd).double()[..., 0]
         r = r - r.mean(1, keepdim=True)
@@ -687,13 +684,11 @@ def practice(p: PracticeParams, *, device=None, progress: bool = False) -> dict:
     t = torch.linspace(0, 1, p.points)[None, :, None]
     paths = (small_x[ends[:, 0]][:, None] * (1 - t) + small_x[ends[:, 1]][:, None] * t).reshape(-1, d_in)
 
-    on_device: dict = {}  # device → the paths there, copied once
+    on = train.device_copies(paths)  # copied to the family's device once; the FFT runs there too
 
     def hf(family: models.Family) -> torch.Tensor:  # [K, 2]: mean fraction over same / different pairs
-        if family.device not in on_device:  # the FFT runs on the family's device too, not on the host
-            on_device[family.device] = paths.to(family.device)
         with torch.no_grad():
-            logits = family(on_device[family.device]).double()
+            logits = family(on(family.device)[0]).double()
         frac = path_high_frequency(logits.view(family.size, 2 * p.pairs, p.points, -1), p.cutoff)
         return torch.stack([frac[:, : p.pairs].mean(1), frac[:, p.pairs:].mean(1)], dim=1)
 

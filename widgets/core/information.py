@@ -40,6 +40,7 @@ from widgets.core.checks import (
     check_memory,
     check_tensor,
 )
+from widgets.core.train import device_copies
 
 LN2 = math.log(2.0)
 
@@ -202,13 +203,15 @@ def layer_information(x: torch.Tensor, y: torch.Tensor, binnings: dict[str, dict
                              f"got {spec!r}")
         bin_ids(torch.zeros(1), **spec)  # its values, checked once here rather than at every record
     check_bool("pre", pre)
+    on = device_copies(x, y)
 
     def probe(family) -> torch.Tensor:
-        layers = models.layer_outputs(family, x, pre=pre)
+        xd, yd = on(family.device)
+        layers = models.layer_outputs(family, xd, pre=pre)
         layers[-1] = torch.softmax(layers[-1], -1)
         rows = []
         for name in names:
-            rows.append(torch.stack([torch.stack(binned_information(t, y.to(t.device), **binnings[name]), -1)
+            rows.append(torch.stack([torch.stack(binned_information(t, yd, **binnings[name]), -1)
                                      for t in layers], 1))  # [K, L, 2]
         return torch.stack(rows, 1)
 
@@ -222,12 +225,14 @@ def kde_layer_information(x: torch.Tensor, y: torch.Tensor, layer: int, variance
     x, y = _check_inputs(x, y)
     layer = check_int("layer", layer)
     variances = check_floats("variances", variances, 0, lo_open=True)
+    on = device_copies(x, y)
 
     def probe(family) -> torch.Tensor:
-        layers = models.layer_outputs(family, x)
+        xd, yd = on(family.device)
+        layers = models.layer_outputs(family, xd)
         _check_index("layer", layer, len(layers))
         t = torch.softmax(layers[-1], -1) if layer in (-1, len(layers) - 1) else layers[layer]
-        return torch.stack([torch.stack(kde_information(t, y, v), -1) for v in variances], 1)
+        return torch.stack([torch.stack(kde_information(t, yd, v), -1) for v in variances], 1)
 
     return probe
 
@@ -238,9 +243,10 @@ def saturation(x: torch.Tensor, layer: int, level: float = 0.99) -> Callable:
     x = check_tensor("x", x, ndim=2, shape="[N, d]", min_size=1)
     layer = check_int("layer", layer)
     level = check_float("level", level, 0)
+    on = device_copies(x)
 
     def probe(family) -> torch.Tensor:
-        layers = models.layer_outputs(family, x)
+        layers = models.layer_outputs(family, on(family.device)[0])
         t = layers[_check_index("layer", layer, len(layers))]
         return (t.abs() > level).double().mean((1, 2))
 
@@ -266,17 +272,18 @@ def gradient_snr(x: torch.Tensor, y: torch.Tensor, batch_size: int, params=(-2,)
     check_choice("loss", loss, LOSSES)
     seed = check_int("seed", seed, 0)
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n_batches * batch_size]
-    xb, yb = x[order].view(n_batches, batch_size, -1), y[order].view(n_batches, batch_size)
+    on = device_copies(x[order].view(n_batches, batch_size, -1), y[order].view(n_batches, batch_size))
 
     def probe(family) -> torch.Tensor:
         from widgets.core.losses import member_losses
 
+        xb, yb = on(family.device)  # every batch on the family's device, copied there once
         targets = [family.params[_check_index("params[i]", i, len(family.params))] for i in params]
         grads = [[] for _ in params]
         for b in range(n_batches):
-            out = family(xb[b].to(family.device))
-            for acc, g in zip(grads, torch.autograd.grad(member_losses(out, yb[b].to(family.device), loss).sum(),
-                                                         targets), strict=True):
+            out = family(xb[b])
+            for acc, g in zip(grads, torch.autograd.grad(member_losses(out, yb[b], loss).sum(), targets),
+                              strict=True):
                 acc.append(g.detach())
         ratios = []
         for acc in grads:

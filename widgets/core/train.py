@@ -434,13 +434,28 @@ def train(family, data: Dataset, *, steps: int | Sequence[int], lr: float | Sequ
         params=[p.detach().cpu().clone() for p in params], **log)
 
 
+def device_copies(*tensors: torch.Tensor) -> Callable[[torch.device], tuple]:
+    """``on(device)`` → the tensors on ``device``, copied there the first time it is asked for and kept: a
+    probe's fixed inputs cross to the GPU once, not at every record."""
+    copies: dict = {}
+
+    def on(device) -> tuple:
+        key = str(device)
+        if key not in copies:
+            copies[key] = tuple(t.to(device) for t in tensors)
+        return copies[key]
+
+    return on
+
+
 def outputs_on(x: torch.Tensor) -> Callable:
     """A probe recording every member's outputs on fixed inputs x: [m, d] → [K, m, out]."""
     x = check_tensor("x", x, ndim=(2, 3), shape="[m, d]", min_size=1)
+    on = device_copies(x)
 
     def probe(family) -> torch.Tensor:
         with torch.no_grad():
-            return family(x.to(family.device))
+            return family(on(family.device)[0])
 
     return probe
 
