@@ -218,7 +218,10 @@ def per_member(name: str, value, K: int, lo: float, hi: float, device, dtype) ->
 
 class Batches:
     """The book's one minibatch scheme: member k walks through its own permutation of the n training points
-    (drawn from ``seeds[k]``) in batches of ``size`` and reshuffles when fewer than ``size`` are left."""
+    (drawn from ``seeds[k]``) in batches of ``size`` and reshuffles when fewer than ``size`` are left.
+
+    Each member's generator lives on the training device, so a reshuffle is drawn there, with no host copy
+    in the training loop (the CPU draws what it always drew; a GPU draws its own permutations)."""
 
     def __init__(self, n: int, size: int, seeds: Sequence[int], device):
         n = check_int("n", n, 1)
@@ -226,13 +229,13 @@ class Batches:
         seeds = check_ints("seeds", seeds, 0)
         device = check_device("device", device)
         self.n, self.size, self.device = n, size, device
-        self.gens = [torch.Generator().manual_seed(s + 1_000_003) for s in seeds]
+        self.gens = [torch.Generator(device=device).manual_seed(s + 1_000_003) for s in seeds]
         self.order, self.cursor = None, n
 
     def next(self) -> torch.Tensor:
         """Indices of the next batch of every member: [K, size] long."""
         if self.cursor + self.size > self.n:
-            self.order = torch.stack([torch.randperm(self.n, generator=g) for g in self.gens]).to(self.device)
+            self.order = torch.stack([torch.randperm(self.n, generator=g, device=self.device) for g in self.gens])
             self.cursor = 0
         idx = self.order[:, self.cursor:self.cursor + self.size]
         self.cursor += self.size
