@@ -20,7 +20,7 @@ MIN_SECONDS = 2.0
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_every_planned_run_has_a_cost_model(chapter, mode):
     for experiment, params in estimate.plan(chapter, mode):
-        c = estimate.cost_of(experiment, params)
+        c = cost.of(experiment, params)
         assert isinstance(c, cost.Cost), f"{experiment.__name__} has no cost model"
         assert c.flops + c.flops64 + c.cpu_flops + c.cpu_ops > 0, f"{experiment.__name__}: {c}"
 
@@ -37,7 +37,7 @@ def test_estimates_grow_with_the_training_they_count(chapter):
     """Capping every iteration count can only lower an estimate; at full size it lowers the largest run's."""
     lines = []
     for experiment, params in estimate.plan(chapter, "full"):
-        full, capped = estimate.cost_of(experiment, params), estimate.cost_of(experiment, params.capped(2))
+        full, capped = cost.of(experiment, params), cost.of(experiment, params.capped(2))
         assert capped.seconds(device_rate=cost.H100) <= full.seconds(device_rate=cost.H100) * (1 + 1e-9)
         lines.append((full.seconds(device_rate=cost.H100), capped.seconds(device_rate=cost.H100), params))
     longest = max(lines, key=lambda t: t[0])

@@ -290,3 +290,13 @@ def test_density_times_refuses_a_region_left_without_points():
     p = spectral.KernelParams(density=(1, 1, 1e6), density_n=6, seeds=1, width=8, steps=1)
     with pytest.raises(ValueError, match=r"density_n = 6 left region . without points"):
         spectral.density_times(p)
+
+
+def test_sobolev_slope_reads_one_exponent_of_a_run():
+    ks = torch.tensor([1.0, 2.0, 4.0])
+    order = torch.stack([torch.tensor([[10.0, 40.0, 160.0]]), torch.tensor([[10.0, 20.0, 40.0]])])  # [L, S, m]
+    result = {"s": torch.tensor([0.0, 1.0]), "ks": ks, "order": order, "steps": torch.tensor([0, 200])}
+    assert spectral.sobolev_slope(result, 0.0) == pytest.approx(2.0)
+    assert spectral.sobolev_slope(result, 1.0) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"s must be one of the run's exponents \[0.0, 1.0\], got -1.0"):
+        spectral.sobolev_slope(result, -1.0)

@@ -93,7 +93,7 @@ def equivalence(dev: torch.device, steps: int = 200) -> dict:
 
 def _most_expensive(chapter: str, mode: str):
     """The run of the chapter's plan whose full-size cost (on one H100, by its model) is largest."""
-    runs = [(e, p, estimate.cost_of(e, p)) for e, p in estimate.plan(chapter, mode)]
+    runs = [(e, p, cost.of(e, p)) for e, p in estimate.plan(chapter, mode)]
     return max(runs, key=lambda r: r[2].seconds(device_rate=cost.H100) if r[2] is not None else -1)
 
 
@@ -102,7 +102,7 @@ def chapter_check(chapter: str, dev: torch.device, steps: int, mode: str = "full
     measure its time and peak memory, and extrapolate to the uncapped run by the cost model."""
     experiment, params, full = _most_expensive(chapter, mode)
     capped = params.capped(steps)
-    est_capped = estimate.cost_of(experiment, capped)
+    est_capped = cost.of(experiment, capped)
     row = {"chapter": chapter, "experiment": experiment.__name__, "mode": mode, "steps_cap": steps,
            "estimate": full.record(dev), "capped_estimate": est_capped.record(dev)}
     if dev.type == "cuda":

@@ -20,9 +20,10 @@ import torch
 from widgets.book import claims, estimate, glue
 from widgets.book.claims import above, at_least, at_most, below, between, claim, skip
 from widgets.book.glue import glued
-from widgets.core import cache
+from widgets.core import cache, cost
 from widgets.core.checks import check_int
 from widgets.core.env import check_mode, get_device, seed_everything, use_cpu_threads
+from widgets.core.params import Params
 from widgets.figures import charts
 
 __all__ = ["Context", "setup", "run", "note", "glued", "claim", "skip",
@@ -107,10 +108,10 @@ def run(experiment: Callable[..., dict], params, *args, **extra) -> dict:
     if accepted is None or "progress" in accepted:
         kwargs["progress"] = progress
     name = _run_name(experiment)
-    cost = estimate.cost_of(experiment, params)  # of the parameters asked for, before a dry run caps them
+    estimated = cost.of(experiment, params)  # of the parameters asked for, before a dry run caps them
     asked = None
-    if ctx.max_steps is not None:
-        asked = cache.cache_slot(name, _key(params, args, extra, ctx.seed), device)[:12]  # the run it stands for
+    if ctx.max_steps is not None and isinstance(params, Params):  # other parameters name no step to cap
+        asked = _slot(name, params, args, extra, ctx.seed, device)  # the run it stands for
         params, shrunk = params.dry_run(ctx.max_steps, device, lambda q: estimate.fits_dry_run(experiment, q))
         if shrunk:
             _show("<small>Dry run on the CPU: " + ", ".join(f"`{f}` {a} → {b}" for f, (a, b) in shrunk.items())
@@ -131,9 +132,9 @@ def run(experiment: Callable[..., dict], params, *args, **extra) -> dict:
         value, status = cache.cached(name, key, compute, device=device, status=True)
     seconds = time.perf_counter() - t0
     compute_s = value.get("seconds") if isinstance(value, dict) else None
-    claims.record_run(name, cache.cache_slot(name, key, device)[:12], status, seconds,
+    claims.record_run(name, _slot(name, params, args, extra, ctx.seed, device), status, seconds,
                       float(compute_s) if isinstance(compute_s, int | float) else None,
-                      cost=None if cost is None else cost.record(device), asked=asked)
+                      cost=None if estimated is None else estimated.record(device), asked=asked)
     return value
 
 
@@ -142,10 +143,14 @@ def _key(params, args, extra: dict, seed: int) -> dict:
     return {"params": params, "args": list(args), "extra": extra, "seed": seed}
 
 
+def _slot(name: str, params, args, extra: dict, seed: int, device) -> str:
+    return cache.cache_slot(name, _key(params, args, extra, seed), device)[:12]
+
+
 def run_slot(experiment: Callable[..., dict], params, *args, seed: int = 0, device=None, **extra) -> str:
     """The digest :func:`run` records for ``experiment(params, *args, **extra)`` (the claim record's ``slot``):
     which run of the chapter it was, whatever the code version."""
-    return cache.cache_slot(_run_name(experiment), _key(params, args, extra, seed), get_device(device))[:12]
+    return _slot(_run_name(experiment), params, args, extra, seed, get_device(device))
 
 
 def note(**values) -> None:

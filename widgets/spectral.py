@@ -150,6 +150,16 @@ def time_slope(ks, order: torch.Tensor, steps_run: float) -> float:
     return loglog_slope(ks[ok], order[ok])
 
 
+def sobolev_slope(result: dict, s: float) -> float:
+    """:func:`time_slope` of :func:`gd_runs`' ``result`` under the H^s loss of exponent ``s`` (one of its
+    ``s`` values), over the frequencies learned within the run; a ValueError naming ``s`` otherwise."""
+    check_instance("result", result, dict, "gd_runs' dict")
+    values = result["s"].tolist()
+    if s not in values:
+        raise ValueError(f"s must be one of the run's exponents {values}, got {s!r}")
+    return time_slope(result["ks"], result["order"][values.index(s)], float(result["steps"][-1]))
+
+
 # ----------------------------------------------------------------------------------------- 1. low first
 
 

@@ -240,28 +240,14 @@ def claim(name: str, value, expect, *, paper: str | None = None, ref: str | None
     """
     _check_name(name, "claim")
     exp = as_expect(expect)
+    value, why, err = _evaluate(name, value)
     if _session.max_steps is not None:
-        return _dry_run_claim(name, value, exp, paper=paper, ref=ref, section=section)
-    if callable(value):
-        try:
-            value = value()
-        except (ArithmeticError, ValueError, IndexError, RuntimeError) as err:
-            why = f"{type(err).__name__}: {err}"
-            _record(asdict(Claim(name=name, value=None, expect=exp.text, passed=False, paper=paper, ref=ref,
-                                 section=section, elapsed_s=round(time.perf_counter() - _session.t0, 2),
-                                 error=why)))
-            raise ClaimError(f"claim {name!r} failed: its value could not be computed ({why}) "
-                             f"(chapter {_session.chapter}, mode {_session.mode}, device {_session.device})") from err
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise ValueError(f"value of claim {name!r} must be a single number, got shape {tuple(value.shape)}")
-        value = value.item()
-    if isinstance(value, bool):
-        raise ValueError(f"value of claim {name!r} must be a number (state a boolean as 0/1 with at_least(1))")
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"value of claim {name!r} must be a number, got {value!r}") from None
+        return _dry_run_claim(name, value, exp, why, paper=paper, ref=ref, section=section)
+    if why is not None:
+        _record(asdict(Claim(name=name, value=None, expect=exp.text, passed=False, paper=paper, ref=ref,
+                             section=section, elapsed_s=round(time.perf_counter() - _session.t0, 2), error=why)))
+        raise ClaimError(f"claim {name!r} failed: its value could not be computed ({why}) "
+                         f"(chapter {_session.chapter}, mode {_session.mode}, device {_session.device})") from err
     finite = math.isfinite(value)
     passed = finite and exp.holds(value)  # inf would pass at_least(…): a value that is not finite never holds
     record = Claim(name=name, value=value if finite else None, expect=exp.text, passed=passed, paper=paper,
@@ -283,21 +269,30 @@ def dry_run_reason() -> str | None:
     return f"dry run (every training loop capped at {_session.max_steps} steps)"
 
 
-def _dry_run_claim(name: str, value, exp: Expect, **where) -> Claim:
-    """A claim in a dry run: its value is computed where it can be (so the code that computes it runs) and
-    glued, but it is recorded as not checked and never fails: capped training proves nothing either way."""
-    why = None
+def _evaluate(name: str, value) -> tuple[float | None, str | None, BaseException | None]:
+    """A claim's value as a float: a function of no arguments is called first, and an arithmetic, value,
+    index or runtime error computing it gives (None, why, the error). Raises ValueError for a value that is
+    not a single number (a programming error, in a real run and a dry run alike)."""
     if callable(value):
         try:
             value = value()
         except (ArithmeticError, ValueError, IndexError, RuntimeError) as err:
-            value, why = None, f"{type(err).__name__}: {err}"
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
+            return None, f"{type(err).__name__}: {err}", err
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"value of claim {name!r} must be a single number, got shape {tuple(value.shape)}")
         value = value.item()
+    if isinstance(value, bool):
+        raise ValueError(f"value of claim {name!r} must be a number (state a boolean as 0/1 with at_least(1))")
     try:
-        value = float(value)
+        return float(value), None, None
     except (TypeError, ValueError):
-        value = None
+        raise ValueError(f"value of claim {name!r} must be a number, got {value!r}") from None
+
+
+def _dry_run_claim(name: str, value: float | None, exp: Expect, why: str | None, **where) -> Claim:
+    """A claim in a dry run: its value is computed where it can be (so the code that computes it runs) and
+    glued, but it is recorded as not checked and never fails: capped training proves nothing either way."""
     if value is not None and not math.isfinite(value):
         value = None
     reason = dry_run_reason()

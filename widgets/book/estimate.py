@@ -48,14 +48,9 @@ def fits_dry_run(experiment, params) -> bool:
     """Whether ``experiment(params)`` fits a dry run on a CPU (:data:`DRY_RUN_SECONDS` at the reference rates
     :data:`widgets.core.cost.CPU_REFERENCE`, so the sizes a dry run uses never depend on how busy the machine
     is; :data:`DRY_RUN_BYTES`); an experiment without a cost model always does."""
-    c = cost_of(experiment, params)
+    c = cost.of(experiment, params)
     ref = cost.CPU_REFERENCE
     return c is None or (c.seconds(device_rate=ref, cpu_rate=ref) <= DRY_RUN_SECONDS and c.memory <= DRY_RUN_BYTES)
-
-
-def cost_of(experiment, params) -> cost.Cost | None:
-    """The estimated cost of ``experiment(params)``, or None when the experiment has no cost model."""
-    return cost.of(experiment, params)
 
 
 @dataclass(frozen=True)
@@ -75,7 +70,7 @@ def lines(chapter: str, mode: str | None = None) -> list[Line]:
         if (experiment, params) in seen:
             continue
         seen.add((experiment, params))
-        c = cost_of(experiment, params)
+        c = cost.of(experiment, params)
         if c is None:
             raise ValueError(f"{experiment.__module__}.{experiment.__name__} has no cost model "
                              "(attach one with widgets.core.cost.model)")
@@ -95,7 +90,7 @@ def _minutes(seconds: float) -> str:
 
 
 def _tflop(c: cost.Cost) -> str:
-    t = (c.flops + c.flops64 + c.cpu_flops) / 1e12
+    t = c.work / 1e12
     return f"{t:,.0f}" if t >= 10 else f"{t:.2g}"
 
 
@@ -142,7 +137,7 @@ def experiments_table(mode: str = "full", chapters: list[str] | None = None) -> 
     for chapter in chapters or list(TOPICS):
         for line in lines(chapter, mode):
             c = line.cost
-            rows.append(f"| {chapter} | {line.experiment} | {(c.flops + c.flops64 + c.cpu_flops) / 1e9:,.0f} | "
+            rows.append(f"| {chapter} | {line.experiment} | {c.work / 1e9:,.0f} | "
                         f"{_gb(c.memory)} | {_minutes(c.seconds(device_rate=cost.H100))} | "
                         f"{_minutes(c.seconds('cpu'))} |")
     return "\n".join(rows)

@@ -76,9 +76,14 @@ class Cost:
         return (self.flops / r.flops + self.flops64 / r.flops64 + self.ops * r.op_s
                 + (self.cpu_flops / cpu.flops64 + self.cpu_ops * cpu.op_s if cpu else 0.0))
 
+    @property
+    def work(self) -> float:
+        """All the floating-point work, wherever it runs (float32, float64, CPU-pinned)."""
+        return self.flops + self.flops64 + self.cpu_flops
+
     def record(self, device=None) -> dict:
         """Plain numbers for a record: GFLOP, GB and the estimated seconds on ``device`` and on one H100."""
-        return {"gflop": round((self.flops + self.flops64 + self.cpu_flops) / 1e9, 3),
+        return {"gflop": round(self.work / 1e9, 3),
                 "memory_gb": round(self.memory / GB, 4), "ops": round(self.ops),
                 "seconds": round(self.seconds(device), 2), "device": str(torch.device(device or "cpu").type),
                 "seconds_h100": round(self.seconds(device_rate=H100), 2)}
@@ -228,11 +233,6 @@ def tangent_features(*, members: int, n: int, weights: int) -> Cost:
     return Cost(flops=(3 * MATVEC_FLOPS + 5 * PASS_FLOPS) * count)
 
 
-def matrix(rows: int, cols: int, *, dtype_bytes: int = F64, copies: int = 1) -> Cost:
-    """Holding ``copies`` dense rows × cols matrices (memory only)."""
-    return Cost(memory=copies * rows * cols * dtype_bytes)
-
-
 def product(m: int, k: int, n: int, *, batch: int = 1, f64: bool = False) -> Cost:
     """``batch`` products of an m×k and a k×n matrix, with their result held."""
     work = 2.0 * batch * m * k * n
@@ -254,13 +254,6 @@ def solve(n: int, rhs: int = 1, *, batch: int = 1, cpu: bool = False) -> Cost:
     work = batch * (n**3 / 3 + 2.0 * n * n * rhs)
     mem = 2 * batch * n * (n + rhs) * F64
     return Cost(cpu_flops=work, memory=mem) if cpu else Cost(flops64=work, ops=batch, memory=mem)
-
-
-def elementwise(count: float, *, passes: int = 1, f64: bool = False, ops: float = 1) -> Cost:
-    """``passes`` elementwise passes over ``count`` numbers (memory-bound work counted as one flop each)."""
-    work = float(count) * passes
-    mem = count * (F64 if f64 else F32)
-    return Cost(flops64=work, ops=ops, memory=mem) if f64 else Cost(flops=work, ops=ops, memory=mem)
 
 
 def records(steps: int | Sequence[int], records: int, spacing: str = "log") -> int:
